@@ -1,0 +1,34 @@
+# make run [PRESET=demo|smoke|paper]   set up .venv, then run the pipeline locally
+# make test                            set up .venv, then run the test suite
+PRESET ?= demo
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+SNAKEMAKE_ARGS ?=
+
+ifeq ($(PRESET),paper)
+CONFIG_ARGS =
+else
+CONFIG_ARGS = --configfile presets/$(PRESET).yaml
+endif
+
+.PHONY: run test lint dryrun clean
+run: $(VENV)/.installed
+	$(VENV)/bin/snakemake $(CONFIG_ARGS) $(SNAKEMAKE_ARGS)
+
+test: $(VENV)/.installed
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/snakemake --lint
+
+dryrun: $(VENV)/.installed
+	$(VENV)/bin/snakemake -n $(CONFIG_ARGS)
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+clean:
+	rm -rf results/* .snakemake

@@ -1,0 +1,18 @@
+# symdistill: Cranmer et al. 2020, "Discovering Symbolic Models from Deep Learning with Inductive Biases",
+# reproduced end to end. Stages and the files between them: README.md, "DAG contract".
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/simulate.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        final_targets(),

@@ -1,0 +1,33 @@
+# Config validation, names, target lists and input functions; every other .smk holds rules only.
+import os
+import sys
+from pathlib import Path
+
+# Jobs import the package from the source tree, also inside `--software-deployment-method conda`
+# environments, which carry the dependencies but not symdistill itself.
+SRC = str(Path(workflow.basedir) / "src")
+os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p))
+if SRC not in sys.path:
+    sys.path.insert(0, SRC)
+
+import symdistill.config as sd
+
+sd.validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
+
+DATASETS = sd.datasets(config)
+CELLS = sd.cells(config)
+
+
+wildcard_constraints:
+    dataset=r"[a-z0-9]+_[23]d_n\d+",
+    model=r"[a-z][a-z0-9_]*",
+    seed=r"\d+",
+    split="train|test",
+
+
+def final_targets():
+    return expand("results/data/{dataset}/{split}.parquet", dataset=DATASETS, split=["train", "test"])
+
+
+def simulation_spec(wildcards):
+    return sd.simulation_params(config, wildcards.dataset)

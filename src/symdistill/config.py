@@ -1,0 +1,135 @@
+"""From the validated config to the pipeline's names and each rule's parameters.
+
+Imported by the Snakefile, so it stays free of JAX and PyTorch. Every function returns plain data with
+sorted keys: Snakemake stores the ``repr`` of each rule's params and reruns a job when it changes, so the
+params must change exactly when a result would.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from itertools import product
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+from snakemake.utils import validate as snakemake_validate
+
+DATASET_PATTERN = re.compile(r"^(?P<sim>[a-z0-9]+)_(?P<dim>[23])d_n(?P<n>\d+)$")
+
+
+class ConfigError(ValueError):
+    """The config asks for something the pipeline cannot do; the message names the key."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    sim: str
+    dim: int
+    n: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.sim}_{self.dim}d_n{self.n}"
+
+
+@dataclass(frozen=True, order=True)
+class Cell:
+    """One cell of the paper's tables: a dataset, a model variant and a training seed."""
+
+    dataset: str
+    model: str
+    seed: int
+
+    @property
+    def path(self) -> str:
+        return f"{self.dataset}/{self.model}/seed{self.seed}"
+
+
+def parse_dataset(name: str) -> Dataset:
+    match = DATASET_PATTERN.match(name)
+    if match is None:
+        raise ConfigError(f"dataset name {name!r} is not of the form {{sim}}_{{dim}}d_n{{n}}, e.g. spring_2d_n4")
+    return Dataset(match["sim"], int(match["dim"]), int(match["n"]))
+
+
+def validate_config(config: dict[str, Any], schema_path: str | Path) -> None:
+    """Check ``config`` against the schema and fill in its defaults, in place.
+
+    A bad config raises one ConfigError naming the offending key and what it allows, before Snakemake's
+    own (much longer) report; ``snakemake.utils.validate`` then fills in the schema's defaults.
+    """
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
+    if error is not None:
+        key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise ConfigError(f"invalid config at '{key}': {_describe(error)}")
+    _check_models(config)
+    snakemake_validate(config, str(schema_path), set_default=True)
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    if error.validator == "enum":
+        return f"{error.instance!r} is not allowed; expected one of {', '.join(map(str, error.validator_value))}"
+    if error.validator == "additionalProperties":
+        allowed = ", ".join(sorted(error.schema.get("properties", {})))
+        return f"{error.message}; allowed keys here: {allowed}"
+    return error.message
+
+
+def _check_models(config: Mapping[str, Any]) -> None:
+    for name in config["experiment"]["models"]:
+        if name not in config["models"]:
+            raise ConfigError(
+                f"invalid config at 'experiment.models': {name!r} is not a variant under 'models' "
+                f"(defined: {', '.join(sorted(config['models']))})"
+            )
+    for name, variant in config["models"].items():
+        if (variant.get("regularizer") == "kl") != (variant.get("architecture") == "vargn"):
+            raise ConfigError(
+                f"invalid config at 'models.{name}': the KL regulariser needs architecture 'vargn' "
+                "(variational messages) and 'vargn' needs the KL regulariser"
+            )
+
+
+def datasets(config: Mapping[str, Any]) -> list[str]:
+    exp = config["experiment"]
+    return [Dataset(s, d, n).name for s, d, n in product(exp["sims"], exp["dims"], exp["n_bodies"])]
+
+
+def cells(config: Mapping[str, Any]) -> list[Cell]:
+    exp = config["experiment"]
+    return [Cell(d, m, s) for d, m, s in product(datasets(config), exp["models"], exp["seeds"])]
+
+
+def simulation_params(config: Mapping[str, Any], dataset: str) -> dict[str, Any]:
+    """The ``SimulationSpec`` of one dataset."""
+    ds = parse_dataset(dataset)
+    sim_cfg = config["simulation"]
+    if ds.sim not in sim_cfg["dt"]:
+        raise ConfigError(f"invalid config at 'simulation.dt': no time step for simulation {ds.sim!r}")
+    keys = ("nt", "keep_every", "rtol", "atol", "mxstep", "train_sims", "test_sims", "split", "seed", "test_seed")
+    params = {k: sim_cfg[k] for k in keys}
+    params.update(sim=ds.sim, dim=ds.dim, n=ds.n, dt=float(sim_cfg["dt"][ds.sim]))
+    params["time_test_fraction"] = float(sim_cfg["time_test_fraction"])
+    return dict(sorted(params.items()))
+
+
+def model_params(config: Mapping[str, Any], dataset: str, model: str) -> dict[str, Any]:
+    """A model variant resolved for one dataset: architecture plus its complete training budget."""
+    ds = parse_dataset(dataset)
+    variant = dict(config["models"][model])
+    training = {**config["training"], **variant.pop("training", {})}
+    if training["batch_size"] == "auto":
+        training["batch_size"] = int(64 * (4 / ds.n) ** 2)  # the notebook's batch = int(64·(4/n)²)
+    msg_dim = variant["msg_dim"]
+    variant["msg_dim"] = ds.dim if msg_dim == "dim" else int(msg_dim)
+    return {
+        "model": dict(sorted(variant.items())),
+        "training": dict(sorted(training.items())),
+        "system": {"sim": ds.sim, "dim": ds.dim, "n": ds.n},
+    }

@@ -1,0 +1,159 @@
+"""Simulation datasets as Parquet: the long layout of the DAG contract, and its one-call reader.
+
+One row per (sim, step, particle) with the node features and the acceleration target. The provenance
+(system, dt, nt, keep_every, seeds, split, package versions) sits in the file's schema metadata under the
+key ``symdistill``, so a file carries everything needed to tell what it is and how it was made.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from symdistill.io import atomic_output
+
+FORMAT = "symdistill.dataset/1"
+META_KEY = b"symdistill"
+AXES = ("x", "y", "z")
+
+
+class DatasetError(ValueError):
+    """A dataset file is missing, truncated, foreign or inconsistent with its own metadata."""
+
+
+def feature_names(dim: int) -> list[str]:
+    """Node features in the reference's order: positions, velocities, charge, mass."""
+    return [*AXES[:dim], *(f"v{a}" for a in AXES[:dim]), "q", "m"]
+
+
+def target_names(dim: int) -> list[str]:
+    return [f"a{a}" for a in AXES[:dim]]
+
+
+def dataset_schema(dim: int, metadata: dict[str, Any] | None = None) -> pa.Schema:
+    fields = [
+        pa.field("sim", pa.int32()),
+        pa.field("step", pa.int32()),
+        pa.field("time", pa.float64()),
+        pa.field("particle", pa.int16()),
+        *(pa.field(name, pa.float32()) for name in feature_names(dim) + target_names(dim)),
+    ]
+    meta = None if metadata is None else {META_KEY: json.dumps(metadata, sort_keys=True).encode()}
+    return pa.schema(fields, metadata=meta)
+
+
+class DatasetWriter:
+    """Streams trajectory chunks into one Parquet file, renamed into place only when complete."""
+
+    def __init__(self, path: str | os.PathLike[str], metadata: dict[str, Any]):
+        self.metadata = {"format": FORMAT, **metadata}
+        self.dim = int(metadata["dim"])
+        self.n = int(metadata["n"])
+        self._atomic = atomic_output(path)
+        self._rows = 0
+
+    def __enter__(self) -> DatasetWriter:
+        tmp = self._atomic.__enter__()
+        self._writer = pq.ParquetWriter(tmp, dataset_schema(self.dim, self.metadata), compression="zstd")
+        return self
+
+    def write(self, sims: np.ndarray, steps: np.ndarray, times: np.ndarray, states: np.ndarray, accel: np.ndarray) -> None:
+        """Append ``states`` (sims, steps, n, f) and ``accel`` (sims, steps, n, dim) in (sim, step, particle) order."""
+        n_sims, n_steps, n, _ = states.shape
+        rows = n_sims * n_steps * n
+        columns: dict[str, Any] = {
+            "sim": np.repeat(sims.astype(np.int32), n_steps * n),
+            "step": np.tile(np.repeat(steps.astype(np.int32), n), n_sims),
+            "time": np.tile(np.repeat(times.astype(np.float64), n), n_sims),
+            "particle": np.tile(np.arange(n, dtype=np.int16), n_sims * n_steps),
+        }
+        flat_states = states.reshape(rows, -1).astype(np.float32)
+        flat_accel = accel.reshape(rows, -1).astype(np.float32)
+        for k, name in enumerate(feature_names(self.dim)):
+            columns[name] = flat_states[:, k]
+        for k, name in enumerate(target_names(self.dim)):
+            columns[name] = flat_accel[:, k]
+        self._writer.write_table(pa.table(columns, schema=self._writer.schema))
+        self._rows += rows
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self._writer.close()
+        expected = self.metadata["n_sims"] * self.metadata["n_steps"] * self.n
+        if exc is None and self._rows != expected:
+            exc = DatasetError(f"wrote {self._rows} rows, metadata promises {expected}")
+            self._atomic.__exit__(type(exc), exc, None)
+            raise exc
+        self._atomic.__exit__(exc_type, exc, tb)
+
+
+@dataclass(frozen=True)
+class Split:
+    """One split as arrays: ``x`` (samples, n, features), ``y`` (samples, n, dim), one sample per (sim, step)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    sim: np.ndarray
+    step: np.ndarray
+    metadata: dict[str, Any]
+
+    @property
+    def dim(self) -> int:
+        return int(self.metadata["dim"])
+
+    @property
+    def n(self) -> int:
+        return int(self.metadata["n"])
+
+
+def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The provenance of a dataset file; raises DatasetError naming the file if it is not one of ours."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"{path}: no such dataset file")
+    try:
+        schema = pq.read_schema(path)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise DatasetError(f"{path}: not a readable Parquet file (truncated or not Parquet): {err}") from None
+    raw = (schema.metadata or {}).get(META_KEY)
+    if raw is None:
+        raise DatasetError(f"{path}: not a symdistill dataset (no '{META_KEY.decode()}' key in the Parquet metadata)")
+    meta = json.loads(raw)
+    if meta.get("format") != FORMAT:
+        raise DatasetError(f"{path}: dataset format {meta.get('format')!r}, expected {FORMAT!r}")
+    return meta
+
+
+def read_split(path: str | os.PathLike[str]) -> Split:
+    """Load a split in one call, checking its columns and that its rows match its metadata."""
+    meta = read_metadata(path)
+    dim, n = int(meta["dim"]), int(meta["n"])
+    expected = dataset_schema(dim)
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise DatasetError(f"{path}: could not read the data pages (truncated?): {err}") from None
+    if table.schema.names != expected.names:
+        raise DatasetError(f"{path}: columns {table.schema.names}, expected {expected.names} for dim={dim}")
+    rows = meta["n_sims"] * meta["n_steps"] * n
+    if table.num_rows != rows:
+        raise DatasetError(
+            f"{path}: {table.num_rows} rows, but its metadata promises n_sims × n_steps × n = "
+            f"{meta['n_sims']} × {meta['n_steps']} × {n} = {rows}"
+        )
+    particle = table.column("particle").to_numpy()
+    if not np.array_equal(particle.reshape(-1, n), np.broadcast_to(np.arange(n), (rows // n, n))):
+        raise DatasetError(f"{path}: rows are not grouped as (sim, step, particle 0..{n - 1})")
+    samples = rows // n
+    x = np.stack([table.column(c).to_numpy() for c in feature_names(dim)], axis=-1).reshape(samples, n, -1)
+    y = np.stack([table.column(c).to_numpy() for c in target_names(dim)], axis=-1).reshape(samples, n, dim)
+    sim = table.column("sim").to_numpy()[::n]
+    step = table.column("step").to_numpy()[::n]
+    return Split(x=x, y=y, sim=sim, step=step, metadata=meta)

@@ -1,0 +1,177 @@
+"""The reference's eight n-body systems (MilesCranmer/symbolic_deep_learning, simulate.py).
+
+A node is a feature vector ``[x, y, (z), vx, vy, (vz), q, m]`` laid out *features first*, so the same
+potential code runs on one node (shape ``(f,)``) or on a batch of nodes (shape ``(f, B)``).
+
+Each system is an ``interaction`` U(x1, x2) between two nodes plus, for ``damped`` and ``string``, a term
+that the reference adds inside the same pair loop but that depends on node 1 alone (``external``). The total
+potential is exactly the reference's: Σ over pairs (i < j; ``string``: only j = i + 1) of
+``interaction(x_i, x_j) + external(x_i)``. Keeping the two parts apart lets the message stage evaluate the
+true *pair* force on a receiver without the one-body terms, which the node model φv learns instead.
+
+Distances are softened additively, r' = |x1 − x2| + 0.01, as in the reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+
+SOFTENING = 1e-2
+
+Array = jax.Array
+PairFn = Callable[[Array, Array, int, int], Array]
+SelfFn = Callable[[Array, int, int], Array]
+
+
+def softened_distance(x1: Array, x2: Array, dim: int) -> Array:
+    return jnp.sqrt(jnp.sum((x1[:dim] - x2[:dim]) ** 2, axis=0)) + SOFTENING
+
+
+def _charge(x: Array) -> Array:
+    return x[-2]
+
+
+def _mass(x: Array) -> Array:
+    return x[-1]
+
+
+def _r2(x1: Array, x2: Array, dim: int, n: int) -> Array:
+    return -_mass(x1) * _mass(x2) / softened_distance(x1, x2, dim)
+
+
+def _r1(x1: Array, x2: Array, dim: int, n: int) -> Array:
+    return _mass(x1) * _mass(x2) * jnp.log(softened_distance(x1, x2, dim))
+
+
+def _spring(x1: Array, x2: Array, dim: int, n: int) -> Array:
+    return (softened_distance(x1, x2, dim) - 1.0) ** 2
+
+
+def _charge_potential(x1: Array, x2: Array, dim: int, n: int) -> Array:
+    return _charge(x1) * _charge(x2) / softened_distance(x1, x2, dim)
+
+
+def _superposition(x1: Array, x2: Array, dim: int, n: int) -> Array:
+    return _charge_potential(x1, x2, dim, n) + _r2(x1, x2, dim, n)
+
+
+def _discontinuous(x1: Array, x2: Array, dim: int, n: int) -> Array:
+    # The reference's three bands: 0 below r' = 1, 0 on [1, 2), a spring beyond r' = 2.
+    r = softened_distance(x1, x2, dim)
+    return jnp.where(r >= 2.0, (r - 1.0) ** 2, 0.0)
+
+
+def _damping(x1: Array, dim: int, n: int) -> Array:
+    # x1 · v1 / n: its gradient in x1 is v1 / n, a drag applied once per pair in which node 1 has the lower index.
+    return jnp.sum(x1[:dim] * x1[dim : 2 * dim], axis=0) / n
+
+
+def _gravity(x1: Array, dim: int, n: int) -> Array:
+    return x1[1] * _mass(x1)
+
+
+@dataclass(frozen=True)
+class System:
+    """One simulated system: its pair interaction and the reference's choices around it."""
+
+    name: str
+    interaction: PairFn
+    external: SelfFn | None = None
+    chain: bool = False  # adjacent pairs only (the string)
+    charged: bool = False  # charges drawn as ±1 instead of an unused N(0, 1) feature
+    conservative: bool = True
+    description: str = ""
+
+    def potential_terms(self, x1: Array, x2: Array, dim: int, n: int) -> Array:
+        """The reference's per-pair summand: interaction plus node 1's one-body term."""
+        u = self.interaction(x1, x2, dim, n)
+        if self.external is not None:
+            u = u + self.external(x1, dim, n)
+        return u
+
+
+SYSTEMS: dict[str, System] = {
+    s.name: s
+    for s in (
+        System("r1", _r1, description="U = m1 m2 log r'"),
+        System("r2", _r2, description="U = -m1 m2 / r'"),
+        System("spring", _spring, description="U = (r' - 1)^2"),
+        System(
+            "damped",
+            _spring,
+            external=_damping,
+            conservative=False,
+            description="U = (r' - 1)^2 + x1.v1/n (drag on the lower-index node of each pair)",
+        ),
+        System("charge", _charge_potential, charged=True, description="U = q1 q2 / r'"),
+        System(
+            "superposition",
+            _superposition,
+            charged=True,
+            description="U = q1 q2 / r' - m1 m2 / r'",
+        ),
+        System(
+            "discontinuous",
+            _discontinuous,
+            description="U = 0 for r' < 2, (r' - 1)^2 for r' >= 2",
+        ),
+        System(
+            "string",
+            _spring,
+            external=_gravity,
+            chain=True,
+            description="U = (r' - 1)^2 + y1 m1 between chain neighbours (gravity on all but the last node)",
+        ),
+    )
+}
+
+SIM_NAMES: tuple[str, ...] = tuple(SYSTEMS)
+
+
+def get_system(name: str) -> System:
+    try:
+        return SYSTEMS[name]
+    except KeyError:
+        raise ValueError(f"unknown simulation {name!r}; expected one of {', '.join(SIM_NAMES)}") from None
+
+
+def interaction_pairs(name: str, n: int) -> list[tuple[int, int]]:
+    """Pairs (i, j), i < j, whose potential the reference sums."""
+    if get_system(name).chain:
+        return [(i, i + 1) for i in range(n - 1)]
+    return [(i, j) for i in range(n) for j in range(i + 1, n)]
+
+
+def edge_index(name: str, n: int) -> tuple[list[int], list[int]]:
+    """Directed graph edges (senders, receivers), sorted by receiver.
+
+    Fully connected without self-loops, or both directions of the chain for the string. Sorting by
+    receiver lets the fast training path sum a node's incoming messages with a reshape.
+    """
+    pairs = interaction_pairs(name, n)
+    directed = sorted({(i, j) for i, j in pairs} | {(j, i) for i, j in pairs}, key=lambda e: (e[1], e[0]))
+    return [s for s, _ in directed], [r for _, r in directed]
+
+
+def total_potential(name: str, nodes: Array, dim: int) -> Array:
+    """Σ over the reference's pairs; ``nodes`` has shape (n, f, ...) and the result the trailing shape."""
+    system = get_system(name)
+    n = nodes.shape[0]
+    return sum(system.potential_terms(nodes[i], nodes[j], dim, n) for i, j in interaction_pairs(name, n))
+
+
+def acceleration(name: str, nodes: Array, dim: int) -> Array:
+    """−∇_positions U_total / m for nodes of shape (n, f, ...); returns shape (n, dim, ...)."""
+    grad = jax.grad(lambda pos: jnp.sum(total_potential(name, nodes.at[:, :dim].set(pos), dim)))
+    return -grad(nodes[:, :dim]) / nodes[:, -1:]
+
+
+def pair_force(name: str, receiver: Array, sender: Array, dim: int, n: int) -> Array:
+    """Force of the interaction alone on the receiver, −∇_{x1} U(x1, x2); inputs (f, E), output (dim, E)."""
+    interaction = get_system(name).interaction
+    grad = jax.grad(lambda pos: jnp.sum(interaction(receiver.at[:dim].set(pos), sender, dim, n)))
+    return -grad(receiver[:dim])

@@ -1,0 +1,82 @@
+"""Config validation: one clear error per bad config, naming the key; names and params resolve as documented."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+from symdistill.config import ConfigError, Cell, cells, datasets, model_params, parse_dataset, simulation_params, validate_config
+from symdistill.systems import SIM_NAMES
+
+
+@pytest.fixture
+def config(root) -> dict:
+    return yaml.safe_load((root / "config.yaml").read_text())
+
+
+@pytest.fixture
+def schema(root):
+    return root / "schemas" / "config.schema.yaml"
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda c: c["experiment"].update(sims=["sprong"]),
+         "'experiment.sims.0': 'sprong' is not allowed; expected one of r1, r2, spring"),
+        (lambda c: c.update(trainig={}), "'(top level)': Additional properties are not allowed ('trainig' was unexpected)"),
+        (lambda c: c["training"].update(epochs="30"), "'training.epochs': '30' is not of type 'integer'"),
+        (lambda c: c["models"]["l1"].update(msgdim=3), "'models.l1': Additional properties .* allowed keys here: architecture"),
+        (lambda c: c["experiment"].update(models=["l2"]), "'experiment.models': 'l2' is not a variant under 'models'"),
+        (lambda c: c["models"]["kl"].update(architecture="gn"), "'models.kl': the KL regulariser needs architecture 'vargn'"),
+        (lambda c: c["simulation"].update(split="random"), "'simulation.split': 'random' is not allowed; expected one of seed, time"),
+        (lambda c: c["experiment"].update(dims=[4]), "'experiment.dims.0': 4 is not allowed; expected one of 2, 3"),
+        (lambda c: c["simulation"].pop("dt"), "'simulation': 'dt' is a required property"),
+    ],
+)
+def test_bad_configs_fail_with_one_clear_message(config, schema, edit, message) -> None:
+    edit(config)
+    with pytest.raises(ConfigError, match=r"^invalid config at " + message.replace("(", r"\(").replace(")", r"\)")):
+        validate_config(config, schema)
+
+
+def test_defaults_are_filled_in(config, schema) -> None:
+    del config["models"]["l1"]["regularizer"]
+    config["models"]["l1"]["regularizer"] = "l1"
+    validate_config(config, schema)
+    assert config["models"]["l1"]["hidden"] == 300 and config["models"]["l1"]["loss"] == "mae"
+
+
+def test_schema_lists_exactly_the_implemented_systems(schema) -> None:
+    enum = yaml.safe_load(schema.read_text())["$defs"]["sim"]["enum"]
+    assert sorted(enum) == sorted(SIM_NAMES)
+
+
+def test_presets_validate(config, schema, root) -> None:
+    for preset in sorted((root / "presets").glob("*.yaml")):
+        merged = copy.deepcopy(config)
+        _deep_merge(merged, yaml.safe_load(preset.read_text()))
+        validate_config(merged, schema)
+
+
+def test_names_and_params(config, schema) -> None:
+    validate_config(config, schema)
+    assert datasets(config)[:2] == ["charge_2d_n4", "charge_3d_n4"]
+    assert Cell("spring_2d_n4", "l1", 0) in cells(config) and len(cells(config)) == 6 * 2 * 4
+    assert parse_dataset("spring_3d_n8").n == 8
+    with pytest.raises(ConfigError, match="not of the form"):
+        parse_dataset("spring-2d")
+    params = model_params(config, "r2_3d_n8", "bottleneck")
+    assert params["model"]["msg_dim"] == 3 and params["training"]["batch_size"] == 16
+    assert simulation_params(config, "r2_3d_n8")["dt"] == 1e-3
+    assert list(params["training"]) == sorted(params["training"])  # stable repr: no spurious reruns
+
+
+def _deep_merge(base: dict, update: dict) -> None:
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _deep_merge(base[key], value)
+        else:
+            base[key] = value
