@@ -10,6 +10,7 @@ configfile: "config.yaml"
 
 include: "rules/common.smk"
 include: "rules/simulate.smk"
+include: "rules/train.smk"
 
 
 rule all:

@@ -8,16 +8,14 @@ import platform
 import re
 from pathlib import Path
 
+from symdistill.io import cpu_name
+
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 HEADER = "# Benchmarks\n\nWritten by the scripts in `benchmarks/`; each section is replaced when its script reruns.\n"
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        names = re.findall(r"model name\s*:\s*(.+)", cpuinfo.read_text())
-        cpu = names[0] if names else cpu
+    cpu = cpu_name()
     mem = ""
     meminfo = Path("/proc/meminfo")
     if meminfo.exists():

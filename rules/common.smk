@@ -26,8 +26,17 @@ wildcard_constraints:
 
 
 def final_targets():
-    return expand("results/data/{dataset}/{split}.parquet", dataset=DATASETS, split=["train", "test"])
+    return [f"results/models/{cell.path}/metrics.json" for cell in CELLS]
 
 
 def simulation_spec(wildcards):
     return sd.simulation_params(config, wildcards.dataset)
+
+
+def training_spec(wildcards):
+    params = sd.model_params(config, wildcards.dataset, wildcards.model)
+    return {**params, "seed": int(wildcards.seed)}
+
+
+def cell_name(wildcards):
+    return f"{wildcards.dataset}/{wildcards.model}/seed{wildcards.seed}"

@@ -23,3 +23,29 @@ def small_spec(sim: str, dim: int = 2, n: int = 4, **overrides) -> SimulationSpe
 @pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT
+
+
+@pytest.fixture(scope="session")
+def spring_data(tmp_path_factory) -> tuple[Path, Path]:
+    """A small real spring 2D n=4 dataset (30 + 10 simulations, 20 snapshots each)."""
+    from symdistill.simulate import simulate_dataset
+
+    out = tmp_path_factory.mktemp("spring_data")
+    simulate_dataset(small_spec("spring", train_sims=30, test_sims=10), out / "train.parquet", out / "test.parquet")
+    return out / "train.parquet", out / "test.parquet"
+
+
+def tiny_training_spec(regularizer: str = "none", architecture: str = "gn", msg_dim: int = 8, **training):
+    from symdistill.train import TrainingSpec
+
+    values = dict(epochs=3, graphs_per_epoch=1024, batch_size=32, max_lr=1e-3, final_div_factor=1e5,
+                  weight_decay=1e-8, augment_sigma=3.0, monitor_graphs=64)
+    values.update(training)
+    return TrainingSpec(
+        model={"architecture": architecture, "msg_dim": msg_dim, "hidden": 32, "regularizer": regularizer,
+               "reg_weight": 1e-2 if regularizer == "l1" else 1.0, "reg_scope": "all_graphs", "loss": "mae",
+               "huber_delta": 1.0},
+        training=values,
+        system={"sim": "spring", "dim": 2, "n": 4},
+        seed=0,
+    )

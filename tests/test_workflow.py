@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from symdistill.data import read_split
@@ -17,10 +19,10 @@ def test_lint_is_clean(tmp_path: Path) -> None:
     assert "Congratulations" in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize(("preset", "datasets"), [("smoke", 2), ("demo", 8), (None, 12)])
-def test_dry_run_builds_the_dag_for_each_preset(tmp_path: Path, preset: str | None, datasets: int) -> None:
+@pytest.mark.parametrize(("preset", "datasets", "cells"), [("smoke", 2, 8), ("demo", 8, 32), (None, 12, 48)])
+def test_dry_run_builds_the_dag_for_each_preset(tmp_path: Path, preset: str | None, datasets: int, cells: int) -> None:
     counts = job_counts(snakemake(tmp_path, "-n", preset=preset).stdout)
-    assert counts["simulate"] == datasets
+    assert counts["simulate"] == datasets and counts["train"] == cells
 
 
 def test_bad_config_stops_before_any_job(tmp_path: Path) -> None:
@@ -45,3 +47,11 @@ def test_smoke_simulate_stage_runs_for_real(smoke_run: Path) -> None:
         assert train.x.shape == (40 * 20, 4, 6) and test.x.shape == (10 * 20, 4, 6)
         assert (smoke_run / f"results/logs/simulate/{dataset}.log").stat().st_size > 0
         assert (smoke_run / f"results/benchmarks/simulate/{dataset}.tsv").read_text().startswith("s\t")
+
+
+def test_smoke_training_stage_runs_for_real(smoke_run: Path) -> None:
+    for model in ("standard", "bottleneck", "l1", "kl"):
+        cell = smoke_run / f"results/models/spring_2d_n4/{model}/seed0"
+        metrics = json.loads((cell / "metrics.json").read_text())
+        assert metrics["graphs_seen"] == 2 * (2000 // 64) * 64 and metrics["test_loss"] > 0
+        assert len(pd.read_parquet(cell / "history.parquet")) == 2

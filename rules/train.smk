@@ -1,0 +1,25 @@
+rule train:
+    """One cell's graph network: weights, per-epoch history and the test loss (Table 3)."""
+    input:
+        train="results/data/{dataset}/train.parquet",
+        test="results/data/{dataset}/test.parquet",
+    output:
+        model="results/models/{dataset}/{model}/seed{seed}/model.pt",
+        history="results/models/{dataset}/{model}/seed{seed}/history.parquet",
+        metrics="results/models/{dataset}/{model}/seed{seed}/metrics.json",
+    params:
+        spec=training_spec,
+        cell=cell_name,
+    log:
+        "results/logs/train/{dataset}/{model}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/train/{dataset}/{model}/seed{seed}.tsv"
+    threads: 2
+    resources:
+        gpu=1,
+        mem_mb=16000,
+        runtime=720,
+    conda:
+        "../envs/training.yaml"
+    script:
+        "../workflow_scripts/train.py"

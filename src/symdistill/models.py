@@ -1,0 +1,126 @@
+"""The paper's graph networks on PyTorch Geometric: edge model φe, sum aggregation, node model φv.
+
+φe maps a directed edge's [receiver, sender] features to a message; the messages arriving at a node are
+summed; φv maps [node features, summed message] to the node's acceleration. Standard, Bottleneck and L1 are
+this network with different message sizes and regularisers; KL makes the messages variational.
+
+Two ways through the same modules:
+- ``forward(x, edge_index)`` is PyG's ``propagate`` on any graph (flattened nodes, explicit edges);
+- ``run(x, graph)`` takes a batch of same-size graphs as one (graphs, nodes, features) tensor and applies
+  φe to all edges with a single matrix product per layer. Training uses it: the per-graph ``Data``
+  collation of the reference costs more than the network itself on these small graphs.
+Both give the same numbers (tests/test_models.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch_geometric.nn import MessagePassing
+
+from symdistill.systems import edge_index as system_edges
+
+
+def mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
+    """Three hidden ReLU layers, as the reference's code (its paper text says two)."""
+    return nn.Sequential(
+        nn.Linear(n_in, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, n_out),
+    )
+
+
+@dataclass(frozen=True)
+class Graph:
+    """A system's directed edges, sorted by receiver, as index tensors on the model's device."""
+
+    senders: Tensor
+    receivers: Tensor
+    n: int
+
+    @classmethod
+    def for_system(cls, sim: str, n: int, device: torch.device | str = "cpu") -> Graph:
+        senders, receivers = system_edges(sim, n)
+        return cls(torch.tensor(senders, device=device), torch.tensor(receivers, device=device), n)
+
+    def batched_edge_index(self, graphs: int) -> Tensor:
+        """PyG's edge_index for ``graphs`` copies of this graph, nodes numbered graph by graph."""
+        offsets = torch.arange(graphs, device=self.senders.device).repeat_interleave(len(self.senders)) * self.n
+        return torch.stack([self.senders.repeat(graphs) + offsets, self.receivers.repeat(graphs) + offsets])
+
+
+@dataclass
+class EdgeOutput:
+    """Messages of a set of edges; for variational messages also their mean and log-variance."""
+
+    message: Tensor
+    mu: Tensor | None = None
+    logvar: Tensor | None = None
+
+
+class GraphNetwork(MessagePassing):
+    """The GN of the paper ("OGN" in the reference code): φe, sum aggregation, φv predicting acceleration."""
+
+    def __init__(self, n_features: int, msg_dim: int, dim: int, hidden: int = 300):
+        super().__init__(aggr="add", flow="source_to_target")
+        self.msg_dim = msg_dim
+        self.edge_model = mlp(2 * n_features, hidden, self.edge_outputs(msg_dim))  # φe
+        self.node_model = mlp(n_features + msg_dim, hidden, dim)  # φv
+
+    @staticmethod
+    def edge_outputs(msg_dim: int) -> int:
+        return msg_dim
+
+    def edge_output(self, receiver: Tensor, sender: Tensor) -> EdgeOutput:
+        """φe on [receiver, sender]: the receiver comes first, as in the reference's message function."""
+        return EdgeOutput(self.edge_model(torch.cat([receiver, sender], dim=-1)))
+
+    def message(self, x_i: Tensor, x_j: Tensor) -> Tensor:
+        return self.edge_output(x_i, x_j).message
+
+    def update(self, aggr_out: Tensor, x: Tensor) -> Tensor:
+        return self.node_model(torch.cat([x, aggr_out], dim=-1))
+
+    def forward(self, x: Tensor, edge_index: Tensor) -> Tensor:
+        return self.propagate(edge_index, x=x)
+
+    def run(self, x: Tensor, graph: Graph) -> tuple[Tensor, EdgeOutput]:
+        """Accelerations (graphs, n, dim) and the edge outputs (graphs, edges, ·) of a batch of graphs."""
+        edges = self.edge_output(x[:, graph.receivers], x[:, graph.senders])
+        summed = x.new_zeros(x.shape[0], graph.n, self.msg_dim).index_add_(1, graph.receivers, edges.message)
+        return self.node_model(torch.cat([x, summed], dim=-1)), edges
+
+
+class VariationalGraphNetwork(GraphNetwork):
+    """KL variant ("varOGN"): φe outputs a mean and a log-variance per message component.
+
+    As in the reference, the two are interleaved (μ = columns 0, 2, 4, …; log σ² = 1, 3, 5, …) and the
+    message is one sample μ + σ·ε per forward pass, in training and in evaluation alike (``sample``).
+    """
+
+    sample: bool = True
+
+    @staticmethod
+    def edge_outputs(msg_dim: int) -> int:
+        return 2 * msg_dim
+
+    def edge_output(self, receiver: Tensor, sender: Tensor) -> EdgeOutput:
+        raw = self.edge_model(torch.cat([receiver, sender], dim=-1))
+        mu, logvar = raw[..., 0::2], raw[..., 1::2]
+        message = mu + torch.randn_like(mu) * torch.exp(logvar / 2) if self.sample else mu
+        return EdgeOutput(message, mu, logvar)
+
+
+ARCHITECTURES: dict[str, type[GraphNetwork]] = {"gn": GraphNetwork, "vargn": VariationalGraphNetwork}
+
+
+def build_model(model: dict[str, Any], dim: int) -> GraphNetwork:
+    """A network from a resolved model variant (``symdistill.config.model_params(...)["model"]``)."""
+    return ARCHITECTURES[model["architecture"]](2 * dim + 2, model["msg_dim"], dim, model["hidden"])

@@ -1,0 +1,131 @@
+"""Training: objective values by hand, a real short run learns, kill-and-resume equals uninterrupted, NaN stops."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+
+from conftest import tiny_training_spec
+from symdistill.models import EdgeOutput, Graph, GraphNetwork
+from symdistill.train import TrainingError, load_model, loss_sum, message_penalty, regularizer, train_cell
+
+
+def test_losses_by_hand() -> None:
+    pred, target = torch.tensor([[0.0, 3.0]]), torch.tensor([[1.0, 0.5]])  # errors −1, 2.5
+    assert float(loss_sum(pred, target, "mae")) == pytest.approx(3.5)
+    assert float(loss_sum(pred, target, "mse")) == pytest.approx(1 + 6.25)
+    assert float(loss_sum(pred, target, "huber", delta=1.0)) == pytest.approx(0.5 + (2.5 - 0.5))
+
+
+def test_penalties_by_hand() -> None:
+    l1 = EdgeOutput(torch.tensor([[1.0, -2.0], [0.5, 0.0]]))
+    assert float(message_penalty("l1", l1)) == pytest.approx(3.5)
+    mu, logvar = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 2.0]])
+    kl = EdgeOutput(mu, mu, logvar)  # ½Σ(e^lv + μ² − lv) = ½[(1 + 1 − 0) + (e² + 0 − 2)]
+    assert float(message_penalty("kl", kl)) == pytest.approx(0.5 * (2 + torch.e**2 - 2))
+
+
+def test_regulariser_scopes_share_the_reference_scale() -> None:
+    """α·Σ|m|/n over the batch, or α·B·Σ_{graph 0}|m|/n: equal when all graphs are identical."""
+    torch.manual_seed(0)
+    model = GraphNetwork(6, 5, 2, hidden=8)
+    graph = Graph.for_system("spring", 4)
+    x = torch.randn(1, 4, 6).repeat(3, 1, 1)
+    with torch.no_grad():
+        _, edges = model.run(x, graph)
+    spec = {"regularizer": "l1", "reg_weight": 0.01, "reg_scope": "all_graphs"}
+    with torch.no_grad():
+        everyone = regularizer(model, spec, edges, x, graph)
+        first = regularizer(model, {**spec, "reg_scope": "first_graph"}, edges, x, graph)
+    assert float(everyone) == pytest.approx(0.01 * float(edges.message.abs().sum()) / 4)
+    assert float(first) == pytest.approx(float(everyone), rel=1e-5)
+    assert float(regularizer(model, {**spec, "regularizer": "none"}, edges, x, graph)) == 0.0
+
+
+def _train(tmp: Path, data, spec, threads: int = 1) -> Path:
+    out = tmp / "cell"
+    train_cell(spec, "spring_2d_n4/test/seed0", *data, out / "model.pt", out / "history.parquet",
+               out / "metrics.json", threads=threads)
+    return out
+
+
+def test_short_real_training_lowers_the_loss_and_writes_the_contract(tmp_path: Path, spring_data) -> None:
+    out = _train(tmp_path, spring_data, tiny_training_spec("l1", epochs=4, graphs_per_epoch=4096, max_lr=3e-3))
+    history = pd.read_parquet(out / "history.parquet")
+    assert list(history.columns) == ["epoch", "train_loss", "test_loss", "lr", "graphs", "seconds", "message_std"]
+    assert history["train_loss"].iloc[-1] < 0.7 * history["train_loss"].iloc[0]
+    assert len(history["message_std"].iloc[0]) == 8
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test_graphs"] == 200 and metrics["test_loss"] > 0 and metrics["device"] == "cpu"
+    model, record = load_model(out / "model.pt")
+    assert record["model"]["regularizer"] == "l1" and len(record["data_sha256"]["train"]) == 64
+    assert not (out / "checkpoint.pt").exists()
+
+
+def test_variational_model_trains(tmp_path: Path, spring_data) -> None:
+    out = _train(tmp_path, spring_data, tiny_training_spec("kl", "vargn", epochs=1))
+    assert json.loads((out / "metrics.json").read_text())["test_loss"] > 0
+
+
+def test_diverging_loss_stops_with_the_cell_and_epoch_and_no_model(tmp_path: Path, spring_data) -> None:
+    spec = tiny_training_spec(max_lr=1e12, epochs=2)
+    with pytest.raises(TrainingError, match=r"spring_2d_n4/test/seed0: the training loss became (nan|inf) in epoch 1"):
+        _train(tmp_path, spring_data, spec)
+    assert not (tmp_path / "cell" / "model.pt").exists()
+
+
+def test_killed_run_resumes_to_the_same_weights(tmp_path: Path, spring_data) -> None:
+    spec = tiny_training_spec("l1", epochs=5, graphs_per_epoch=16384)
+    reference = _train(tmp_path / "uninterrupted", spring_data, spec)
+
+    interrupted = tmp_path / "interrupted"
+    script = (
+        "import sys, json; sys.path.insert(0, sys.argv[1]);"
+        "from conftest import *; from symdistill.train import TrainingSpec, train_cell;"
+        "spec = TrainingSpec(**json.loads(sys.argv[2])); out = sys.argv[3];"
+        "train_cell(spec, 'spring_2d_n4/test/seed0', sys.argv[4], sys.argv[5], out + '/model.pt',"
+        " out + '/history.parquet', out + '/metrics.json', threads=1)"
+    )
+    args = [sys.executable, "-c", script, str(Path(__file__).parent), json.dumps(asdict(spec)),
+            str(interrupted / "cell"), *map(str, spring_data)]
+    process = subprocess.Popen(args)
+    checkpoint = interrupted / "cell" / "checkpoint.pt"
+    deadline = time.time() + 300
+    while not _epoch(checkpoint) >= 2 and process.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "training finished before it could be killed"
+    assert 2 <= _epoch(checkpoint) < 5 and not (interrupted / "cell" / "model.pt").exists()
+
+    resumed = _train(interrupted, spring_data, spec)
+    expected, _ = load_model(reference / "model.pt")
+    got, _ = load_model(resumed / "model.pt")
+    for (name, a), (_, b) in zip(expected.state_dict().items(), got.state_dict().items(), strict=True):
+        assert torch.equal(a, b), name
+    pd.testing.assert_frame_equal(pd.read_parquet(reference / "history.parquet").drop(columns="seconds"),
+                                  pd.read_parquet(resumed / "history.parquet").drop(columns="seconds"))
+
+
+def _epoch(checkpoint: Path) -> int:
+    try:
+        return torch.load(checkpoint, weights_only=False)["epoch"]
+    except (FileNotFoundError, EOFError, RuntimeError):
+        return 0
+
+
+def test_foreign_model_file_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "model.pt"
+    torch.save({"weights": 1}, path)
+    with pytest.raises(ValueError, match="model.pt: not a symdistill model"):
+        load_model(path)

@@ -1,0 +1,14 @@
+from symdistill.logs import logging_to
+from symdistill.train import TrainingSpec, train_cell
+
+with logging_to(snakemake.log[0]):
+    train_cell(
+        TrainingSpec(**snakemake.params.spec),
+        snakemake.params.cell,
+        snakemake.input.train,
+        snakemake.input.test,
+        snakemake.output.model,
+        snakemake.output.history,
+        snakemake.output.metrics,
+        threads=snakemake.threads,
+    )
