@@ -11,6 +11,8 @@ configfile: "config.yaml"
 include: "rules/common.smk"
 include: "rules/simulate.smk"
 include: "rules/train.smk"
+include: "rules/messages.smk"
+include: "rules/symbolic.smk"
 
 
 rule all:

@@ -26,7 +26,15 @@ wildcard_constraints:
 
 
 def final_targets():
-    return [f"results/models/{cell.path}/metrics.json" for cell in CELLS]
+    return [
+        path
+        for cell in CELLS
+        for path in (
+            f"results/models/{cell.path}/metrics.json",
+            f"results/forcefit/{cell.path}.json",
+            f"results/judge/{cell.path}.json",
+        )
+    ]
 
 
 def simulation_spec(wildcards):
@@ -40,3 +48,17 @@ def training_spec(wildcards):
 
 def cell_name(wildcards):
     return f"{wildcards.dataset}/{wildcards.model}/seed{wildcards.seed}"
+
+
+def search_spec(wildcards):
+    return {**config["symbolic"], "seed": int(wildcards.seed)}
+
+
+def symbolic_runtime(wildcards):
+    """Minutes for a cluster job: the search budget per component, plus start-up and evaluation."""
+    sr = config["symbolic"]
+    return int(sr["components"] * (2 * sr["time_limit"] + 120) / 60) + 10
+
+
+def judge_spec(wildcards):
+    return {**config["judge"], "seed": int(wildcards.seed)}

@@ -1,0 +1,141 @@
+"""Message tables: what φe sends along held-out edges, beside the true pair force it should encode.
+
+One row per directed edge of a sample of test graphs: receiver (suffix 1) and sender (suffix 2) features,
+Δ = receiver − sender (the notebook's dx, dy; the paper's Δx has the opposite sign), r = |Δ|, the true force
+of the pair interaction on the receiver (fx, fy[, fz], from the system's potential with its softening), and
+every message component e0 … e{k−1}. For variational messages e* hold μ (as the notebook records) and
+lv* hold log σ².
+
+The file's metadata ranks the components by significance: standard deviation over the sampled edges, or
+for variational messages the mean KL divergence to the prior (the paper's choice for its KL figures).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+from symdistill.data import AXES, feature_names, read_split
+from symdistill.io import atomic_output
+from symdistill.models import Graph, GraphNetwork
+from symdistill.systems import pair_force
+from symdistill.train import load_model
+
+FORMAT = "symdistill.messages/1"
+META_KEY = b"symdistill"
+
+
+def edge_features(x: np.ndarray, senders: np.ndarray, receivers: np.ndarray, dim: int) -> pd.DataFrame:
+    """Receiver/sender features, Δ and r for every edge of graphs ``x`` (graphs, n, f), graph by graph."""
+    names = feature_names(dim)
+    receiver = x[:, receivers].reshape(-1, x.shape[-1]).astype(np.float64)
+    sender = x[:, senders].reshape(-1, x.shape[-1]).astype(np.float64)
+    frame = pd.DataFrame({f"{c}1": receiver[:, k] for k, c in enumerate(names)})
+    for k, c in enumerate(names):
+        frame[f"{c}2"] = sender[:, k]
+    delta = receiver[:, :dim] - sender[:, :dim]
+    for k, axis in enumerate(AXES[:dim]):
+        frame[f"d{axis}"] = delta[:, k]
+    frame["r"] = np.linalg.norm(delta, axis=1)
+    return frame
+
+
+def true_forces(sim: str, frame: pd.DataFrame, dim: int, n: int) -> np.ndarray:
+    """Force of the pair interaction on the receiver of each edge, (edges, dim), in float64."""
+    names = feature_names(dim)
+    receiver = frame[[f"{c}1" for c in names]].to_numpy().T
+    sender = frame[[f"{c}2" for c in names]].to_numpy().T
+    with jax.enable_x64(True):
+        return np.asarray(pair_force(sim, jnp.asarray(receiver), jnp.asarray(sender), dim, n)).T
+
+
+@torch.no_grad()
+def edge_messages(model: GraphNetwork, frame: pd.DataFrame, dim: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """φe on each edge of ``frame``: the messages (μ for variational ones) and, if variational, log σ²."""
+    names = feature_names(dim)
+    device = next(model.parameters()).device
+    receiver = torch.tensor(frame[[f"{c}1" for c in names]].to_numpy(), dtype=torch.float32, device=device)
+    sender = torch.tensor(frame[[f"{c}2" for c in names]].to_numpy(), dtype=torch.float32, device=device)
+    out = model.edge_output(receiver, sender)
+    values = out.mu if out.mu is not None else out.message
+    logvar = None if out.logvar is None else out.logvar.double().cpu().numpy()
+    return values.double().cpu().numpy(), logvar
+
+
+def significance(messages: np.ndarray, logvar: np.ndarray | None) -> tuple[str, np.ndarray]:
+    """Per-component significance: std, or the mean KL divergence to N(0, 1) for variational messages."""
+    if logvar is None:
+        return "std", messages.std(axis=0)
+    return "kl", (0.5 * (messages**2 + np.exp(logvar) - logvar - 1)).mean(axis=0)
+
+
+def message_table(model: GraphNetwork, record: dict[str, Any], x: np.ndarray) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The message table of graphs ``x`` and its metadata (component ranking, system, cell)."""
+    system = record["system"]
+    sim, dim, n = system["sim"], system["dim"], system["n"]
+    graph = Graph.for_system(sim, n)
+    frame = edge_features(x, graph.senders.numpy(), graph.receivers.numpy(), dim)
+    frame.insert(0, "graph", np.repeat(np.arange(len(x)), len(graph.senders)))
+    force = true_forces(sim, frame, dim, n)
+    for k, axis in enumerate(AXES[:dim]):
+        frame[f"f{axis}"] = force[:, k]
+    values, logvar = edge_messages(model, frame, dim)
+    components = [f"e{k}" for k in range(values.shape[1])]
+    frame = pd.concat([frame, pd.DataFrame(values, columns=components, index=frame.index)], axis=1)
+    if logvar is not None:
+        frame = pd.concat([frame, pd.DataFrame(logvar, columns=[f"lv{k}" for k in range(logvar.shape[1])], index=frame.index)], axis=1)
+    measure, score = significance(values, logvar)
+    order = np.argsort(-score, kind="stable")
+    meta = {
+        "format": FORMAT,
+        "cell": record["cell"],
+        "system": system,
+        "model": record["model"],
+        "significance": measure,
+        "ranked_components": [components[i] for i in order],
+        "component_significance": {components[i]: float(score[i]) for i in order},
+    }
+    return frame, meta
+
+
+def write_messages(frame: pd.DataFrame, meta: dict[str, Any], path: str | Path) -> None:
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), META_KEY: json.dumps(meta).encode()})
+    with atomic_output(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+
+
+def read_messages(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A message table and its metadata; a file that is not one raises ValueError naming it."""
+    try:
+        table = pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise ValueError(f"{path}: not a readable Parquet file ({err})") from None
+    raw = (table.schema.metadata or {}).get(META_KEY)
+    meta = json.loads(raw) if raw else {}
+    if meta.get("format") != FORMAT:
+        raise ValueError(f"{path}: not a symdistill message table (expected format {FORMAT!r})")
+    return table.to_pandas(), meta
+
+
+def sample_graphs(n_test: int, graphs: int, seed: int) -> np.ndarray:
+    """Test graphs to record, without replacement (the notebook draws 1,000 with replacement, seed 0)."""
+    return np.sort(np.random.default_rng(seed).choice(n_test, size=min(graphs, n_test), replace=False))
+
+
+def extract_messages(model_path: str | Path, test_path: str | Path, out_path: str | Path, graphs: int, seed: int) -> None:
+    """Rule ``messages``: the message table of ``graphs`` sampled test graphs of one trained cell."""
+    model, record = load_model(model_path)
+    test = read_split(test_path)
+    frame, meta = message_table(model, record, test.x[sample_graphs(len(test.x), graphs, seed)])
+    meta.update(sample={"graphs": graphs, "seed": seed, "test_file": str(test_path)})
+    write_messages(frame, meta, out_path)
