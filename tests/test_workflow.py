@@ -23,6 +23,7 @@ def test_lint_is_clean(tmp_path: Path) -> None:
 def test_dry_run_builds_the_dag_for_each_preset(tmp_path: Path, preset: str | None, datasets: int, cells: int) -> None:
     counts = job_counts(snakemake(tmp_path, "-n", preset=preset).stdout)
     assert counts["simulate"] == datasets and counts["train"] == cells
+    assert counts["messages"] == counts["forcefit"] == counts["symbolic"] == counts["judge"] == cells
 
 
 def test_bad_config_stops_before_any_job(tmp_path: Path) -> None:
@@ -55,3 +56,17 @@ def test_smoke_training_stage_runs_for_real(smoke_run: Path) -> None:
         metrics = json.loads((cell / "metrics.json").read_text())
         assert metrics["graphs_seen"] == 2 * (2000 // 64) * 64 and metrics["test_loss"] > 0
         assert len(pd.read_parquet(cell / "history.parquet")) == 2
+
+
+def test_smoke_symbolic_stages_run_for_real(smoke_run: Path) -> None:
+    for model in ("standard", "bottleneck", "l1", "kl"):
+        cell = f"spring_2d_n4/{model}/seed0"
+        frame = pd.read_parquet(smoke_run / f"results/messages/{cell}.parquet")
+        assert len(frame) == 100 * 12 and {"dx", "dy", "r", "fx", "fy", "e0"} <= set(frame.columns)
+        forcefit = json.loads((smoke_run / f"results/forcefit/{cell}.json").read_text())
+        assert 0 <= forcefit["force"]["r2_mean"] <= 1
+        result = json.loads((smoke_run / f"results/symbolic/{cell}/result.json").read_text())
+        assert result["status"] == "ok" and result["backend"] == "pyoperon"
+        assert not pd.read_parquet(smoke_run / f"results/symbolic/{cell}/front.parquet").empty
+        verdict = json.loads((smoke_run / f"results/judge/{cell}.json").read_text())
+        assert set(verdict["outcome"].values()) <= {"strict", "on_front", "partial", "fail"}
