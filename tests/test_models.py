@@ -72,3 +72,19 @@ def test_variational_messages_interleave_mean_and_logvar_and_sample(batch: torch
     assert not torch.equal(first.message, second.message)  # one sample per pass, as the reference
     model.sample = False
     torch.testing.assert_close(model.edge_output(receiver, sender).message, raw[:, 0::2])
+
+
+@pytest.mark.parametrize("architecture", ["pm", "cust"])
+def test_fork_variants_follow_the_message_size_and_match_pyg(architecture: str, batch: torch.Tensor) -> None:
+    torch.manual_seed(5)
+    model = build_model({"architecture": architecture, "msg_dim": 3, "hidden": 40}, 2)
+    graph = Graph.for_system("spring", 4)
+    out, edges = model.run(batch, graph)
+    assert out.shape == (5, 4, 2) and edges.message.shape == (5, 12, 3)
+    torch.testing.assert_close(out, model(batch.reshape(-1, 6), graph.batched_edge_index(5)).reshape(5, 4, 2))
+
+
+def test_pm_edge_model_widths() -> None:
+    model = build_model({"architecture": "pm", "msg_dim": 100, "hidden": 300}, 2)
+    widths = [m.out_features for m in model.edge_model if isinstance(m, torch.nn.Linear)]
+    assert widths == [300, 450, 600, 450, 300, 100]

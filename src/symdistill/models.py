@@ -71,8 +71,12 @@ class GraphNetwork(MessagePassing):
     def __init__(self, n_features: int, msg_dim: int, dim: int, hidden: int = 300):
         super().__init__(aggr="add", flow="source_to_target")
         self.msg_dim = msg_dim
-        self.edge_model = mlp(2 * n_features, hidden, self.edge_outputs(msg_dim))  # φe
+        self.edge_model = self.make_edge_model(2 * n_features, hidden, self.edge_outputs(msg_dim))  # φe
         self.node_model = mlp(n_features + msg_dim, hidden, dim)  # φv
+
+    @staticmethod
+    def make_edge_model(n_in: int, hidden: int, n_out: int) -> nn.Module:
+        return mlp(n_in, hidden, n_out)
 
     @staticmethod
     def edge_outputs(msg_dim: int) -> int:
@@ -118,7 +122,51 @@ class VariationalGraphNetwork(GraphNetwork):
         return EdgeOutput(message, mu, logvar)
 
 
-ARCHITECTURES: dict[str, type[GraphNetwork]] = {"gn": GraphNetwork, "vargn": VariationalGraphNetwork}
+class PlusMinusGraphNetwork(GraphNetwork):
+    """The fork's "PM" (BernardoRicci/symbolic_deep_learning): a deeper, wider φe, 300-450-600-450-300.
+
+    The widths scale with ``hidden`` (1, 1.5, 2, 1.5, 1 ×); the fork hard-wires the output to 100, here it
+    follows the variant's message size.
+    """
+
+    @staticmethod
+    def make_edge_model(n_in: int, hidden: int, n_out: int) -> nn.Module:
+        widths = [n_in, hidden, hidden * 3 // 2, 2 * hidden, hidden * 3 // 2, hidden]
+        layers: list[nn.Module] = []
+        for a, b in zip(widths, widths[1:], strict=False):
+            layers += [nn.Linear(a, b), nn.ReLU()]
+        return nn.Sequential(*layers, nn.Linear(hidden, n_out))
+
+
+class InverseFeatures(nn.Module):
+    """The fork's "CUST" φe: h = ReLU(W x); message = W' [A/(h + 1), B/(h + 1)²], a bias towards inverse laws."""
+
+    def __init__(self, n_in: int, hidden: int, n_out: int):
+        super().__init__()
+        self.encode = nn.Linear(n_in, hidden)
+        self.inverse = nn.Linear(hidden, hidden)
+        self.inverse_square = nn.Linear(hidden, hidden)
+        self.out = nn.Linear(2 * hidden, n_out)
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = torch.relu(self.encode(x)) + 1
+        return self.out(torch.cat([self.inverse(1 / h), self.inverse_square(1 / h**2)], dim=-1))
+
+
+class CustomGraphNetwork(GraphNetwork):
+    """The fork's "CUST": φe built from inverse and inverse-square features; φv as the GN's."""
+
+    @staticmethod
+    def make_edge_model(n_in: int, hidden: int, n_out: int) -> nn.Module:
+        return InverseFeatures(n_in, hidden, n_out)
+
+
+ARCHITECTURES: dict[str, type[GraphNetwork]] = {
+    "gn": GraphNetwork,
+    "vargn": VariationalGraphNetwork,
+    "pm": PlusMinusGraphNetwork,
+    "cust": CustomGraphNetwork,
+}
 
 
 def build_model(model: dict[str, Any], dim: int) -> GraphNetwork:
