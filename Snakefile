@@ -8,11 +8,15 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/simulate.smk"
 include: "rules/train.smk"
 include: "rules/messages.smk"
 include: "rules/symbolic.smk"
+include: "rules/report.smk"
 
 
 rule all:

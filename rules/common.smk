@@ -1,5 +1,6 @@
 # Config validation, names, target lists and input functions; every other .smk holds rules only.
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -26,15 +27,35 @@ wildcard_constraints:
 
 
 def final_targets():
-    return [
-        path
-        for cell in CELLS
-        for path in (
-            f"results/models/{cell.path}/metrics.json",
-            f"results/forcefit/{cell.path}.json",
-            f"results/judge/{cell.path}.json",
-        )
-    ]
+    """The tables and the report: they need every cell of every stage."""
+    return [*rules.tables.output, *rules.report.output]
+
+
+def cell_files(pattern):
+    """``pattern`` with {cell} = each cell's {dataset}/{model}/seed{seed}, in the run's order."""
+    return [pattern.format(cell=cell.path) for cell in CELLS]
+
+
+def figure_files(wildcards):
+    """Every cell's figures, cell by cell, in the order the figures rule lists them."""
+    return [str(path).format(dataset=c.dataset, model=c.model, seed=c.seed) for c in CELLS for path in rules.figures.output]
+
+
+def table_settings():
+    return {"paper_models": config["report"]["paper_models"], "success": config["report"]["success"]}
+
+
+def git_commit(wildcards):
+    """The commit the workflow runs from, marked when tracked files differ from it; "unknown" outside git."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=workflow.basedir, capture_output=True, text=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=workflow.basedir,
+                               capture_output=True, text=True)
+    except OSError:  # no git on this machine
+        return "unknown"
+    if head.returncode != 0:
+        return "unknown"
+    return head.stdout.strip() + (" (with uncommitted changes)" if dirty.stdout.strip() else "")
 
 
 def simulation_spec(wildcards):

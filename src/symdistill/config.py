@@ -19,6 +19,7 @@ import yaml
 from snakemake.utils import validate as snakemake_validate
 
 DATASET_PATTERN = re.compile(r"^(?P<sim>[a-z0-9]+)_(?P<dim>[23])d_n(?P<n>\d+)$")
+CELL_PATTERN = re.compile(r"^(?P<dataset>[^/]+)/(?P<model>[a-z][a-z0-9_]*)/seed(?P<seed>\d+)$")
 
 
 class ConfigError(ValueError):
@@ -54,6 +55,15 @@ def parse_dataset(name: str) -> Dataset:
     if match is None:
         raise ConfigError(f"dataset name {name!r} is not of the form {{sim}}_{{dim}}d_n{{n}}, e.g. spring_2d_n4")
     return Dataset(match["sim"], int(match["dim"]), int(match["n"]))
+
+
+def parse_cell(name: str) -> Cell:
+    """The inverse of ``Cell.path``: every per-cell output records its cell under this name."""
+    match = CELL_PATTERN.match(name)
+    if match is None:
+        raise ConfigError(f"cell name {name!r} is not of the form {{dataset}}/{{model}}/seed{{seed}}, e.g. spring_2d_n4/l1/seed0")
+    parse_dataset(match["dataset"])
+    return Cell(match["dataset"], match["model"], int(match["seed"]))
 
 
 def validate_config(config: dict[str, Any], schema_path: str | Path) -> None:

@@ -1,0 +1,232 @@
+"""The reproducibility report: one HTML file that opens from disk and carries everything in itself.
+
+Order: the summary first (agreement with the paper and with the Cambridge reproduction, the headline Table 5,
+the run's scale), then Tables 1 and 3, a section per system with every cell's numbers and figures, and last
+the provenance: git commit, the resolved config, package versions, hardware, wall time and peak memory per rule,
+and the symbolic regression's backend and budgets. Figures are embedded as base64 PNG, so the page is a single
+file to keep or send.
+
+The tables are read back from the tables rule's CSVs and rendered by the same code (``symdistill.tables``), so
+the report and results/tables/ cannot disagree. Nothing here imports PyTorch or JAX: the rule stays light.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import pandas as pd
+import yaml
+
+from symdistill.config import Cell, cells, datasets, parse_cell, parse_dataset
+from symdistill.io import PROVENANCE_PACKAGES, atomic_output, package_versions
+from symdistill.tables import (
+    N_NOTE, RENDERERS, SYMBOLS, TABLE_CSS, TABLES, TableInputError, TableSettings, agreements, read_cells, read_table,
+    row_names,
+)
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+FIGURE_CAPTIONS = {  # symdistill.figures.FIGURES, in the order the figures rule lists them
+    "sparsity": "Message sparsity: each component's std over epochs; the most significant highlighted.",
+    "force_fit": "The most significant messages against their best linear combination of the true force (Fig. 3).",
+    "pareto": "Symbolic regression's Pareto front: the selected member and the members the judge accepted.",
+    "training": "Training and test loss per epoch, with the learning rate.",
+    "trajectory": "The GNN integrated from a test simulation's first snapshot (dashed) against the truth (solid).",
+}
+EXPECTED = {
+    "metrics": "a training metrics.json with 'cell', 'test_loss', 'device', 'device_name' and 'threads'",
+    "forcefit": "a force-fit JSON with 'cell', 'force.r2_mean' and 'acceleration.r2_mean'",
+    "judge": "a judge JSON with 'cell' and 'outcome'",
+    "symbolic": "a symbolic result.json with 'cell', 'status', 'backend', 'wall_seconds', 'components' and "
+                "'package_versions'",
+}
+KEYS = {
+    "metrics": ("test_loss", "device", "device_name", "threads"),
+    "forcefit": ("force", "acceleration"),
+    "judge": ("outcome",),
+    "symbolic": ("status", "backend", "wall_seconds", "components", "package_versions"),
+}
+
+
+@dataclass(frozen=True)
+class CellReport:
+    """Everything the report shows about one cell."""
+
+    cell: Cell
+    metrics: dict[str, Any]
+    forcefit: dict[str, Any]
+    judge: dict[str, Any]
+    symbolic: dict[str, Any]
+    figures: list[tuple[str, str]]  # (caption, data URI) in the figures rule's order
+
+    @property
+    def equations(self) -> list[str]:
+        return [f"{c['component']}: {c['selected']['sympy']}" if c["status"] == "ok" else
+                f"{c['component']}: {c['status']}" for c in self.symbolic["components"]]
+
+    @property
+    def outcome(self) -> str:
+        physical, scaled = (self.judge["outcome"][r] for r in ("physical", "receiver_scaled"))
+        text = f"{SYMBOLS[physical]} {physical}"
+        return text if scaled == physical else f"{text} (receiver-scaled: {SYMBOLS[scaled]} {scaled})"
+
+
+def read_records(paths: Iterable[str | Path], kind: str) -> dict[Cell, dict[str, Any]]:
+    """Per-cell JSON files of one stage, checked for the keys the report reads."""
+    return read_cells(paths, lambda record: {k: record[k] for k in KEYS[kind]}, EXPECTED[kind])
+
+
+def data_uri(path: str | Path) -> str:
+    data = Path(path).read_bytes()
+    if not data.startswith(PNG_SIGNATURE):
+        raise TableInputError(f"{path}: expected a PNG figure")
+    return "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+
+
+def figure_cell(path: str | Path) -> tuple[Cell, str]:
+    """The cell and figure name of results/figures/{dataset}/{model}/seed{seed}/{name}.png."""
+    path = Path(path)
+    if path.stem not in FIGURE_CAPTIONS or len(path.parts) < 4:
+        raise TableInputError(f"{path}: expected results/figures/{{dataset}}/{{model}}/seed{{seed}}/{{name}}.png "
+                              f"with name one of {', '.join(FIGURE_CAPTIONS)}")
+    return parse_cell("/".join(path.parts[-4:-1])), path.stem
+
+
+def cell_reports(inputs: Mapping[str, Any]) -> list[CellReport]:
+    """One CellReport per cell of the run, from the per-cell inputs; a cell missing from any stage is an error."""
+    records = {kind: read_records(inputs[kind], kind) for kind in KEYS}
+    figures: dict[Cell, list[tuple[str, str]]] = defaultdict(list)
+    for path in inputs["figures"]:
+        cell, name = figure_cell(path)
+        figures[cell].append((FIGURE_CAPTIONS[name], data_uri(path)))
+    everyone = set().union(*records.values(), figures)
+    for kind, found in [*records.items(), ("figures", figures)]:
+        missing = sorted(c.path for c in everyone - set(found))
+        if missing:
+            raise TableInputError(f"the report's {kind} inputs lack the cells {', '.join(missing)}")
+    return [CellReport(c, *(records[kind][c] for kind in KEYS), figures[c]) for c in sorted(everyone)]
+
+
+# ---------------------------------------------------------------- provenance
+
+
+def read_benchmarks(root: str | Path, keys: set[str]) -> tuple[pd.DataFrame, int]:
+    """This run's Snakemake benchmark TSVs ({rule}/{dataset or cell}.tsv under ``root``) and how many others.
+
+    Others are left over from runs with another config in the same directory; they are counted, not shown.
+    """
+    root = Path(root)
+    rows, others = [], 0
+    for path in sorted(root.glob("**/*.tsv")):
+        rule, *key = path.relative_to(root).with_suffix("").parts
+        if "/".join(key) not in keys:
+            others += 1
+            continue
+        try:
+            frame = pd.read_csv(path, sep="\t")
+        except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+            raise TableInputError(f"{path}: not a readable benchmark TSV ({err})") from None
+        if not {"s", "max_rss"} <= set(frame.columns):
+            raise TableInputError(f"{path}: expected Snakemake benchmark columns s and max_rss, found {list(frame.columns)}")
+        for s, rss in zip(pd.to_numeric(frame["s"], errors="coerce"), pd.to_numeric(frame["max_rss"], errors="coerce"),
+                          strict=True):
+            rows.append({"rule": rule, "job": "/".join(key), "seconds": s, "max_rss_mb": rss})
+    return pd.DataFrame(rows, columns=["rule", "job", "seconds", "max_rss_mb"]), others
+
+
+def benchmark_summary(jobs: pd.DataFrame) -> list[dict[str, Any]]:
+    """Per rule: jobs, total and longest wall time, peak resident memory."""
+    summary = jobs.groupby("rule", sort=True).agg(jobs=("job", "size"), total_s=("seconds", "sum"),
+                                                  max_s=("seconds", "max"), peak_mb=("max_rss_mb", "max"))
+    return [{"rule": rule, **row} for rule, row in summary.to_dict("index").items()]
+
+
+def hardware(reports: list[CellReport]) -> list[dict[str, Any]]:
+    """Training hardware as metrics.json records it, with how many cells ran on each."""
+    seen = Counter((r.metrics["device"], r.metrics["device_name"], r.metrics["threads"]) for r in reports)
+    return [{"device": d, "name": n, "threads": t, "cells": k} for (d, n, t), k in sorted(seen.items())]
+
+
+def versions(reports: list[CellReport]) -> list[dict[str, str]]:
+    """Packages of the report's own environment and those each symbolic job recorded (all versions seen)."""
+    recorded: dict[str, set[str]] = defaultdict(set)
+    for r in reports:
+        for name, version in r.symbolic["package_versions"].items():
+            recorded[name].add(version)
+    here = package_versions((*PROVENANCE_PACKAGES, "matplotlib", "jinja2", "snakemake"))
+    return [{"package": name, "report": here.get(name, ""), "symbolic": ", ".join(sorted(recorded.get(name, ())))}
+            for name in sorted(set(here) | set(recorded))]
+
+
+def symbolic_summary(reports: list[CellReport]) -> dict[str, Any]:
+    seconds = [r.symbolic["wall_seconds"] for r in reports]
+    return {
+        "backends": sorted({r.symbolic["backend"] for r in reports}),
+        "status": dict(Counter(r.symbolic["status"] for r in reports)),
+        "total_s": sum(seconds),
+        "max_s": max(seconds, default=0.0),
+    }
+
+
+# ---------------------------------------------------------------- the page
+
+
+def systems(reports: list[CellReport]) -> list[dict[str, Any]]:
+    """One section per dataset (sorted by name), titled with the paper's row name and n."""
+    names = row_names()
+    by_dataset: dict[str, list[CellReport]] = defaultdict(list)
+    for r in reports:
+        by_dataset[r.cell.dataset].append(r)
+    sections = []
+    for name, members in by_dataset.items():
+        d = parse_dataset(name)
+        sections.append({"id": name, "title": f"{names.get((d.sim, d.dim), f'{d.sim}-{d.dim}')} · n = {d.n}",
+                         "dataset": name, "cells": members})
+    return sections
+
+
+def render(context: dict[str, Any]) -> str:
+    environment = jinja2.Environment(loader=jinja2.PackageLoader("symdistill", "templates"),
+                                     autoescape=True, undefined=jinja2.StrictUndefined)
+    return environment.get_template("report.html.j2").render(**context)
+
+
+def build_report(inputs: Mapping[str, Any], output: str | Path, settings: TableSettings, config: dict[str, Any],
+                 commit: str, benchmarks: str | Path) -> None:
+    """Rule ``report``: results/report/index.html.
+
+    ``inputs`` holds the tables' CSVs by table name and the lists metrics, forcefit, judge, symbolic (per cell)
+    and figures (results/figures/{cell}/{name}.png).
+    """
+    frames = {name: read_table(inputs[name], name) for name in TABLES}
+    reports = cell_reports(inputs)
+    keys = set(datasets(config)) | {c.path for c in cells(config)}
+    jobs, others = read_benchmarks(benchmarks, keys)
+    context = {
+        "css": TABLE_CSS,
+        "tables": {name: RENDERERS[name](frame, settings).html() for name, frame in frames.items()},
+        "agreements": agreements(frames["table5_success"]),
+        "rule": settings.rule,
+        "n_note": N_NOTE,
+        "experiment": config["experiment"],
+        "training": config["training"],
+        "simulation": config["simulation"],
+        "symbolic_config": config["symbolic"],
+        "cells": reports,
+        "systems": systems(reports),
+        "commit": commit,
+        "config_yaml": yaml.safe_dump(config, sort_keys=False, allow_unicode=True),
+        "versions": versions(reports),
+        "hardware": hardware(reports),
+        "benchmarks": benchmark_summary(jobs),
+        "benchmark_jobs": jobs.to_dict("records"),
+        "other_benchmarks": others,
+        "symbolic": symbolic_summary(reports),
+    }
+    with atomic_output(output) as tmp:
+        tmp.write_text(render(context), encoding="utf-8")

@@ -1,0 +1,525 @@
+"""The paper's Tables 1, 3 and 5 from every cell of a run, beside the paper's values and, for Table 5, the
+Cambridge reproduction's.
+
+Each table is first a tidy frame, one row per (system, dimension, bodies, model) holding every number and the
+reference values. That frame is the CSV, and the report reads it back (``read_table``) rather than recomputing
+it. The Markdown and HTML are wide views of the frame laid out like the paper: systems down, models across.
+
+Rows carry the paper's names (Charge-2 = charge in 2D, r⁻¹-3 = r1 in 3D, …). The paper never says how many bodies
+a row used (it ran 4 and 8), so every n is compared with the same paper row, and each table says so. Paper cells
+this run did not produce are shown as not run ("—"): never as failures, and never counted.
+
+Table 5 counts a (row, model) cell as a recovery when at least half of its seeds reach one of the judge outcomes
+in ``TableSettings.success`` (by default strict or on_front). The ``physical`` reading is the headline, as the
+paper accepted the law as force or acceleration; the ``receiver_scaled`` reading is shown where it differs and
+gets its own agreement count.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import pandas as pd
+
+from symdistill.config import Cell, ConfigError, parse_cell, parse_dataset
+from symdistill.io import atomic_output, read_json
+
+T = TypeVar("T")
+
+READINGS = ("physical", "receiver_scaled")  # symdistill.judge.READINGS; kept here so tables need no torch
+SYMBOLS = {"strict": "✓", "on_front": "⋆", "partial": "◦", "fail": "✗", "no_result": "∅"}
+LEGEND = {
+    "strict": "the selected equation is the law",
+    "on_front": "the law is on the Pareto front but not selected",
+    "partial": "a front member is the law's form but does not fit the message",
+    "fail": "no front member is the law",
+    "no_result": "the symbolic search failed or timed out",
+}
+NOT_RUN = "—"
+NO_VALUE = "n/a"
+MARKS = {"✓": True, "✗": False}
+SOURCES = {"paper": "Cranmer et al. 2020", "cambridge": "Jain 2024"}  # prefixes of the reference CSVs' source column
+WHO = {"paper": "the paper", "cambridge": "the Cambridge reproduction"}
+TABLES = ("table5_success", "table1_r2", "table3_loss")
+N_NOTE = ("The paper's rows do not state the number of bodies n (it used 4 and 8); every n run here is compared "
+          "with the paper's row of the same system and dimension.")
+
+_SLOT = {"row": "string", "sim": "string", "dim": "int64", "n": "Int64", "model": "string",
+         "paper_model": "string", "seeds": "string", "runs": "int64"}
+SCHEMAS: dict[str, dict[str, str]] = {
+    "table5_success": {**_SLOT, "physical": "string", "physical_successes": "int64", "physical_success": "boolean",
+                       "receiver_scaled": "string", "receiver_scaled_successes": "int64",
+                       "receiver_scaled_success": "boolean", "paper": "boolean", "cambridge": "boolean"},
+    "table1_r2": {**_SLOT, "force_mean": "float64", "force_sd": "float64", "acceleration_mean": "float64",
+                  "acceleration_sd": "float64", "paper": "float64"},
+    "table3_loss": {**_SLOT, "test_loss_mean": "float64", "test_loss_sd": "float64", "paper": "float64"},
+}
+
+TABLE_CSS = """
+table.sd { border-collapse: collapse; font-size: 0.9em; margin: 0.5em 0; }
+table.sd th, table.sd td { border: 1px solid #bbb; padding: 0.2em 0.5em; text-align: center; white-space: nowrap; }
+table.sd th { background: #eef; }
+table.sd td.stub { text-align: left; font-weight: bold; }
+table.sd td.agree { background: #d9f2d9; }
+table.sd td.disagree { background: #f8d4d4; }
+table.sd td.notrun { color: #888; }
+ul.notes { font-size: 0.85em; color: #333; }
+"""
+
+
+class TableInputError(ValueError):
+    """A per-cell or table file is not what its stage writes; the message names the file and what was expected."""
+
+
+@dataclass(frozen=True)
+class TableSettings:
+    """The ``tables`` rule's params (config ``report``)."""
+
+    paper_models: dict[str, str]  # our model variant → the paper's column (Std, Bottleneck, L1, KL, FlatHGN)
+    success: tuple[str, ...]  # judge outcomes counted as a recovered law
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "success", tuple(self.success))
+        unknown = sorted(set(self.success) - set(SYMBOLS))
+        if unknown:
+            raise ValueError(f"unknown judge outcome(s) {unknown} in success; expected some of {', '.join(SYMBOLS)}")
+
+    @property
+    def rule(self) -> str:
+        names = " or ".join(f"{SYMBOLS[o]} {o.replace('_', '-')}" for o in self.success)
+        return (f"a seed recovers the law when its outcome is {names}; a cell counts as a recovery when at least "
+                "half of its seeds do. Only cells that were run and have a reference value are compared.")
+
+
+# ---------------------------------------------------------------- per-cell inputs
+
+
+def read_cells(paths: Iterable[str | Path], extract: Callable[[dict[str, Any]], T], expected: str) -> dict[Cell, T]:
+    """``extract`` of each per-cell JSON, keyed by the cell the file records; a bad file raises naming it."""
+    values: dict[Cell, T] = {}
+    origin: dict[Cell, Path] = {}
+    for path in map(Path, paths):
+        record = read_json(path)
+        try:
+            cell = parse_cell(record["cell"])
+            value = extract(record)
+        except (KeyError, TypeError, ValueError, ConfigError) as err:
+            raise TableInputError(f"{path}: expected {expected} ({type(err).__name__}: {err})") from None
+        if cell in values:
+            raise TableInputError(f"{path}: cell {cell.path} is also recorded by {origin[cell]}")
+        values[cell], origin[cell] = value, path
+    return values
+
+
+def _number(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{value!r} is not a number")
+    return float(value)
+
+
+def loss_of(record: dict[str, Any]) -> float:
+    return _number(record["test_loss"])
+
+
+def r2_of(record: dict[str, Any]) -> tuple[float, float]:
+    return _number(record["force"]["r2_mean"]), _number(record["acceleration"]["r2_mean"])
+
+
+def outcomes_of(record: dict[str, Any]) -> dict[str, str]:
+    outcomes = {reading: record["outcome"][reading] for reading in READINGS}
+    for value in outcomes.values():
+        if value not in SYMBOLS:
+            raise ValueError(f"unknown outcome {value!r}; expected one of {', '.join(SYMBOLS)}")
+    return outcomes
+
+
+EXPECTED = {
+    "metrics": "a training metrics.json with 'cell' and a numeric 'test_loss'",
+    "forcefit": "a force-fit JSON with 'cell' and numeric 'force.r2_mean' and 'acceleration.r2_mean'",
+    "judge": f"a judge JSON with 'cell' and 'outcome' for the readings {' and '.join(READINGS)}",
+}
+
+
+# ---------------------------------------------------------------- reference values
+
+
+@cache
+def reference(name: str) -> pd.DataFrame:
+    """A reference table shipped with the package: src/symdistill/reference/{name}.csv, values as text."""
+    with (resources.files("symdistill") / "reference" / f"{name}.csv").open(encoding="utf-8") as stream:
+        return pd.read_csv(stream, comment="#", dtype=str)
+
+
+def paper_columns(ref: pd.DataFrame) -> list[str]:
+    return [c for c in ref.columns if c not in ("source", "row", "sim", "dim")]
+
+
+def source_of(ref: pd.DataFrame, key: str) -> pd.DataFrame:
+    return ref[ref["source"].str.startswith(SOURCES[key])]
+
+
+@cache
+def row_names() -> dict[tuple[str, int], str]:
+    """(sim, dim) → the paper's row name, from every reference table."""
+    names: dict[tuple[str, int], str] = {}
+    for name in TABLES:
+        for r in reference(name).itertuples():
+            names.setdefault((r.sim, int(r.dim)), r.row)
+    return names
+
+
+# ---------------------------------------------------------------- tidy frames
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One cell of a wide table: a paper row (system, dimension) at n bodies, under one model column."""
+
+    row: str
+    sim: str
+    dim: int
+    n: int | None
+    model: str | None
+    paper_model: str | None
+
+
+def model_columns(paper: list[str], run: set[str], paper_models: Mapping[str, str]) -> list[tuple[str | None, str | None]]:
+    """(our model, paper column) in the paper's order, then models the paper does not have.
+
+    A paper column no model maps to stays as (None, column), so its reference values are still shown.
+    """
+    columns: list[tuple[str | None, str | None]] = []
+    for column in paper:
+        columns += [(m, column) for m, p in paper_models.items() if p == column] or [(None, column)]
+    mapped = {m for m, _ in columns}
+    return columns + [(m, None) for m in sorted(run - mapped)]
+
+
+def slots(cells: Iterable[Cell], systems: list[tuple[str, int]], paper: list[str], settings: TableSettings) -> list[Slot]:
+    """Every (row, n) × column: the reference's rows first, in its order, then systems only this run has."""
+    cells = list(cells)
+    datasets = {parse_dataset(c.dataset) for c in cells}
+    ordered = list(dict.fromkeys(systems + sorted({(d.sim, d.dim) for d in datasets})))
+    columns = model_columns(paper, {c.model for c in cells}, settings.paper_models)
+    names = row_names()
+    out = []
+    for sim, dim in ordered:
+        for n in sorted({d.n for d in datasets if (d.sim, d.dim) == (sim, dim)}) or [None]:
+            out += [Slot(names.get((sim, dim), f"{sim}-{dim}"), sim, dim, n, m, p) for m, p in columns]
+    return out
+
+
+def _frame(name: str, values: Mapping[Cell, T], settings: TableSettings,
+           measure: Callable[[list[T]], dict[str, Any]], convert: Callable[[str], Any]) -> pd.DataFrame:
+    """The tidy frame of one table: ``measure`` of each slot's seeds, the reference values ``convert``-ed."""
+    ref = reference(name)
+    systems = [(r.sim, int(r.dim)) for r in source_of(ref, "paper").itertuples()]
+    sources = [key for key in SOURCES if key in SCHEMAS[name]]
+    known = {(key, r["sim"], int(r["dim"]), column): convert(r[column])
+             for key in sources for _, r in source_of(ref, key).iterrows() for column in paper_columns(ref)}
+    groups: dict[tuple[str, int, int, str], list[tuple[int, T]]] = defaultdict(list)
+    for cell, value in sorted(values.items()):
+        d = parse_dataset(cell.dataset)
+        groups[(d.sim, d.dim, d.n, cell.model)].append((cell.seed, value))
+    records = []
+    for slot in slots(values, systems, paper_columns(ref), settings):
+        runs = groups.get((slot.sim, slot.dim, slot.n, slot.model), [])
+        records.append({
+            "row": slot.row, "sim": slot.sim, "dim": slot.dim, "n": slot.n, "model": slot.model or "",
+            "paper_model": slot.paper_model or "", "seeds": " ".join(str(seed) for seed, _ in runs), "runs": len(runs),
+            **measure([value for _, value in runs]),
+            **{key: known.get((key, slot.sim, slot.dim, slot.paper_model)) for key in sources},
+        })
+    return typed(pd.DataFrame.from_records(records, columns=list(SCHEMAS[name])), name)
+
+
+def typed(frame: pd.DataFrame, name: str) -> pd.DataFrame:
+    """``frame`` with the table's column types; text is never missing, only empty."""
+    schema = SCHEMAS[name]
+    frame = frame.astype({c: t for c, t in schema.items() if t != "string"})
+    strings = [c for c, t in schema.items() if t == "string"]
+    frame[strings] = frame[strings].fillna("").astype("string")
+    return frame
+
+
+def mean_sd(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation over seeds (NaN where undefined: no seed, or one)."""
+    mean = float(np.mean(values)) if values else float("nan")
+    sd = float(np.std(values, ddof=1)) if len(values) > 1 else float("nan")
+    return mean, sd
+
+
+def recovered(successes: int, runs: int) -> bool | None:
+    """At least half of the seeds; None for a cell not run (never a failure)."""
+    return None if runs == 0 else 2 * successes >= runs
+
+
+def table5_frame(outcomes: Mapping[Cell, dict[str, str]], settings: TableSettings) -> pd.DataFrame:
+    """Recovery per seed for each reading, successes, whether the cell recovered, the paper's and Cambridge's marks."""
+
+    def measure(runs: list[dict[str, str]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for reading in READINGS:
+            results = [run[reading] for run in runs]
+            successes = sum(r in settings.success for r in results)
+            out |= {reading: " ".join(results), f"{reading}_successes": successes,
+                    f"{reading}_success": recovered(successes, len(results))}
+        return out
+
+    return _frame("table5_success", outcomes, settings, measure, lambda mark: MARKS[mark])
+
+
+def table1_frame(fits: Mapping[Cell, tuple[float, float]], settings: TableSettings) -> pd.DataFrame:
+    """R² of the force fit (force and acceleration basis), mean ± sd over seeds, beside the paper's."""
+
+    def measure(runs: list[tuple[float, float]]) -> dict[str, Any]:
+        force, acceleration = mean_sd([r[0] for r in runs]), mean_sd([r[1] for r in runs])
+        return {"force_mean": force[0], "force_sd": force[1],
+                "acceleration_mean": acceleration[0], "acceleration_sd": acceleration[1]}
+
+    return _frame("table1_r2", fits, settings, measure, float)
+
+
+def table3_frame(losses: Mapping[Cell, float], settings: TableSettings) -> pd.DataFrame:
+    """Test loss, mean ± sd over seeds, beside the paper's."""
+
+    def measure(runs: list[float]) -> dict[str, Any]:
+        mean, sd = mean_sd(runs)
+        return {"test_loss_mean": mean, "test_loss_sd": sd}
+
+    return _frame("table3_loss", losses, settings, measure, float)
+
+
+# ---------------------------------------------------------------- agreement
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How many compared Table 5 cells match a reference, and which do not."""
+
+    against: str  # "paper" or "cambridge"
+    reading: str
+    matches: int
+    compared: int
+    disagreements: tuple[str, ...]
+
+    def sentence(self) -> str:
+        return (f"matches {WHO[self.against]} in {self.matches}/{self.compared} compared cells "
+                f"({self.reading.replace('_', '-')} reading)")
+
+
+def agreement(frame: pd.DataFrame, against: str = "paper", reading: str = "physical") -> Agreement:
+    """Compare our recovery with a reference over the cells that were run and that it reports."""
+    compared = frame[(frame["runs"] > 0) & frame[against].notna()]
+    same = (compared[f"{reading}_success"] == compared[against]).astype(bool)
+    disagreements = tuple(
+        f"{r['row']} n={r['n']}, {r['model']}: {WHO[against]} {_mark(r[against])}, "
+        f"ours {_outcomes(r[reading], r[f'{reading}_successes'], r['runs'])}"
+        for _, r in compared[~same].iterrows()
+    )
+    return Agreement(against, reading, int(same.sum()), len(compared), disagreements)
+
+
+def agreements(frame: pd.DataFrame) -> list[Agreement]:
+    return [agreement(frame, against, reading) for against in SOURCES for reading in READINGS]
+
+
+def disagreement_notes(found: list[Agreement]) -> list[str]:
+    """Every disagreement, once per reference: a reading that disagrees on the very same cells says so."""
+    notes = []
+    for a in found:
+        first = next(b for b in found if b.against == a.against)
+        if a.disagreements and a is not first and a.disagreements == first.disagreements:
+            notes.append(f"{a.reading.replace('_', '-')} reading: the same disagreements with {WHO[a.against]}.")
+            continue
+        notes += [f"Disagrees with {WHO[a.against]} ({a.reading.replace('_', '-')}): {d}" for d in a.disagreements]
+    return notes
+
+
+# ---------------------------------------------------------------- wide views
+
+
+@dataclass(frozen=True)
+class WideTable:
+    """A table laid out like the paper: stub columns (system, n), then a group of sub-columns per model."""
+
+    title: str
+    groups: list[tuple[str, list[str]]]
+    rows: list[list[tuple[str, str]]]  # (text, css class) for the two stubs and every sub-column
+    notes: list[str]
+
+    def markdown(self) -> str:
+        header = ["System", "n"] + [f"{group}: {sub}" for group, subs in self.groups for sub in subs]
+        lines = [f"## {self.title}", "", _md_row(header), _md_row(["---"] * len(header))]
+        lines += [_md_row([text for text, _ in row]) for row in self.rows]
+        return "\n".join(lines + [""] + [f"- {note}" for note in self.notes]) + "\n"
+
+    def html(self) -> str:
+        e = html.escape
+        top = '<th rowspan="2">System</th><th rowspan="2">n</th>' + "".join(
+            f'<th colspan="{len(subs)}">{e(group)}</th>' for group, subs in self.groups)
+        sub = "".join(f"<th>{e(s)}</th>" for _, subs in self.groups for s in subs)
+        body = "".join(
+            "<tr>" + "".join(f'<td class="{cls}">{e(text)}</td>' for text, cls in row) + "</tr>" for row in self.rows)
+        notes = "".join(f"<li>{e(note)}</li>" for note in self.notes)
+        return (f"<h2>{e(self.title)}</h2><table class=\"sd\"><thead><tr>{top}</tr><tr>{sub}</tr></thead>"
+                f"<tbody>{body}</tbody></table><ul class=\"notes\">{notes}</ul>")
+
+
+def _md_row(cells: list[str]) -> str:
+    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+
+def _column_title(model: str, paper: str) -> str:
+    if model and paper:
+        return f"{model} (paper: {paper})"
+    return f"{model} (not in the paper)" if model else f"paper {paper} (no model here)"
+
+
+def _wide(frame: pd.DataFrame, subs: list[str], cells: Callable[[pd.Series], list[tuple[str, str]]]) -> tuple[list, list]:
+    groups = [(_column_title(m, p), subs) for m, p in dict.fromkeys(zip(frame["model"], frame["paper_model"], strict=True))]
+    rows = []
+    for (row, n), part in frame.groupby(["row", "n"], sort=False, dropna=False):
+        stubs = [(row, "stub"), ("" if pd.isna(n) else str(n), "")]
+        rows.append(stubs + [c for _, record in part.iterrows() for c in cells(record)])
+    return groups, rows
+
+
+def _mark(value: Any) -> str:
+    return NO_VALUE if pd.isna(value) else ("✓" if value else "✗")
+
+
+def _outcomes(results: str, successes: int, runs: int) -> str:
+    if runs == 0:
+        return NOT_RUN
+    return "".join(SYMBOLS[r] for r in results.split()) + f" {successes}/{runs}"
+
+
+def _value(mean: float, sd: float, runs: int) -> str:
+    if runs == 0:
+        return NOT_RUN
+    return f"{mean:.3f}" if runs == 1 else f"{mean:.3f} ± {sd:.3f}"
+
+
+def _reference_value(value: float) -> str:
+    return NO_VALUE if pd.isna(value) else f"{value:.3f}"
+
+
+def _sources(name: str) -> str:
+    return "Reference values: " + "; ".join(dict.fromkeys(reference(name)["source"])) + "."
+
+
+def render_table5(frame: pd.DataFrame, settings: TableSettings) -> WideTable:
+    def cells(r: pd.Series) -> list[tuple[str, str]]:
+        ours = _outcomes(r["physical"], r["physical_successes"], r["runs"])
+        if r["receiver_scaled"] != r["physical"]:
+            ours += " · receiver-scaled " + _outcomes(r["receiver_scaled"], r["receiver_scaled_successes"], r["runs"])
+        state = "notrun" if r["runs"] == 0 else "" if pd.isna(r["paper"]) else (
+            "agree" if r["physical_success"] == r["paper"] else "disagree")
+        return [(ours, state), (_mark(r["paper"]), ""), (_mark(r["cambridge"]), "")]
+
+    groups, rows = _wide(frame, ["ours", "paper", "Cambridge"], cells)
+    found = agreements(frame)
+    notes = [
+        "Ours: the judge's outcome per seed, in seed order, then k/N seeds that recovered the law. "
+        + "; ".join(f"{SYMBOLS[o]} {o.replace('_', ' ')}: {LEGEND[o]}" for o in SYMBOLS) + f"; {NOT_RUN} not run.",
+        f"Recovery: {settings.rule}",
+        "Shown: the physical reading (the law as force or acceleration F/m₁); the receiver-scaled reading "
+        "(F times any function of the receiver's mass) is added where it differs.",
+        N_NOTE,
+        *(f"Ours {a.sentence()}." for a in found),
+        *disagreement_notes(found),
+        _sources("table5_success"),
+    ]
+    return WideTable("Table 5: force-law recovery", groups, rows, notes)
+
+
+def render_table1(frame: pd.DataFrame, settings: TableSettings) -> WideTable:
+    def cells(r: pd.Series) -> list[tuple[str, str]]:
+        state = "notrun" if r["runs"] == 0 else ""
+        return [(_value(r["force_mean"], r["force_sd"], r["runs"]), state),
+                (_value(r["acceleration_mean"], r["acceleration_sd"], r["runs"]), state),
+                (_reference_value(r["paper"]), "")]
+
+    groups, rows = _wide(frame, ["ours F", "ours F/m₁", "paper"], cells)
+    notes = ["R² of the best linear combination of the true force (F) or acceleration (F/m₁) components fitted to "
+             "each of the dim most significant messages (on the best forcefit.keep_fraction of edges, trimmed as the "
+             "paper's notebook), averaged over the components.",
+             "Ours: mean ± sample sd over seeds (one seed: its value).", N_NOTE, _sources("table1_r2")]
+    return WideTable("Table 1: R² of the force fit", groups, rows, notes)
+
+
+def render_table3(frame: pd.DataFrame, settings: TableSettings) -> WideTable:
+    def cells(r: pd.Series) -> list[tuple[str, str]]:
+        return [(_value(r["test_loss_mean"], r["test_loss_sd"], r["runs"]), "notrun" if r["runs"] == 0 else ""),
+                (_reference_value(r["paper"]), "")]
+
+    groups, rows = _wide(frame, ["ours", "paper"], cells)
+    notes = ["Test loss: mean over test graphs of Σ|a − â| over nodes and dimensions.",
+             "Ours: mean ± sample sd over seeds (one seed: its value).", N_NOTE, _sources("table3_loss")]
+    return WideTable("Table 3: test prediction loss", groups, rows, notes)
+
+
+RENDERERS: dict[str, Callable[[pd.DataFrame, TableSettings], WideTable]] = {
+    "table5_success": render_table5, "table1_r2": render_table1, "table3_loss": render_table3,
+}
+
+
+# ---------------------------------------------------------------- files
+
+
+def html_page(title: str, body: str, css: str = TABLE_CSS) -> str:
+    e = html.escape
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>'
+            f"<style>{css}</style></head><body>{body}</body></html>\n")
+
+
+def write_table(frame: pd.DataFrame, wide: WideTable, csv: str | Path, md: str | Path, page: str | Path) -> None:
+    with atomic_output(csv) as tmp:
+        frame.to_csv(tmp, index=False)
+    with atomic_output(md) as tmp:
+        tmp.write_text(wide.markdown(), encoding="utf-8")
+    with atomic_output(page) as tmp:
+        tmp.write_text(html_page(wide.title, wide.html()), encoding="utf-8")
+
+
+def read_table(path: str | Path, name: str) -> pd.DataFrame:
+    """A table's CSV as this module wrote it; anything else raises naming the file."""
+    try:
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise TableInputError(f"{path}: not a readable CSV ({err})") from None
+    if list(frame.columns) != list(SCHEMAS[name]):
+        raise TableInputError(f"{path}: columns {list(frame.columns)}, expected the {name} columns {list(SCHEMAS[name])}")
+    for column, kind in SCHEMAS[name].items():
+        if kind == "boolean":
+            frame[column] = frame[column].map({"True": True, "False": False}, na_action="ignore")
+    try:
+        return typed(frame, name)
+    except (ValueError, TypeError) as err:
+        raise TableInputError(f"{path}: a value does not fit the {name} column types ({err})") from None
+
+
+def build_tables(metrics: Iterable[str | Path], forcefits: Iterable[str | Path], judges: Iterable[str | Path],
+                 settings: TableSettings) -> dict[str, pd.DataFrame]:
+    """The three tidy tables from every cell's metrics.json, force-fit JSON and judge JSON."""
+    return {
+        "table5_success": table5_frame(read_cells(judges, outcomes_of, EXPECTED["judge"]), settings),
+        "table1_r2": table1_frame(read_cells(forcefits, r2_of, EXPECTED["forcefit"]), settings),
+        "table3_loss": table3_frame(read_cells(metrics, loss_of, EXPECTED["metrics"]), settings),
+    }
+
+
+def make_tables(metrics: Iterable[str | Path], forcefits: Iterable[str | Path], judges: Iterable[str | Path],
+                outputs: Mapping[str, str | Path], settings: TableSettings) -> None:
+    """Rule ``tables``: each table as CSV, Markdown and HTML at ``outputs[f"{table}_{csv|md|html}"]``."""
+    for name, frame in build_tables(metrics, forcefits, judges, settings).items():
+        write_table(frame, RENDERERS[name](frame, settings), *(outputs[f"{name}_{ext}"] for ext in ("csv", "md", "html")))

@@ -1,0 +1,118 @@
+"""Per-cell result files with chosen numbers, written by the stages' own code, for the table and report tests.
+
+- training: ``train.write_outputs`` on a real (tiny, untrained) run, with the test loss we choose;
+- force fit: ``forcefit.force_fit`` on a synthetic message table whose messages are the force plus noise;
+- judge: the verdict of ``judge.outcome`` / ``judge.worst`` on front members whose pass/fail flags produce the
+  outcomes we ask for (checked), in the judge's record layout;
+- symbolic: result.json in ``symbolic.fit_symbolic``'s layout; figures: PNGs through ``figures.save``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from matplotlib.figure import Figure
+
+from conftest import tiny_training_spec
+from symdistill.config import Cell
+from symdistill.figures import FIGURES, save
+from symdistill.forcefit import force_fit
+from symdistill.io import package_versions, write_json
+from symdistill.judge import READINGS, outcome, worst
+from symdistill.train import new_run, write_outputs
+
+BASES = ("force", "acceleration", "receiver")
+
+
+def write_training(root: Path, cell: Cell, test_loss: float) -> None:
+    spec = tiny_training_spec()
+    run = new_run(spec, torch.device("cpu"))
+    run.history = [{"epoch": e, "train_loss": 3.0 / e, "test_loss": 3.5 / e, "lr": 1e-3 / e, "graphs": 1024 * e,
+                    "seconds": 0.5, "message_std": [0.1 * (k + 1) / e for k in range(8)]} for e in (1, 2, 3)]
+    run.epoch = 3
+    base = root / "results" / "models" / cell.path
+    write_outputs(run, spec, cell.path, torch.device("cpu"), 1, ("0" * 64, "1" * 64), test_loss, 1.5,
+                  base / "model.pt", base / "history.parquet", base / "metrics.json", 100)
+
+
+def write_forcefit(root: Path, cell: Cell, noise: float) -> dict[str, Any]:
+    """Messages = a fixed mix of the true force + ``noise`` × N(0, 1): 0 gives R² = 1, large noise R² → 0."""
+    rng = np.random.default_rng(cell.seed + 17 * len(cell.path))
+    force = rng.normal(size=(2000, 2))
+    messages = force @ np.array([[0.8, 0.3], [-0.2, 0.9]]) + noise * rng.normal(size=(2000, 2))
+    frame = pd.DataFrame({"fx": force[:, 0], "fy": force[:, 1], "m1": np.exp(rng.normal(size=2000)),
+                          "e0": messages[:, 0], "e1": messages[:, 1]})
+    record = force_fit(frame, {"cell": cell.path, "system": {"dim": 2}, "ranked_components": ["e0", "e1"]}, 0.9)
+    write_json(root / "results" / "forcefit" / f"{cell.path}.json", record)
+    return record
+
+
+def _member(complexity: int, selected: bool, passes: set[str], affine: set[str]) -> dict[str, Any]:
+    return {"complexity": complexity, "selected": selected, "sympy": f"{complexity}*dx/r",
+            "truth_r2": {b: 1.0 if b in affine else 0.5 for b in BASES}, "fit_r2": 0.9,
+            "affine": {b: b in affine for b in BASES}, "passes": {b: b in passes for b in BASES}}
+
+
+def front_members(physical: str, receiver_scaled: str) -> list[dict[str, Any]]:
+    """A selected and another member whose flags make the judge conclude the two outcomes asked for."""
+    flags = {"selected": (set(), set()), "other": (set(), set())}
+    for wanted, basis in ((physical, "force"), (receiver_scaled, "receiver")):
+        if wanted == "strict":
+            flags["selected"][0].add(basis)
+        elif wanted == "on_front":
+            flags["other"][0].add(basis)
+        if wanted in ("strict", "on_front", "partial"):
+            flags["selected" if wanted == "strict" else "other"][1].add(basis)
+    members = [_member(7, True, *flags["selected"]), _member(11, False, *flags["other"])]
+    got = {reading: outcome(members, bases) for reading, bases in READINGS.items()}
+    assert got == {"physical": physical, "receiver_scaled": receiver_scaled}, f"no members give {physical}/{receiver_scaled}"
+    return members
+
+
+def write_judge(root: Path, cell: Cell, physical: str, receiver_scaled: str | None = None) -> dict[str, Any]:
+    """The judge's record for one cell; ``physical == "no_result"`` writes the record of a failed search."""
+    path = root / "results" / "judge" / f"{cell.path}.json"
+    settings = {"edges": 1000, "truth_r2": 0.999, "fit_margin": 0.01, "r_min": 0.3, "range_factor": 1.5,
+                "receiver_bins": 10, "seed": cell.seed}
+    if physical == "no_result":
+        record = {"cell": cell.path, "settings": settings, "symbolic_status": "timeout",
+                  "outcome": {reading: "no_result" for reading in READINGS}, "reason": "no result after 128 s"}
+    else:
+        members = front_members(physical, receiver_scaled or physical)
+        component = {"component": "e0", "ceiling_r2": {b: 0.95 for b in BASES}, "members": members,
+                     "outcome": {reading: outcome(members, bases) for reading, bases in READINGS.items()}}
+        record = {"cell": cell.path, "settings": settings, "symbolic_status": "ok", "edges": 1000, "edges_in_range": 900,
+                  "r_train_p99": 4.0, "r_range": [0.3, 6.0], "components": [component],
+                  "outcome": {reading: worst([component["outcome"][reading]]) for reading in READINGS}}
+    write_json(path, record)
+    return record
+
+
+def write_symbolic(root: Path, cell: Cell, status: str = "ok") -> None:
+    component: dict[str, Any] = {"component": "e0", "status": status, "seconds": 4.2}
+    if status == "ok":
+        component |= {"front_size": 2, "selected": {"complexity": 7, "loss": 0.1, "score": 0.5,
+                                                    "equation": "7*dx/r", "sympy": "7*dx/r"}}
+    else:
+        component["message"] = "no result after 128 s"
+    write_json(root / "results" / "symbolic" / cell.path / "result.json", {
+        "cell": cell.path, "status": status, "backend": "pyoperon", "settings": {"backend": "pyoperon", "time_limit": 4},
+        "seed": cell.seed, "threads": 2, "inputs": ["dx", "dy", "r", "m1", "m2", "q1", "q2"], "samples": 1000,
+        "wall_seconds": 4.2, "components": [component],
+        "package_versions": package_versions(("symdistill", "pyoperon", "sympy", "numpy")),
+    })
+
+
+def figure_paths(root: Path, cell: Cell) -> list[Path]:
+    return [root / "results" / "figures" / cell.path / f"{name}.png" for name in FIGURES]
+
+
+def write_figures(root: Path, cell: Cell) -> None:
+    for path in figure_paths(root, cell):
+        fig = Figure(figsize=(2, 2))
+        fig.subplots().plot([0, 1], [1, 0])
+        save(fig, path)

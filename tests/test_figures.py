@@ -1,0 +1,50 @@
+"""The figures' numerical parts: the RK4 rollout against an exact solution, the front–judge join, a failed search."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cellfiles import front_members
+from symdistill.figures import front_points, pareto_figure, rk4_rollout
+
+
+def test_rk4_rollout_follows_an_exact_harmonic_oscillator() -> None:
+    # Two uncoupled unit-mass particles with a = −x: x(t) = x0 cos t + v0 sin t, per axis.
+    x0 = np.array([[1.0, 0.0, 0.0, 1.0, 0.0, 1.0], [0.0, -2.0, 0.5, 0.0, 0.0, 1.0]])
+    times = np.linspace(0.0, 2.0, 41)
+    states = rk4_rollout(lambda x: -x[:, :2], x0, times, dim=2, substeps=5)
+    exact = x0[None, :, :2] * np.cos(times)[:, None, None] + x0[None, :, 2:4] * np.sin(times)[:, None, None]
+    assert states.shape == (41, 2, 6)
+    assert np.abs(states[..., :2] - exact).max() < 1e-8
+    assert (states[..., 4:] == x0[:, 4:]).all()  # charge and mass are carried, not integrated
+
+
+def test_a_diverging_model_is_drawn_not_raised() -> None:
+    states = rk4_rollout(lambda x: np.exp(50 * x[:, :1]) * np.ones((len(x), 1)), np.ones((1, 4)), np.linspace(0, 1, 5), 1, 4)
+    assert not np.isfinite(states[-1]).all()
+
+
+def _front(complexities: list[int]) -> pd.DataFrame:
+    return pd.DataFrame({"component": "e0", "complexity": complexities, "loss": [0.5, 0.1][: len(complexities)],
+                         "selected": [True, False][: len(complexities)]})
+
+
+def test_front_points_join_the_judge_verdict_to_the_front() -> None:
+    component = {"component": "e0", "members": front_members("fail", "on_front")}
+    points = front_points(_front([7, 11]), component)
+    assert points["loss"].tolist() == [0.5, 0.1]
+    assert points["receiver_scaled"].tolist() == [False, True] and not points["physical"].any()
+
+
+def test_front_points_refuse_a_judge_verdict_of_another_front() -> None:
+    component = {"component": "e0", "members": front_members("strict", "strict")}
+    with pytest.raises(ValueError, match=r"the judge's members of e0 \(complexities \[7, 11\]\) are not the front's \(\[7\]\)"):
+        front_points(_front([7]), component)
+
+
+def test_a_failed_search_still_gets_a_pareto_figure() -> None:
+    verdict = {"symbolic_status": "timeout", "outcome": {"physical": "no_result"}, "reason": "no result after 128 s"}
+    fig = pareto_figure(_front([])[:0], verdict, "spring_2d_n4/l1/seed0")
+    assert "no symbolic result (timeout)" in fig.axes[0].texts[0].get_text()

@@ -1,0 +1,96 @@
+"""The report from per-cell files written by the stages' own writers: content, completeness checks, benchmarks."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from cellfiles import figure_paths, write_figures, write_forcefit, write_judge, write_symbolic, write_training
+from symdistill.config import Cell
+from symdistill.report import build_report, read_benchmarks
+from symdistill.tables import TABLES, TableInputError, TableSettings, make_tables
+
+SETTINGS = TableSettings({"standard": "Std", "bottleneck": "Bottleneck", "l1": "L1", "kl": "KL"}, ("strict", "on_front"))
+CELLS = {Cell("spring_2d_n4", "bottleneck", 0): "strict", Cell("spring_2d_n4", "kl", 0): "fail",
+         Cell("r2_2d_n4", "l1", 0): "no_result"}
+CONFIG = {
+    "experiment": {"sims": ["spring", "r2"], "dims": [2], "n_bodies": [4], "models": ["bottleneck", "kl", "l1"],
+                   "seeds": [0]},
+    "training": {"epochs": 2, "graphs_per_epoch": 2000},
+    "simulation": {"train_sims": 40, "nt": 100, "keep_every": 5},
+    "symbolic": {"backend": "pyoperon", "time_limit": 4},
+}
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> dict:
+    root = tmp_path_factory.mktemp("report")
+    for cell, verdict in CELLS.items():
+        write_training(root, cell, 0.1)
+        write_forcefit(root, cell, 0.1)
+        write_judge(root, cell, verdict)
+        write_symbolic(root, cell, "timeout" if verdict == "no_result" else "ok")
+        write_figures(root, cell)
+    lists = {
+        "metrics": [root / f"results/models/{c.path}/metrics.json" for c in CELLS],
+        "forcefit": [root / f"results/forcefit/{c.path}.json" for c in CELLS],
+        "judge": [root / f"results/judge/{c.path}.json" for c in CELLS],
+        "symbolic": [root / f"results/symbolic/{c.path}/result.json" for c in CELLS],
+        "figures": [p for c in CELLS for p in figure_paths(root, c)],
+    }
+    outputs = {f"{name}_{ext}": root / f"results/tables/{name}.{ext}" for name in TABLES for ext in ("csv", "md", "html")}
+    make_tables(lists["metrics"], lists["forcefit"], lists["judge"], outputs, SETTINGS)
+    bench = root / "results/benchmarks"
+    (bench / "train/spring_2d_n4/kl").mkdir(parents=True)
+    (bench / "train/spring_2d_n4/kl/seed0.tsv").write_text("s\th:m:s\tmax_rss\n12.5\t0:00:12\t512.0\n")
+    (bench / "simulate").mkdir()
+    (bench / "simulate/r2_2d_n4.tsv").write_text("s\th:m:s\tmax_rss\n3.0\t0:00:03\t-\n")
+    (bench / "simulate/charge_2d_n4.tsv").write_text("s\th:m:s\tmax_rss\n9.0\t0:00:09\t100\n")  # not this config's
+    return {"root": root, **lists, **{name: outputs[f"{name}_csv"] for name in TABLES}}
+
+
+def test_the_report_holds_summary_tables_cells_figures_and_provenance(inputs) -> None:
+    out = inputs["root"] / "results/report/index.html"
+    build_report(inputs, out, SETTINGS, CONFIG, "abc123", inputs["root"] / "results/benchmarks")
+    page = out.read_text()
+    summary = page.index('id="summary"')
+    assert page.index("Table 5 matches the paper in 1/3 compared cells (physical reading).") > summary
+    assert summary < page.index("Table 5: force-law recovery") < page.index('id="systems"') < page.index('id="provenance"')
+    assert page.count("data:image/png;base64,") == 3 * 5
+    assert "r⁻²-2 · n = 4" in page and "Spring-2 · n = 4" in page
+    assert "<code>e0: 7*dx/r</code>" in page and "<code>e0: timeout</code>" in page
+    assert "∅ no_result" in page and "✓ strict" in page
+    assert "Git commit <code>abc123</code>" in page
+    assert re.search(r"<td>train</td><td class=\"num\">1</td><td class=\"num\">12.5</td>", page)
+    assert "1 benchmark file(s) of datasets or cells outside this config" in page
+    assert "time_limit: 4" in page  # the resolved config
+
+
+def test_a_cell_missing_from_one_stage_is_an_error(inputs, tmp_path) -> None:
+    partial = {**inputs, "figures": inputs["figures"][:-5]}  # the last cell's five
+    with pytest.raises(TableInputError, match="the report's figures inputs lack the cells r2_2d_n4/l1/seed0"):
+        build_report(partial, tmp_path / "index.html", SETTINGS, CONFIG, "abc", tmp_path)
+
+
+def test_a_figure_that_is_not_a_png_is_named(inputs, tmp_path) -> None:
+    fake = tmp_path / "results/figures/spring_2d_n4/kl/seed0/pareto.png"
+    fake.parent.mkdir(parents=True)
+    fake.write_text("<svg/>")
+    figures = [fake if p.match("*/spring_2d_n4/kl/seed0/pareto.png") else p for p in inputs["figures"]]
+    with pytest.raises(TableInputError, match=f"{fake}: expected a PNG figure"):
+        build_report({**inputs, "figures": figures}, tmp_path / "index.html", SETTINGS, CONFIG, "abc", tmp_path)
+
+
+def test_benchmarks_of_other_configs_are_counted_not_shown(inputs) -> None:
+    jobs, others = read_benchmarks(inputs["root"] / "results/benchmarks", {"r2_2d_n4", "spring_2d_n4/kl/seed0"})
+    assert others == 1 and sorted(jobs["rule"]) == ["simulate", "train"]
+    assert pd.isna(jobs.set_index("rule").loc["simulate", "max_rss_mb"])  # "-": not measured, shown as nan
+
+
+def test_the_report_module_stays_light() -> None:
+    code = "import sys, symdistill.report; print(sorted({'torch', 'jax'} & set(sys.modules)))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
