@@ -38,14 +38,7 @@ FIGURE_CAPTIONS = {  # symdistill.figures.FIGURES, in the order the figures rule
     "training": "Training and test loss per epoch, with the learning rate.",
     "trajectory": "The GNN integrated from a test simulation's first snapshot (dashed) against the truth (solid).",
 }
-EXPECTED = {
-    "metrics": "a training metrics.json with 'cell', 'test_loss', 'device', 'device_name' and 'threads'",
-    "forcefit": "a force-fit JSON with 'cell', 'force.r2_mean' and 'acceleration.r2_mean'",
-    "judge": "a judge JSON with 'cell' and 'outcome'",
-    "symbolic": "a symbolic result.json with 'cell', 'status', 'backend', 'wall_seconds', 'components' and "
-                "'package_versions'",
-}
-KEYS = {
+KEYS = {  # what the report reads from each stage's per-cell JSON
     "metrics": ("test_loss", "device", "device_name", "threads"),
     "forcefit": ("force", "acceleration"),
     "judge": ("outcome",),
@@ -78,7 +71,9 @@ class CellReport:
 
 def read_records(paths: Iterable[str | Path], kind: str) -> dict[Cell, dict[str, Any]]:
     """Per-cell JSON files of one stage, checked for the keys the report reads."""
-    return read_cells(paths, lambda record: {k: record[k] for k in KEYS[kind]}, EXPECTED[kind])
+    keys = KEYS[kind]
+    expected = f"a {kind} JSON with 'cell', " + ", ".join(f"'{k}'" for k in keys)
+    return read_cells(paths, lambda record: {k: record[k] for k in keys}, expected)
 
 
 def data_uri(path: str | Path) -> str:
