@@ -1,0 +1,293 @@
+"""The whole smoke workflow on a real SLURM cluster on localhost, through the repository's SLURM profile.
+
+Real daemons (munge, MariaDB + slurmdbd, slurmctld, slurmd with one fake GPU; tests/slurm/*.sh), the real
+snakemake-executor-plugin-slurm and real ``sbatch``: the point is to catch what only a cluster shows (a resource
+the plugin translates wrongly, a GPU request that never reaches sbatch, a job that silently ran locally, status
+polling that never ends). Needs root and apt (it installs Debian's slurm packages when missing); it takes about
+as long as the local smoke run plus ~6 s of Python start-up per SLURM job (docs/cluster.md has the numbers).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import shutil
+import subprocess
+import time
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import yaml
+
+from cluster import job_blocks, snakemake_with_profile
+from workflow import ROOT, job_counts
+
+pytestmark = [pytest.mark.slurm, pytest.mark.workflow]
+
+SCRIPTS = ROOT / "tests" / "slurm"
+LOCK = Path("/run/symdistill-local-slurm.lock")  # one test session at a time owns the local cluster
+PROFILE = ROOT / "profiles" / "slurm" / "config.yaml"
+PARTITION = "debug"          # the only partition of the local cluster (setup-local-slurm.sh)
+FAKE_GPU_TYPE = "fake"       # gres.conf Type= of the fake GPU; what a site puts in gpu_model
+SMOKE_MEM_MB = 1500          # a smoke job peaks at ~1.1 GB (symbolic); see site_profile()
+MAX_THREADS = 1              # see slurm_run()
+# The rules that do the work; each of their jobs must go through sbatch. (Aggregations such as `all`, or the
+# report rules declared `localrules`, may run on the submit host.)
+PIPELINE_RULES = ("simulate", "train", "messages", "forcefit", "symbolic", "judge")
+GPU_RULES = ("train",)
+
+
+@dataclass(frozen=True)
+class LocalCluster:
+    """What the test needs to know about the cluster it started."""
+
+    gpu_nodes: frozenset[str]  # nodes that advertise a gres/gpu
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One SLURM job of the run: Snakemake's job id and rule, the sbatch command line it used, SLURM's job id."""
+
+    jobid: str
+    slurm_id: str
+    rule: str
+    wildcards: str
+    sbatch: str
+
+
+@dataclass(frozen=True)
+class AccountingRecord:
+    """``sacct`` for one job allocation."""
+
+    state: str
+    alloc_tres: str
+    nodes: str
+
+
+def _run(cmd: list[str], **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, **kwargs)
+
+
+def _skip_reason() -> str | None:
+    """Why SLURM cannot be set up here (None: it can). Everything else that goes wrong is a failure."""
+    if os.geteuid() != 0:
+        return "needs root: tests/slurm/setup-local-slurm.sh installs packages and starts SLURM daemons"
+    if shutil.which("apt-get") is None and shutil.which("slurmctld") is None:
+        return "needs apt-get (Debian/Ubuntu) to install slurm, or slurm already installed"
+    return None
+
+
+@contextmanager
+def cluster_lock() -> Iterator[bool]:
+    """Hold LOCK while this session owns the local cluster; yields False when another session holds it.
+
+    The cluster is machine-wide (daemons, /etc/slurm, job ids), and setup-local-slurm.sh cleans up whatever an
+    earlier run left behind; two pytest sessions on one machine would tear down each other's cluster mid-run.
+    """
+    with open(LOCK, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            yield False
+            return
+        handle.truncate(0)
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@pytest.fixture(scope="module")
+def local_cluster() -> Iterator[LocalCluster]:
+    """Start a one-node SLURM for this module and always stop what was started, even when a test fails."""
+    reason = _skip_reason()
+    if reason:
+        pytest.skip(reason)
+    with cluster_lock() as owned:
+        if not owned:
+            pytest.skip(f"another test session (pid {LOCK.read_text().strip()}) is using the local SLURM cluster")
+        try:
+            setup = _run(["bash", str(SCRIPTS / "setup-local-slurm.sh")], timeout=600)
+            if setup.returncode == 3:
+                pytest.skip(f"this machine has its own SLURM; the test will not reconfigure it: {setup.stderr.strip()}")
+            assert setup.returncode == 0, (
+                f"local SLURM setup failed (exit {setup.returncode}):\n{setup.stdout}\n{setup.stderr}")
+            nodes = _run(["sinfo", "-h", "-N", "-o", "%N|%G"], check=True).stdout.split()
+            gpu_nodes = frozenset(node for node, gres in (line.split("|") for line in nodes) if "gpu" in gres)
+            assert gpu_nodes, f"the local cluster advertises no GPU:\n{nodes}"
+            yield LocalCluster(gpu_nodes=gpu_nodes)
+        finally:
+            stop = _run(["bash", str(SCRIPTS / "stop-local-slurm.sh")], timeout=120)
+            print(stop.stdout, stop.stderr)
+
+
+def site_profile(dest: Path, rules: list[str]) -> Path:
+    """profiles/slurm with its site block filled in for the local cluster, as a site would fill it in.
+
+    Only site values change: every partition becomes the local one, a GPU model becomes the fake GPU's type and
+    the account goes (the local cluster has none). Everything else, the GPU request included, is the profile
+    as committed. Memory is capped at SMOKE_MEM_MB per job: the rules ask for paper-scale memory (train 16 GB),
+    which a 7 GB CI runner's node cannot offer (sbatch rejects it at once), and memory is not enforced here
+    (no cgroups), so the value only decides how many jobs SLURM packs onto the node.
+    """
+    profile = yaml.safe_load(PROFILE.read_text())
+    defaults = profile["default-resources"]
+    defaults["slurm_partition"] = repr(PARTITION)
+    defaults.pop("slurm_account", None)
+    defaults["mem_mb"] = SMOKE_MEM_MB
+    per_rule = profile.setdefault("set-resources", {})
+    for resources in per_rule.values():
+        if "slurm_partition" in resources:
+            resources["slurm_partition"] = repr(PARTITION)
+        if "gpu_model" in resources:
+            resources["gpu_model"] = repr(FAKE_GPU_TYPE)
+        resources.pop("slurm_account", None)
+    for rule in rules:
+        per_rule.setdefault(rule, {})["mem_mb"] = SMOKE_MEM_MB
+    dest.mkdir(parents=True, exist_ok=True)
+    (dest / "config.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
+    return dest
+
+
+def submissions(log: str) -> list[Submission]:
+    """Every job the run handed to sbatch, from ``--verbose`` output.
+
+    "Job N has been submitted with SLURM jobid M (log: <logdir>/rule_R/<wildcards>/M.log)" gives both ids and
+    the rule; the "sbatch call:" line with the same ``--comment rule_R[_wildcards_W]`` gives the command line.
+    """
+    calls = {}
+    for call in re.findall(r"sbatch call: (sbatch .*)", log):
+        comment = re.search(r"--comment (\S+)", call)[1]
+        calls.setdefault(comment, []).append(call)
+    found = []
+    for jobid, slurm_id, rule, wildcards in re.findall(
+        r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: \S*/rule_(\w+?)/(?:([^/\s]+)/)?\d+\.log\)", log
+    ):
+        comment = f"rule_{rule}_wildcards_{wildcards}" if wildcards else f"rule_{rule}"
+        assert calls.get(comment), f"no 'sbatch call' line for SLURM job {slurm_id} ({comment})"
+        found.append(Submission(jobid, slurm_id, rule, wildcards, calls[comment].pop(0)))
+    return found
+
+
+def accounting(subs: list[Submission], wait_s: float = 30) -> dict[str, AccountingRecord]:
+    """sacct records of this run's jobs, once slurmdbd has all of them.
+
+    Selected by SLURM job name, which the plugin sets to the run's UUID: slurmdbd keeps the jobs of earlier
+    test runs, and job ids are not guaranteed unique across cold starts of slurmctld.
+    """
+    names = {re.search(r"--job-name (\S+)", sub.sbatch)[1] for sub in subs}
+    assert len(names) == 1, f"one run should use one SLURM job name (its UUID), got {names}"
+    cmd = ["sacct", "-X", "--parsable2", "--noheader", "--name", names.pop(), "--starttime", "now-1days",
+           "--format", "JobIDRaw,State,AllocTRES,NodeList"]
+    expected = len({sub.slurm_id for sub in subs})
+    deadline = time.monotonic() + wait_s
+    while True:
+        lines = _run(cmd, check=True).stdout.splitlines()
+        records = {}
+        for line in lines:
+            job_id, state, tres, nodes = line.split("|")
+            records[job_id] = AccountingRecord(state, tres, nodes)
+        if len(records) >= expected or time.monotonic() > deadline:
+            return records
+        time.sleep(1)
+
+
+@pytest.fixture(scope="module")
+def slurm_run(local_cluster: LocalCluster, tmp_path_factory) -> tuple[str, Path, dict[str, int], float]:
+    """The smoke preset's whole DAG (`rule all`) through `snakemake --profile <site profile>` on the cluster.
+
+    Returns the run's log, its working directory, the dry run's job counts and the run's wall time.
+    CI-only overrides: the first status check after 2 s instead of 40 s, a short latency wait (one machine, no
+    shared-FS lag) and one thread per job (MAX_THREADS), so that two jobs share the 2-CPU node and the run takes
+    about half as long; the profile's thread counts are checked by tests/test_cluster_dag.py.
+    """
+    workdir = tmp_path_factory.mktemp("slurm_smoke")
+    counts = job_counts(snakemake_with_profile(workdir, PROFILE.parent, "-n").stdout)
+    profile = site_profile(tmp_path_factory.mktemp("site_profile"), [rule for rule in counts if rule in PIPELINE_RULES])
+    started = time.monotonic()
+    result = snakemake_with_profile(
+        workdir, profile, "--verbose", "--slurm-init-seconds-before-status-checks", "2",
+        "--max-threads", str(MAX_THREADS), "--latency-wait", "5", check=False, timeout=1800,
+    )
+    wall = time.monotonic() - started
+    log = result.stdout + result.stderr
+    if result.returncode != 0:
+        slurm_logs = "\n".join(f"== {p}\n{p.read_text()[-2000:]}" for p in workdir.glob(".snakemake/slurm_logs/**/*.log"))
+        ctld = Path("/var/log/slurm/slurmctld.log")
+        pytest.fail(f"snakemake --profile slurm failed (exit {result.returncode}) after {wall:.0f} s:\n{log[-10000:]}\n"
+                    f"{slurm_logs[-6000:]}\n== slurmctld.log\n{ctld.read_text()[-3000:] if ctld.exists() else ''}")
+    print(f"SLURM smoke run: {sum(counts.values()) - counts.get('total', 0)} jobs in {wall:.0f} s")
+    return log, workdir, counts, wall
+
+
+def test_every_pipeline_job_went_through_sbatch_and_completed(slurm_run) -> None:
+    log, workdir, counts, _ = slurm_run
+    subs = submissions(log)
+    local = Counter(block.rule for block in job_blocks(log) if block.local)
+    submitted = Counter(sub.rule for sub in subs)
+    dag = {rule: n for rule, n in counts.items() if rule != "total"}
+    for rule, n in dag.items():
+        assert submitted[rule] + local[rule] == n, (
+            f"rule {rule}: the DAG has {n} jobs, {submitted[rule]} went through sbatch and {local[rule]} ran locally"
+        )
+    for rule in PIPELINE_RULES:
+        assert local[rule] == 0, f"{local[rule]} {rule} jobs ran on the submit host instead of through sbatch"
+        assert submitted[rule] == dag[rule] > 0, f"rule {rule}: {submitted[rule]} of {dag.get(rule)} jobs submitted"
+
+    records = accounting(subs)
+    assert set(records) == {sub.slurm_id for sub in subs}, (
+        f"sacct and Snakemake disagree on the jobs: sacct {sorted(records)}, snakemake {sorted(s.slurm_id for s in subs)}"
+    )
+    failed = {job_id: r.state for job_id, r in records.items() if r.state != "COMPLETED"}
+    assert not failed, f"jobs not COMPLETED in sacct (each job should run exactly once): {failed}"
+
+    after = snakemake_with_profile(workdir, "none", "-n", "--workflow-profile", "none")
+    assert "Nothing to be done" in after.stdout + after.stderr, (
+        f"after the SLURM run the DAG is not complete:\n{after.stdout[-3000:]}"
+    )
+    for cell in ("spring_2d_n4/l1/seed0", "r2_2d_n4/kl/seed0"):
+        for path in (f"results/models/{cell}/metrics.json", f"results/symbolic/{cell}/result.json",
+                     f"results/judge/{cell}.json"):
+            assert (workdir / path).stat().st_size > 0, f"{path} is empty"
+
+
+def test_only_train_jobs_request_the_gpu_and_run_on_the_gpu_node(slurm_run, local_cluster: LocalCluster) -> None:
+    log, _, _, _ = slurm_run
+    subs = submissions(log)
+    records = accounting(subs)
+    profile = yaml.safe_load(PROFILE.read_text())
+    gpu_flag = f"--gpus={FAKE_GPU_TYPE}:1" if "gpu_model" in profile["set-resources"]["train"] else "--gpus=1"
+    for sub in subs:
+        record = records[sub.slurm_id]
+        gpu_args = re.findall(r"--(?:gpus|gres)=\S+", sub.sbatch)
+        if sub.rule in GPU_RULES:
+            assert gpu_args == [gpu_flag], f"{sub.rule} {sub.wildcards}: GPU arguments {gpu_args}, expected [{gpu_flag}]"
+            assert "gres/gpu=1" in record.alloc_tres, f"{sub.rule} {sub.wildcards}: no GPU allocated: {record.alloc_tres}"
+            assert record.nodes in local_cluster.gpu_nodes, (
+                f"{sub.rule} {sub.wildcards} ran on {record.nodes!r}, not on a GPU node {sorted(local_cluster.gpu_nodes)}"
+            )
+        else:
+            assert not gpu_args, f"{sub.rule} {sub.wildcards} asked for a GPU: {gpu_args}"
+            assert "gres/gpu" not in record.alloc_tres, f"{sub.rule} {sub.wildcards} got a GPU: {record.alloc_tres}"
+
+
+def test_sbatch_arguments_follow_the_profile(slurm_run) -> None:
+    log, _, _, _ = slurm_run
+    profile = yaml.safe_load(PROFILE.read_text())
+    threads = {block.fields["jobid"]: block.threads for block in job_blocks(log) if not block.local}
+    for sub in submissions(log):
+        where = f"{sub.rule} {sub.wildcards}: {sub.sbatch[:400]}"
+        assert f" -p {PARTITION} " in sub.sbatch, f"partition missing: {where}"
+        assert re.search(r" -t \d+ ", sub.sbatch) and re.search(r" --mem \d+ ", sub.sbatch), f"no runtime/mem: {where}"
+        if profile.get("slurm-requeue"):
+            assert " --requeue" in sub.sbatch, f"the profile sets slurm-requeue, sbatch lacks --requeue: {where}"
+        # Snakemake's threads must become the job's CPUs (a cpus_per_task in default-resources would not)
+        assert f"--cpus-per-task={threads[sub.jobid]}" in sub.sbatch, f"threads {threads[sub.jobid]}: {where}"
