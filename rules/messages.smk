@@ -8,6 +8,8 @@ rule messages:
     params:
         graphs=config["messages"]["graphs"],
         seed=config["messages"]["seed"],
+    benchmark:
+        "results/benchmarks/messages/{dataset}/{model}/seed{seed}.tsv"
     log:
         "results/logs/messages/{dataset}/{model}/seed{seed}.log",
     conda:
@@ -24,6 +26,8 @@ rule forcefit:
         "results/forcefit/{dataset}/{model}/seed{seed}.json",
     params:
         keep=config["forcefit"]["keep_fraction"],
+    benchmark:
+        "results/benchmarks/forcefit/{dataset}/{model}/seed{seed}.tsv"
     log:
         "results/logs/forcefit/{dataset}/{model}/seed{seed}.log",
     conda:

@@ -32,6 +32,8 @@ rule judge:
         "results/judge/{dataset}/{model}/seed{seed}.json",
     params:
         spec=judge_spec,
+    benchmark:
+        "results/benchmarks/judge/{dataset}/{model}/seed{seed}.tsv"
     log:
         "results/logs/judge/{dataset}/{model}/seed{seed}.log",
     conda:
