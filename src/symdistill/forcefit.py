@@ -24,11 +24,18 @@ from symdistill.io import write_json
 from symdistill.messages import read_messages
 
 MAX_STEPS = 100
+CONSTANT = 1e-9  # relative spread below which a message component counts as constant
 
 
 def trimmed_r2(target: np.ndarray, basis: np.ndarray, keep: float) -> float:
-    """R² of the best trimmed affine fit of the standardised ``target`` on ``basis`` (edges, d)."""
-    z = (target - target.mean()) / target.std()
+    """R² of the best trimmed affine fit of the standardised ``target`` on ``basis`` (edges, d).
+
+    A constant component (a collapsed KL message) carries no information about the force: R² 0, not 0/0.
+    """
+    spread = target.std()
+    if spread <= CONSTANT * max(1.0, np.abs(target).max()):
+        return 0.0
+    z = (target - target.mean()) / spread
     design = np.column_stack([basis, np.ones(len(z))])
     kept = np.ones(len(z), dtype=bool)
     for _ in range(MAX_STEPS):
