@@ -51,6 +51,17 @@ def write_forcefit(root: Path, cell: Cell, noise: float) -> dict[str, Any]:
     return record
 
 
+def write_energy_fit(root: Path, cell: Cell) -> dict[str, Any]:
+    """FlatHGN's force-fit record: its pair energy = 0.5·U + 0.1·q1 fitted against the potential."""
+    rng = np.random.default_rng(cell.seed)
+    u, q1 = rng.normal(size=2000), rng.choice([-1.0, 1.0], size=2000)
+    frame = pd.DataFrame({"u": u, "q1": q1, "q2": 1.0, "m1": 1.0, "m2": 1.0, "e0": 0.5 * u + 0.1 * q1})
+    record = force_fit(frame, {"cell": cell.path, "system": {"dim": 2}, "message": "energy",
+                               "ranked_components": ["e0"]}, 0.9)
+    write_json(root / "results" / "forcefit" / f"{cell.path}.json", record)
+    return record
+
+
 def _member(complexity: int, selected: bool, passes: set[str], affine: set[str]) -> dict[str, Any]:
     return {"complexity": complexity, "selected": selected, "sympy": f"{complexity}*dx/r",
             "truth_r2": {b: 1.0 if b in affine else 0.5 for b in BASES}, "fit_r2": 0.9,

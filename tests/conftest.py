@@ -43,7 +43,7 @@ def tiny_training_spec(regularizer: str = "none", architecture: str = "gn", msg_
     values.update(training)
     return TrainingSpec(
         model={"architecture": architecture, "msg_dim": msg_dim, "hidden": 32, "regularizer": regularizer,
-               "reg_weight": 1e-2 if regularizer == "l1" else 1.0, "reg_scope": "all_graphs", "loss": "mae",
+               "reg_weight": {"l1": 1e-2, "hamiltonian": 1e-6}.get(regularizer, 1.0), "reg_scope": "all_graphs", "loss": "mae",
                "huber_delta": 1.0},
         training=values,
         system={"sim": "spring", "dim": 2, "n": 4},

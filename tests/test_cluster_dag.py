@@ -24,7 +24,7 @@ pytestmark = pytest.mark.workflow
 DATASET, MODEL = "spring_2d_n4", "l1"
 CELL = f"{DATASET}/{MODEL}/seed0"
 SMOKE_DATASETS = {"spring_2d_n4", "r2_2d_n4"}
-SMOKE_MODELS = {"standard", "bottleneck", "l1", "kl"}
+SMOKE_CELLS = 11  # 2 datasets × (standard, bottleneck, l1, kl) + pm, cust and flathgn on spring only
 PIPELINE_RULES = ("simulate", "train", "messages", "forcefit", "symbolic", "judge")
 
 
@@ -47,7 +47,7 @@ def test_one_cell_target_schedules_only_that_cells_chain(tmp_path: Path) -> None
 
 @pytest.fixture(scope="module")
 def trained_smoke(tmp_path_factory) -> Path:
-    """A real smoke run: all 2 datasets × 4 models trained, and the spring_2d_n4/l1/seed0 cell judged."""
+    """A real smoke run: all 11 cells trained, and the spring_2d_n4/l1/seed0 cell judged."""
     workdir = tmp_path_factory.mktemp("trained_smoke")
     snakemake(workdir, "--until", "train")
     snakemake(workdir, "--", f"results/judge/{CELL}.json")
@@ -93,7 +93,7 @@ def test_forcerun_after_the_target_rebuilds_one_cell(trained_smoke: Path) -> Non
     # The argparse trap (snakemake/snakemake#3233) docs/cluster.md warns about: -R swallows the target, the run
     # falls back to `rule all` and every cell's search runs. If this fails, Snakemake fixed it: update the docs.
     swallowed, _ = dry_run(trained_smoke, "-R", "symbolic", target)
-    assert swallowed["symbolic"] == len(SMOKE_DATASETS) * len(SMOKE_MODELS), swallowed
+    assert swallowed["symbolic"] == SMOKE_CELLS, swallowed
 
 
 def _profile_value(text: str) -> object:
@@ -143,4 +143,4 @@ def test_list_changes_params_is_not_to_be_trusted(trained_smoke: Path) -> None:
     assert dry_run(trained_smoke, "--until", "train")[0] == {}, "precondition: nothing changed"
     listed = snakemake(trained_smoke, "--list-changes", "params").stdout.split()
     unchanged_but_listed = [path for path in listed if path.startswith("results/models/")]
-    assert len(unchanged_but_listed) == len(SMOKE_DATASETS) * len(SMOKE_MODELS), listed
+    assert len(unchanged_but_listed) == SMOKE_CELLS, listed

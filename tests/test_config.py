@@ -34,6 +34,9 @@ def schema(root):
         (lambda c: c["simulation"].update(split="random"), "'simulation.split': 'random' is not allowed; expected one of seed, time"),
         (lambda c: c["experiment"].update(dims=[4]), "'experiment.dims.0': 4 is not allowed; expected one of 2, 3"),
         (lambda c: c["simulation"].pop("dt"), "'simulation': 'dt' is a required property"),
+        (lambda c: c["models"]["flathgn"].update(msg_dim=2), "'models.flathgn': architecture 'hgn' .* has msg_dim 1"),
+        (lambda c: c["models"]["l1"].update(regularizer="hamiltonian"), "'models.l1': the hamiltonian regulariser needs"),
+        (lambda c: c["models"]["flathgn"].update(sims=["spring", "sprong"]), "'models.flathgn.sims.1': 'sprong' is not allowed"),
     ],
 )
 def test_bad_configs_fail_with_one_clear_message(config, schema, edit, message) -> None:
@@ -64,7 +67,11 @@ def test_presets_validate(config, schema, root) -> None:
 def test_names_and_params(config, schema) -> None:
     validate_config(config, schema)
     assert datasets(config)[:2] == ["charge_2d_n4", "charge_3d_n4"]
-    assert Cell("spring_2d_n4", "l1", 0) in cells(config) and len(cells(config)) == 6 * 2 * 4
+    assert Cell("spring_2d_n4", "l1", 0) in cells(config) and len(cells(config)) == 6 * 2 * 5
+    config["models"]["flathgn"]["sims"] = ["spring", "charge"]
+    assert {c.dataset for c in cells(config) if c.model == "flathgn"} == {"spring_2d_n4", "spring_3d_n4",
+                                                                           "charge_2d_n4", "charge_3d_n4"}
+    assert "sims" not in model_params(config, "spring_2d_n4", "flathgn")["model"]  # which cells, not how to train
     assert parse_dataset("spring_3d_n8").n == 8
     with pytest.raises(ConfigError, match="not of the form"):
         parse_dataset("spring-2d")

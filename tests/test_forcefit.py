@@ -48,3 +48,19 @@ def test_messages_proportional_to_the_acceleration_fit_the_acceleration_basis_be
     record = force_fit(frame, meta, 0.9)
     assert record["acceleration"]["r2_mean"] == pytest.approx(1.0, abs=1e-9)
     assert record["force"]["r2_mean"] < record["acceleration"]["r2_mean"] - 0.05
+
+
+def test_an_energy_message_is_fitted_against_the_potential_up_to_a_function_of_charge_and_mass() -> None:
+    """FlatHGN: H_pair = a·U + f(q, m) scores 1 against the potential; the force bases are not used."""
+    n = 3000
+    q1, q2 = RNG.choice([-1.0, 1.0], size=(2, n))
+    m1, m2 = np.exp(RNG.normal(size=(2, n)))
+    u = q1 * q2 / (np.exp(RNG.normal(size=n)) + 0.01)
+    frame = pd.DataFrame({"u": u, "q1": q1, "q2": q2, "m1": m1, "m2": m2,
+                          "e0": 0.0019 * u - 0.0112 - 0.00143 * q1 - 0.00112 * q1 * q2 + 0.01 * m1})
+    meta = {"cell": "charge_2d_n4/flathgn/seed0", "system": {"dim": 2}, "message": "energy", "ranked_components": ["e0"]}
+    record = force_fit(frame, meta, 0.9)
+    assert record["message"] == "energy" and record["components"] == ["e0"] and "force" not in record
+    assert record["potential"]["r2_mean"] == pytest.approx(1.0, abs=1e-9)
+    frame["e0"] = RNG.normal(size=n)
+    assert force_fit(frame, meta, 0.9)["potential"]["r2_mean"] < 0.5

@@ -23,6 +23,7 @@ CONFIG = {
     "training": {"epochs": 2, "graphs_per_epoch": 2000},
     "simulation": {"train_sims": 40, "nt": 100, "keep_every": 5},
     "symbolic": {"backend": "pyoperon", "time_limit": 4},
+    "models": {"bottleneck": {"architecture": "gn"}, "kl": {"architecture": "vargn"}, "l1": {"architecture": "gn"}},
 }
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cellfiles import write_forcefit, write_judge, write_training
+from cellfiles import write_energy_fit, write_forcefit, write_judge, write_training
 from symdistill import judge
 from symdistill.config import Cell
 from symdistill.tables import (
@@ -130,6 +130,23 @@ def test_table3_shows_every_paper_column_and_our_extra_rows(tables) -> None:
     assert damped["test_loss_mean"] == pytest.approx(0.05) and damped["paper"] == pytest.approx(0.328)
     kl = slot(frame, "r⁻¹-2", 4, "kl")
     assert kl["test_loss_mean"] == pytest.approx(0.075) and kl["test_loss_sd"] == pytest.approx(np.std([0.05, 0.1], ddof=1))
+
+
+def test_flathgn_has_table3_and_its_own_table5_column_but_no_table1_column(tmp_path) -> None:
+    """Its message is an energy: Table 1 (force fit) leaves it out, its potential fit is in the report."""
+    cell = Cell("spring_2d_n4", "flathgn", 0)
+    write_training(tmp_path, cell, test_loss=0.02)
+    assert write_energy_fit(tmp_path, cell)["potential"]["r2_mean"] == pytest.approx(1.0)
+    write_judge(tmp_path, cell, "strict", "strict")
+    root = tmp_path / "results"
+    settings = TableSettings({**SETTINGS.paper_models, "flathgn": "FlatHGN"}, SETTINGS.success)
+    built = build_tables([root / f"models/{cell.path}/metrics.json"], [root / f"forcefit/{cell.path}.json"],
+                         [root / f"judge/{cell.path}.json"], settings)
+    loss = slot(built["table3_loss"], "Spring-2", 4, "flathgn")
+    assert loss["test_loss_mean"] == pytest.approx(0.02) and loss["paper"] == pytest.approx(0.016)
+    recovery = slot(built["table5_success"], "Spring-2", 4, "flathgn")
+    assert recovery["physical_success"] and recovery["paper_model"] == ""
+    assert "flathgn" not in set(built["table1_r2"]["model"])
 
 
 def test_written_files_round_trip_and_render(run, tables, tmp_path) -> None:

@@ -33,6 +33,9 @@ def test_penalties_by_hand() -> None:
     mu, logvar = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 2.0]])
     kl = EdgeOutput(mu, mu, logvar)  # ½Σ(e^lv + μ² − lv) = ½[(1 + 1 − 0) + (e² + 0 − 2)]
     assert float(message_penalty("kl", kl)) == pytest.approx(0.5 * (2 + torch.e**2 - 2))
+    hamiltonian = EdgeOutput(torch.zeros(1, 2, 1), node_energy=torch.tensor([[[1.0], [-2.0]]]),
+                             parameter_gradient=torch.tensor([[[0.5, 0.0], [0.0, 3.0]]]))
+    assert float(message_penalty("hamiltonian", hamiltonian)) == pytest.approx(1 + 4 + 0.25 + 9)
 
 
 def test_regulariser_scopes_share_the_reference_scale() -> None:
@@ -75,6 +78,16 @@ def test_short_real_training_lowers_the_loss_and_writes_the_contract(tmp_path: P
 def test_variational_model_trains(tmp_path: Path, spring_data) -> None:
     out = _train(tmp_path, spring_data, tiny_training_spec("kl", "vargn", epochs=1))
     assert json.loads((out / "metrics.json").read_text())["test_loss"] > 0
+
+
+def test_flathgn_trains_and_lowers_the_loss(tmp_path: Path, spring_data) -> None:
+    spec = tiny_training_spec("hamiltonian", "hgn", msg_dim=1, epochs=3, graphs_per_epoch=2048, max_lr=3e-3)
+    out = _train(tmp_path, spring_data, spec)
+    history = pd.read_parquet(out / "history.parquet")
+    assert history["train_loss"].iloc[-1] < 0.8 * history["train_loss"].iloc[0]
+    assert len(history["message_std"].iloc[0]) == 1  # one message: the pair energy
+    model, record = load_model(out / "model.pt")
+    assert record["model"]["architecture"] == "hgn" and model.msg_dim == 1
 
 
 def test_diverging_loss_stops_with_the_cell_and_epoch_and_no_model(tmp_path: Path, spring_data) -> None:

@@ -19,11 +19,20 @@ def test_lint_is_clean(tmp_path: Path) -> None:
     assert "Congratulations" in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize(("preset", "datasets", "cells"), [("smoke", 2, 8), ("demo", 8, 32), (None, 12, 48)])
+@pytest.mark.parametrize(("preset", "datasets", "cells"), [("smoke", 2, 11), ("demo", 8, 36), (None, 12, 60)])
 def test_dry_run_builds_the_dag_for_each_preset(tmp_path: Path, preset: str | None, datasets: int, cells: int) -> None:
     counts = job_counts(snakemake(tmp_path, "-n", preset=preset).stdout)
     assert counts["simulate"] == datasets and counts["train"] == cells
     assert counts["messages"] == counts["forcefit"] == counts["symbolic"] == counts["judge"] == cells
+
+
+def test_seeds_fan_out_into_replicate_cells(tmp_path: Path) -> None:
+    seeds = tmp_path / "seeds.yaml"
+    seeds.write_text("experiment:\n  seeds: [0, 1, 2]\n")
+    counts = job_counts(snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config.yaml"),
+                                  str(ROOT / "presets" / "demo.yaml"), str(seeds), preset=None).stdout)
+    assert counts["simulate"] == 8  # seeds replicate training on the same data
+    assert counts["train"] == counts["judge"] == counts["figures"] == 3 * 36
 
 
 def test_bad_config_stops_before_any_job(tmp_path: Path) -> None:
@@ -50,8 +59,11 @@ def test_smoke_simulate_stage_runs_for_real(smoke_run: Path) -> None:
         assert (smoke_run / f"results/benchmarks/simulate/{dataset}.tsv").read_text().startswith("s\t")
 
 
+SMOKE_MODELS = ("standard", "bottleneck", "l1", "kl", "pm", "cust", "flathgn")
+
+
 def test_smoke_training_stage_runs_for_real(smoke_run: Path) -> None:
-    for model in ("standard", "bottleneck", "l1", "kl"):
+    for model in SMOKE_MODELS:
         cell = smoke_run / f"results/models/spring_2d_n4/{model}/seed0"
         metrics = json.loads((cell / "metrics.json").read_text())
         assert metrics["graphs_seen"] == 2 * (2000 // 64) * 64 and metrics["test_loss"] > 0
@@ -59,12 +71,12 @@ def test_smoke_training_stage_runs_for_real(smoke_run: Path) -> None:
 
 
 def test_smoke_symbolic_stages_run_for_real(smoke_run: Path) -> None:
-    for model in ("standard", "bottleneck", "l1", "kl"):
+    for model in SMOKE_MODELS:
         cell = f"spring_2d_n4/{model}/seed0"
         frame = pd.read_parquet(smoke_run / f"results/messages/{cell}.parquet")
-        assert len(frame) == 100 * 12 and {"dx", "dy", "r", "fx", "fy", "e0"} <= set(frame.columns)
+        assert len(frame) == 100 * 12 and {"dx", "dy", "r", "fx", "fy", "u", "e0"} <= set(frame.columns)
         forcefit = json.loads((smoke_run / f"results/forcefit/{cell}.json").read_text())
-        assert 0 <= forcefit["force"]["r2_mean"] <= 1
+        assert 0 <= forcefit["potential" if model == "flathgn" else "force"]["r2_mean"] <= 1
         result = json.loads((smoke_run / f"results/symbolic/{cell}/result.json").read_text())
         assert result["status"] == "ok" and result["backend"] == "pyoperon"
         assert not pd.read_parquet(smoke_run / f"results/symbolic/{cell}/front.parquet").empty

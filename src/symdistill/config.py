@@ -99,11 +99,19 @@ def _check_models(config: Mapping[str, Any]) -> None:
                 f"(defined: {', '.join(sorted(config['models']))})"
             )
     for name, variant in config["models"].items():
-        if (variant.get("regularizer") == "kl") != (variant.get("architecture") == "vargn"):
+        architecture, regularizer = variant.get("architecture"), variant.get("regularizer")
+        if (regularizer == "kl") != (architecture == "vargn"):
             raise ConfigError(
                 f"invalid config at 'models.{name}': the KL regulariser needs architecture 'vargn' "
                 "(variational messages) and 'vargn' needs the KL regulariser"
             )
+        if architecture == "hgn" and (variant.get("msg_dim") != 1 or regularizer not in ("none", "hamiltonian")):
+            raise ConfigError(
+                f"invalid config at 'models.{name}': architecture 'hgn' (FlatHGN) has msg_dim 1 (its message is the "
+                "pair energy) and regularizer 'hamiltonian' or 'none'"
+            )
+        if regularizer == "hamiltonian" and architecture != "hgn":
+            raise ConfigError(f"invalid config at 'models.{name}': the hamiltonian regulariser needs architecture 'hgn'")
 
 
 def datasets(config: Mapping[str, Any]) -> list[str]:
@@ -112,8 +120,10 @@ def datasets(config: Mapping[str, Any]) -> list[str]:
 
 
 def cells(config: Mapping[str, Any]) -> list[Cell]:
+    """Every dataset × model × seed, less the systems a variant is restricted away from (``models.*.sims``)."""
     exp = config["experiment"]
-    return [Cell(d, m, s) for d, m, s in product(datasets(config), exp["models"], exp["seeds"])]
+    return [Cell(d, m, s) for d, m, s in product(datasets(config), exp["models"], exp["seeds"])
+            if parse_dataset(d).sim in config["models"][m].get("sims", exp["sims"])]
 
 
 def simulation_params(config: Mapping[str, Any], dataset: str) -> dict[str, Any]:
@@ -133,6 +143,7 @@ def model_params(config: Mapping[str, Any], dataset: str, model: str) -> dict[st
     """A model variant resolved for one dataset: architecture plus its complete training budget."""
     ds = parse_dataset(dataset)
     variant = dict(config["models"][model])
+    variant.pop("sims", None)  # which cells exist, not how one is trained
     training = {**config["training"], **variant.pop("training", {})}
     if training["batch_size"] == "auto":
         training["batch_size"] = int(64 * (4 / ds.n) ** 2)  # the notebook's batch = int(64·(4/n)²)
@@ -143,3 +154,11 @@ def model_params(config: Mapping[str, Any], dataset: str, model: str) -> dict[st
         "training": dict(sorted(training.items())),
         "system": {"sim": ds.sim, "dim": ds.dim, "n": ds.n},
     }
+
+
+def message_of(record: Mapping[str, Any]) -> str:
+    """What a message table's or force fit's messages encode: force, or energy (FlatHGN).
+
+    Files written before FlatHGN existed do not say, and hold force messages.
+    """
+    return record.get("message", "force")

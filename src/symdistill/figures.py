@@ -25,10 +25,13 @@ import pyarrow.parquet as pq
 import torch
 from matplotlib.figure import Figure
 
+from symdistill.config import message_of
 from symdistill.data import AXES, read_split
 from symdistill.io import atomic_output, read_json
+from symdistill.forcefit import potential_basis
+from symdistill.judge import READINGS
 from symdistill.messages import read_messages
-from symdistill.models import Graph, GraphNetwork, VariationalGraphNetwork
+from symdistill.models import Graph, Network, VariationalGraphNetwork
 from symdistill.train import load_model
 
 FIGURES = ("sparsity", "force_fit", "pareto", "training", "trajectory")
@@ -90,36 +93,40 @@ def linear_fit(target: np.ndarray, basis: np.ndarray) -> np.ndarray:
 
 
 def force_fit_figure(frame: pd.DataFrame, fit: dict[str, Any], dim: int, cell: str) -> Figure:
-    """Each of the top-``dim`` messages against its best linear combination of the true force (paper Fig. 3)."""
-    force = frame[[f"f{a}" for a in AXES[:dim]]].to_numpy()
+    """Each of the top-``dim`` messages against its best linear combination of the true force (paper Fig. 3);
+    FlatHGN's pair energy against the potential (plus its first-order f(q, m) terms)."""
+    energy = message_of(fit) == "energy"
+    basis = potential_basis(frame) if energy else frame[[f"f{a}" for a in AXES[:dim]]].to_numpy()
+    law = "U" if energy else "F"
     shown = np.random.default_rng(0).choice(len(frame), size=min(MAX_POINTS, len(frame)), replace=False)
     components = fit["components"]
     fig = Figure(figsize=(3.4 * len(components), 3.6), layout="constrained")
-    for ax, component, r2 in zip(fig.subplots(1, len(components), squeeze=False)[0], components, fit["force"]["r2"],
-                                 strict=True):
+    scores = fit["potential" if energy else "force"]["r2"]
+    for ax, component, r2 in zip(fig.subplots(1, len(components), squeeze=False)[0], components, scores, strict=True):
         message = frame[component].to_numpy()
-        fitted = linear_fit(message, force)
+        fitted = linear_fit(message, basis)
         ax.scatter(fitted[shown], message[shown], s=3, alpha=0.4, lw=0)
         lo, hi = np.percentile(np.concatenate([message, fitted]), [1, 99])
         pad = 0.1 * (hi - lo) or 1.0
         ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], "k--", lw=0.8)
-        ax.set(xlim=(lo - pad, hi + pad), ylim=(lo - pad, hi + pad), xlabel="best linear combination of F",
-               ylabel=f"message {component}", title=f"{component}: R² {r2:.3f} (Table 1)")
-    fig.suptitle(f"{cell}: messages vs the true force")
+        ax.set(xlim=(lo - pad, hi + pad), ylim=(lo - pad, hi + pad), xlabel=f"best linear combination of {law}",
+               ylabel=f"message {component}", title=f"{component}: R² {r2:.3f}" + ("" if energy else " (Table 1)"))
+    fig.suptitle(f"{cell}: messages vs the true {'potential' if energy else 'force'}")
     return fig
 
 
 # ---------------------------------------------------------------- symbolic regression
 
 
-def front_points(front: pd.DataFrame, component: dict[str, Any]) -> pd.DataFrame:
+def front_points(front: pd.DataFrame, component: dict[str, Any],
+                 readings: Mapping[str, list[str]] = READINGS) -> pd.DataFrame:
     """One component's front (complexity, loss) with the judge's verdict on each member beside it."""
     rows = front[front["component"] == component["component"]].set_index("complexity")["loss"]
     members = pd.DataFrame(
         {
             "complexity": [m["complexity"] for m in component["members"]],
             "selected": [m["selected"] for m in component["members"]],
-            "physical": [m["passes"]["force"] or m["passes"]["acceleration"] for m in component["members"]],
+            "physical": [any(m["passes"][b] for b in readings["physical"]) for m in component["members"]],
             "receiver_scaled": [any(m["passes"].values()) for m in component["members"]],
             "affine": [any(m["affine"].values()) for m in component["members"]],
         }
@@ -142,7 +149,7 @@ def pareto_figure(front: pd.DataFrame, verdict: dict[str, Any], cell: str) -> Fi
         fig.suptitle(f"{cell}: Pareto front")
         return fig
     for ax, component in zip(fig.subplots(1, len(components), squeeze=False)[0], components, strict=True):
-        points = front_points(front, component)
+        points = front_points(front, component, verdict.get("readings", READINGS))
         ax.plot(points["complexity"], points["loss"], color=MUTED, marker="o", ms=4, label="front")
         marks = [
             (points["affine"] & ~points["receiver_scaled"], dict(marker="^", color="C0", s=50), "law's form, poor fit"),
@@ -207,7 +214,7 @@ def rk4_rollout(acceleration: Callable[[np.ndarray], np.ndarray], x0: np.ndarray
     return np.stack(states)
 
 
-def gnn_acceleration(model: GraphNetwork, sim: str, n: int) -> Callable[[np.ndarray], np.ndarray]:
+def gnn_acceleration(model: Network, sim: str, n: int) -> Callable[[np.ndarray], np.ndarray]:
     """The network's acceleration of one state; variational messages use their mean, so the rollout is deterministic."""
     if isinstance(model, VariationalGraphNetwork):
         model.sample = False

@@ -9,6 +9,10 @@ the same objective at every step instead of searching it with Powell.
 
 Messages may encode the force divided by the receiver's mass (φv can undo any function of the receiver),
 so the fit is also reported against the acceleration basis F/m₁.
+
+FlatHGN's message is the pair energy, which the dynamics determine only up to a scale and an additive
+function f of the non-dynamical features: it is fitted, in the same trimmed way, against the pair
+potential U plus [q1, q2, q1q2, m1, m2, m1m2], a first-order stand-in for f (exact in the ±1 charges).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from symdistill.config import message_of
 from symdistill.data import AXES
 from symdistill.io import write_json
 from symdistill.messages import read_messages
@@ -53,17 +58,31 @@ def force_bases(frame: pd.DataFrame, dim: int) -> dict[str, np.ndarray]:
     return {"force": force, "acceleration": force / frame[["m1"]].to_numpy()}
 
 
+def potential_basis(frame: pd.DataFrame) -> np.ndarray:
+    """U and the first-order terms of an additive f(q, m), which leaves Hamilton's equations unchanged."""
+    q1, q2, m1, m2 = (frame[c].to_numpy() for c in ("q1", "q2", "m1", "m2"))
+    return np.column_stack([frame["u"].to_numpy(), q1, q2, q1 * q2, m1, m2, m1 * m2])
+
+
+def fit_bases(frame: pd.DataFrame, meta: dict[str, Any]) -> dict[str, np.ndarray]:
+    """What the messages are fitted against: force and acceleration, or for an energy message the potential."""
+    if message_of(meta) == "energy":
+        return {"potential": potential_basis(frame)}
+    return force_bases(frame, meta["system"]["dim"])
+
+
 def force_fit(frame: pd.DataFrame, meta: dict[str, Any], keep: float) -> dict[str, Any]:
-    dim = meta["system"]["dim"]
+    dim = meta["system"]["dim"] if message_of(meta) == "force" else 1
     components = meta["ranked_components"][:dim]
-    result: dict[str, Any] = {"cell": meta["cell"], "components": components, "keep_fraction": keep, "edges": len(frame)}
-    for name, basis in force_bases(frame, dim).items():
+    result: dict[str, Any] = {"cell": meta["cell"], "message": message_of(meta), "components": components,
+                              "keep_fraction": keep, "edges": len(frame)}
+    for name, basis in fit_bases(frame, meta).items():
         per_component = [trimmed_r2(frame[c].to_numpy(), basis, keep) for c in components]
         result[name] = {"r2": per_component, "r2_mean": float(np.mean(per_component))}
     return result
 
 
 def fit_forces(messages_path: str | Path, out_path: str | Path, keep: float) -> None:
-    """Rule ``forcefit``: Table 1's R² for one cell, against the force and the acceleration basis."""
+    """Rule ``forcefit``: Table 1's R² for one cell, against the force and the acceleration basis (or the potential)."""
     frame, meta = read_messages(messages_path)
     write_json(out_path, force_fit(frame, meta, keep))

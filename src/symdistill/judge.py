@@ -16,10 +16,16 @@ of a cell's Pareto front is tested against the known law F (the pair force of th
 Per reading and component: ``strict`` if the selected member passes, ``on_front`` if another member does,
 ``partial`` if some member passes (a) but none passes both, ``fail`` otherwise. A cell's outcome is its worst
 component's.
+
+FlatHGN's message is the pair energy, which Hamilton's equations fix only up to a scale and an additive
+f(q, m) of the non-dynamical features (e.g. a·q1q2/r + f on charge). So energies are compared as
+differences: every fresh (receiver, sender) pair is placed at two distances, and (a) and (b) are the same
+tests on H(first) − H(second) against U(first) − U(second), where any f cancels. Both readings coincide.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -29,13 +35,15 @@ import pandas as pd
 
 from symdistill.data import read_split
 from symdistill.io import read_json, write_json
-from symdistill.messages import edge_features, edge_messages, true_forces
+from symdistill.messages import edge_features, edge_messages, true_forces, true_potentials
+from symdistill.models import message_kind
 from symdistill.symbolic import evaluate
 from symdistill.systems import get_system
 from symdistill.train import load_model
 
 OUTCOMES = ("strict", "on_front", "partial", "fail")  # best first
 READINGS = {"physical": ("force", "acceleration"), "receiver_scaled": ("force", "acceleration", "receiver")}
+ENERGY_READINGS = {"physical": ("potential",), "receiver_scaled": ("potential",)}
 
 
 @dataclass(frozen=True)
@@ -74,19 +82,27 @@ def r2(target: np.ndarray, pred: np.ndarray) -> float:
     return float(1 - np.sum((target - pred) ** 2) / np.sum((target - target.mean()) ** 2))
 
 
-def fresh_edges(x: np.ndarray, sim: str, dim: int, spec: JudgeSpec, r_max: float) -> pd.DataFrame:
-    """New (receiver, sender) pairs: features of random test nodes, the sender moved to a log-uniform
-    distance in [r_min, r_max] in a random direction from the receiver."""
-    rng = np.random.default_rng(spec.seed)
+def fresh_pairs(x: np.ndarray, edges: int, rng: np.random.Generator) -> np.ndarray:
+    """(edges, 2, f): features of random test nodes as receiver (0) and sender (1)."""
     nodes = x.reshape(-1, x.shape[-1]).astype(np.float64)
-    receiver = nodes[rng.integers(len(nodes), size=spec.edges)]
-    sender = nodes[rng.integers(len(nodes), size=spec.edges)].copy()
-    direction = rng.normal(size=(spec.edges, dim))
+    return np.stack([nodes[rng.integers(len(nodes), size=edges)], nodes[rng.integers(len(nodes), size=edges)]], axis=1)
+
+
+def place_senders(pairs: np.ndarray, dim: int, rng: np.random.Generator, r_min: float, r_max: float) -> pd.DataFrame:
+    """The edge frame of ``pairs`` with each sender moved to a log-uniform distance in [r_min, r_max] from its
+    receiver, in a random direction (one two-node graph per edge)."""
+    direction = rng.normal(size=(len(pairs), dim))
     direction /= np.linalg.norm(direction, axis=1, keepdims=True)
-    distance = np.exp(rng.uniform(np.log(spec.r_min), np.log(r_max), size=spec.edges))
-    sender[:, :dim] = receiver[:, :dim] - distance[:, None] * direction
-    pair = np.stack([receiver, sender], axis=1)  # one two-node graph per edge: receiver 0, sender 1
-    return edge_features(pair, np.array([1]), np.array([0]), dim)
+    distance = np.exp(rng.uniform(np.log(r_min), np.log(r_max), size=len(pairs)))
+    placed = pairs.copy()
+    placed[:, 1, :dim] = pairs[:, 0, :dim] - distance[:, None] * direction
+    return edge_features(placed, np.array([1]), np.array([0]), dim)
+
+
+def fresh_edges(x: np.ndarray, sim: str, dim: int, spec: JudgeSpec, r_max: float) -> pd.DataFrame:
+    """New (receiver, sender) pairs: random test nodes, the sender at a log-uniform distance in [r_min, r_max]."""
+    rng = np.random.default_rng(spec.seed)
+    return place_senders(fresh_pairs(x, spec.edges, rng), dim, rng, spec.r_min, r_max)
 
 
 def receiver_groups(frame: pd.DataFrame, bins: int, charged: bool) -> np.ndarray:
@@ -95,26 +111,44 @@ def receiver_groups(frame: pd.DataFrame, bins: int, charged: bool) -> np.ndarray
     return groups * 2 + (frame["q1"].to_numpy() > 0) if charged else groups
 
 
-def judge_component(front: pd.DataFrame, message: np.ndarray, bases: dict[str, np.ndarray],
-                    groups: np.ndarray, in_range: np.ndarray, names: list[str], frame: pd.DataFrame,
-                    spec: JudgeSpec) -> dict[str, Any]:
-    """Numbers and outcome per reading for one message component's front."""
-    grouping = {"force": None, "acceleration": None, "receiver": groups}
-    # Within a narrow bin of the receiver, h(m₁) ≈ a + b/m₁: the law times h is affine in [F, F/m₁].
-    law = {**bases, "receiver": np.column_stack([bases["force"], bases["acceleration"]])}
-    ceiling = {b: r2_affine(message[in_range], law[b][in_range], None if g is None else g[in_range])
-               for b, g in grouping.items()}
+@dataclass(frozen=True)
+class Laws:
+    """What a component is tested against: per basis the law's values, the groups within which a fit is
+    affine (None: one fit), and which bases each reading accepts."""
+
+    values: dict[str, np.ndarray]
+    groups: dict[str, np.ndarray | None]
+    readings: dict[str, tuple[str, ...]]
+
+
+def force_laws(force: np.ndarray, m1: np.ndarray, groups: np.ndarray) -> Laws:
+    """F, F/m₁, and F·h(receiver): within a narrow bin of the receiver h(m₁) ≈ a + b/m₁, so affine in [F, F/m₁]."""
+    acceleration = force / m1[:, None]
+    return Laws({"force": force, "acceleration": acceleration, "receiver": np.column_stack([force, acceleration])},
+                {"force": None, "acceleration": None, "receiver": groups}, READINGS)
+
+
+def energy_laws(potential_difference: np.ndarray) -> Laws:
+    return Laws({"potential": potential_difference[:, None]}, {"potential": None}, ENERGY_READINGS)
+
+
+def judge_component(front: pd.DataFrame, message: np.ndarray, laws: Laws, member: Callable[[str], np.ndarray],
+                    in_range: np.ndarray, spec: JudgeSpec) -> dict[str, Any]:
+    """Numbers and outcome per reading for one message component's front; ``member`` evaluates an equation
+    on the same edges as ``message``."""
+    ceiling = {b: r2_affine(message[in_range], laws.values[b][in_range], None if g is None else g[in_range])
+               for b, g in laws.groups.items()}
     members = []
     for row in front.itertuples():
-        p = evaluate(row.sympy, names, frame)
-        truth = {b: r2_affine(p, law[b], g) for b, g in grouping.items()}
+        p = member(row.sympy)
+        truth = {b: r2_affine(p, laws.values[b], g) for b, g in laws.groups.items()}
         fit = r2(message[in_range], p[in_range])
-        affine = {b: bool(truth[b] >= spec.truth_r2) for b in grouping}
-        passes = {b: affine[b] and bool(fit >= ceiling[b] - spec.fit_margin) for b in grouping}
+        affine = {b: bool(truth[b] >= spec.truth_r2) for b in laws.groups}
+        passes = {b: affine[b] and bool(fit >= ceiling[b] - spec.fit_margin) for b in laws.groups}
         members.append({"complexity": int(row.complexity), "selected": bool(row.selected), "sympy": row.sympy,
                         "truth_r2": truth, "fit_r2": fit, "affine": affine, "passes": passes})
     return {"ceiling_r2": ceiling, "members": members,
-            "outcome": {reading: outcome(members, bases_) for reading, bases_ in READINGS.items()}}
+            "outcome": {reading: outcome(members, bases) for reading, bases in laws.readings.items()}}
 
 
 def outcome(members: list[dict[str, Any]], bases: tuple[str, ...]) -> str:
@@ -144,25 +178,41 @@ def judge_cell(model_path: str | Path, test_path: str | Path, front_path: str | 
     model, record = load_model(model_path)
     sim, dim, n = (record["system"][k] for k in ("sim", "dim", "n"))
     test = read_split(test_path)
-    graph_r = _edge_distances(test.x, dim)
-    r_in = float(np.quantile(graph_r, 0.99))
-    frame = fresh_edges(test.x, sim, dim, spec, spec.range_factor * r_in)
-    force = true_forces(sim, frame, dim, n)
-    bases = {"force": force, "acceleration": force / frame[["m1"]].to_numpy()}
-    values, _ = edge_messages(model, frame, dim)
-    in_range = frame["r"].to_numpy() <= r_in
-    groups = receiver_groups(frame, spec.receiver_bins, get_system(sim).charged)
+    r_in = float(np.quantile(_edge_distances(test.x, dim), 0.99))
+    r_max = spec.range_factor * r_in
+    rng = np.random.default_rng(spec.seed)
+    pairs = fresh_pairs(test.x, spec.edges, rng)
     names = result["inputs"]
+    if message_kind(record["model"]) == "energy":
+        frames = [place_senders(pairs, dim, rng, spec.r_min, r_max) for _ in range(2)]
+        u = [true_potentials(sim, f, dim, n) for f in frames]
+        values = edge_messages(model, frames[0], dim)[0] - edge_messages(model, frames[1], dim)[0]
+        laws = energy_laws(u[0] - u[1])
+        in_range = (frames[0]["r"].to_numpy() <= r_in) & (frames[1]["r"].to_numpy() <= r_in)
+
+        def member(equation: str) -> np.ndarray:
+            return evaluate(equation, names, frames[0]) - evaluate(equation, names, frames[1])
+    else:
+        frame = place_senders(pairs, dim, rng, spec.r_min, r_max)
+        frames = [frame]
+        values = edge_messages(model, frame, dim)[0]
+        laws = force_laws(true_forces(sim, frame, dim, n), frame["m1"].to_numpy(),
+                          receiver_groups(frame, spec.receiver_bins, get_system(sim).charged))
+        in_range = frame["r"].to_numpy() <= r_in
+
+        def member(equation: str) -> np.ndarray:
+            return evaluate(equation, names, frame)
     front = pd.read_parquet(front_path)
     components = []
     for entry in result["components"]:
         k = int(entry["component"][1:])
-        verdict_k = judge_component(front[front["component"] == entry["component"]], values[:, k], bases, groups,
-                                    in_range, names, frame, spec)
+        verdict_k = judge_component(front[front["component"] == entry["component"]], values[:, k], laws, member,
+                                    in_range, spec)
         components.append({"component": entry["component"], **verdict_k})
     verdict.update(
-        edges=len(frame), edges_in_range=int(in_range.sum()), r_train_p99=r_in,
-        r_range=[spec.r_min, spec.range_factor * r_in],
+        message=message_kind(record["model"]),
+        readings={reading: list(bases) for reading, bases in laws.readings.items()},
+        edges=len(frames[0]), edges_in_range=int(in_range.sum()), r_train_p99=r_in, r_range=[spec.r_min, r_max],
         components=components,
         outcome={reading: worst([c["outcome"][reading] for c in components]) for reading in READINGS},
     )

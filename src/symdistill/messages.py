@@ -2,9 +2,9 @@
 
 One row per directed edge of a sample of test graphs: receiver (suffix 1) and sender (suffix 2) features,
 Δ = receiver − sender (the notebook's dx, dy; the paper's Δx has the opposite sign), r = |Δ|, the true force
-of the pair interaction on the receiver (fx, fy[, fz], from the system's potential with its softening), and
-every message component e0 … e{k−1}. For variational messages e* hold μ (as the notebook records) and
-lv* hold log σ².
+of the pair interaction on the receiver (fx, fy[, fz], from the system's potential with its softening), the
+pair's interaction energy u, and every message component e0 … e{k−1}. For variational messages e* hold μ
+(as the notebook records) and lv* hold log σ²; for FlatHGN e0 is the pair energy H_pair.
 
 The file's metadata ranks the components by significance: standard deviation over the sampled edges, or
 for variational messages the mean KL divergence to the prior (the paper's choice for its KL figures).
@@ -13,6 +13,7 @@ for variational messages the mean KL divergence to the prior (the paper's choice
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,8 @@ import torch
 
 from symdistill.data import AXES, feature_names, read_split
 from symdistill.io import atomic_output
-from symdistill.models import Graph, GraphNetwork
-from symdistill.systems import pair_force
+from symdistill.models import Graph, Network, message_kind
+from symdistill.systems import pair_force, pair_potential
 from symdistill.train import load_model
 
 FORMAT = "symdistill.messages/1"
@@ -49,17 +50,26 @@ def edge_features(x: np.ndarray, senders: np.ndarray, receivers: np.ndarray, dim
     return frame
 
 
-def true_forces(sim: str, frame: pd.DataFrame, dim: int, n: int) -> np.ndarray:
-    """Force of the pair interaction on the receiver of each edge, (edges, dim), in float64."""
+def _pair_law(law: Callable[..., jax.Array], sim: str, frame: pd.DataFrame, dim: int, n: int) -> np.ndarray:
     names = feature_names(dim)
     receiver = frame[[f"{c}1" for c in names]].to_numpy().T
     sender = frame[[f"{c}2" for c in names]].to_numpy().T
     with jax.enable_x64(True):
-        return np.asarray(pair_force(sim, jnp.asarray(receiver), jnp.asarray(sender), dim, n)).T
+        return np.asarray(law(sim, jnp.asarray(receiver), jnp.asarray(sender), dim, n)).T
+
+
+def true_forces(sim: str, frame: pd.DataFrame, dim: int, n: int) -> np.ndarray:
+    """Force of the pair interaction on the receiver of each edge, (edges, dim), in float64."""
+    return _pair_law(pair_force, sim, frame, dim, n)
+
+
+def true_potentials(sim: str, frame: pd.DataFrame, dim: int, n: int) -> np.ndarray:
+    """Interaction energy of each edge's pair, (edges,), in float64."""
+    return _pair_law(pair_potential, sim, frame, dim, n)
 
 
 @torch.no_grad()
-def edge_messages(model: GraphNetwork, frame: pd.DataFrame, dim: int) -> tuple[np.ndarray, np.ndarray | None]:
+def edge_messages(model: Network, frame: pd.DataFrame, dim: int) -> tuple[np.ndarray, np.ndarray | None]:
     """φe on each edge of ``frame``: the messages (μ for variational ones) and, if variational, log σ²."""
     names = feature_names(dim)
     device = next(model.parameters()).device
@@ -78,7 +88,7 @@ def significance(messages: np.ndarray, logvar: np.ndarray | None) -> tuple[str, 
     return "kl", (0.5 * (messages**2 + np.exp(logvar) - logvar - 1)).mean(axis=0)
 
 
-def message_table(model: GraphNetwork, record: dict[str, Any], x: np.ndarray) -> tuple[pd.DataFrame, dict[str, Any]]:
+def message_table(model: Network, record: dict[str, Any], x: np.ndarray) -> tuple[pd.DataFrame, dict[str, Any]]:
     """The message table of graphs ``x`` and its metadata (component ranking, system, cell)."""
     system = record["system"]
     sim, dim, n = system["sim"], system["dim"], system["n"]
@@ -88,6 +98,7 @@ def message_table(model: GraphNetwork, record: dict[str, Any], x: np.ndarray) ->
     force = true_forces(sim, frame, dim, n)
     for k, axis in enumerate(AXES[:dim]):
         frame[f"f{axis}"] = force[:, k]
+    frame["u"] = true_potentials(sim, frame, dim, n)
     values, logvar = edge_messages(model, frame, dim)
     components = [f"e{k}" for k in range(values.shape[1])]
     frame = pd.concat([frame, pd.DataFrame(values, columns=components, index=frame.index)], axis=1)
@@ -100,6 +111,7 @@ def message_table(model: GraphNetwork, record: dict[str, Any], x: np.ndarray) ->
         "cell": record["cell"],
         "system": system,
         "model": record["model"],
+        "message": message_kind(record["model"]),
         "significance": measure,
         "ranked_components": [components[i] for i in order],
         "component_significance": {components[i]: float(score[i]) for i in order},

@@ -3,6 +3,8 @@
 φe maps a directed edge's [receiver, sender] features to a message; the messages arriving at a node are
 summed; φv maps [node features, summed message] to the node's acceleration. Standard, Bottleneck and L1 are
 this network with different message sizes and regularisers; KL makes the messages variational.
+FlatHGN replaces φv by physics: the messages are pair energies, their sum with self energies is a
+Hamiltonian, and the accelerations are its derivatives.
 
 Two ways through the same modules:
 - ``forward(x, edge_index)`` is PyG's ``propagate`` on any graph (flattened nodes, explicit edges);
@@ -24,15 +26,15 @@ from torch_geometric.nn import MessagePassing
 from symdistill.systems import edge_index as system_edges
 
 
-def mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
-    """Three hidden ReLU layers, as the reference's code (its paper text says two)."""
+def mlp(n_in: int, hidden: int, n_out: int, activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
+    """Three hidden layers, as the reference's code (its paper text says two)."""
     return nn.Sequential(
         nn.Linear(n_in, hidden),
-        nn.ReLU(),
+        activation(),
         nn.Linear(hidden, hidden),
-        nn.ReLU(),
+        activation(),
         nn.Linear(hidden, hidden),
-        nn.ReLU(),
+        activation(),
         nn.Linear(hidden, n_out),
     )
 
@@ -58,11 +60,17 @@ class Graph:
 
 @dataclass
 class EdgeOutput:
-    """Messages of a set of edges; for variational messages also their mean and log-variance."""
+    """Messages of a set of edges; for variational messages also their mean and log-variance.
+
+    A Hamiltonian network also returns what its regulariser needs: each node's energy (incoming pair
+    energies plus self energy) and ∂H/∂(charge, mass), the derivative along the non-dynamical features.
+    """
 
     message: Tensor
     mu: Tensor | None = None
     logvar: Tensor | None = None
+    node_energy: Tensor | None = None
+    parameter_gradient: Tensor | None = None
 
 
 class GraphNetwork(MessagePassing):
@@ -161,14 +169,65 @@ class CustomGraphNetwork(GraphNetwork):
         return InverseFeatures(n_in, hidden, n_out)
 
 
-ARCHITECTURES: dict[str, type[GraphNetwork]] = {
+class FlatHGN(nn.Module):
+    """The paper's flattened Hamiltonian graph network: H = Σ_edges H_pair(x_i, x_j) + Σ_nodes H_self(x_i).
+
+    Both energies are Softplus MLPs (smooth, so that the loss on ∂H/∂q has useful second derivatives) on
+    phase-space features: velocities are replaced by momenta p = m·v. The dynamics are Hamilton's,
+    dv/dt = −(∂H/∂q)/m, taken by autograd; the loss sees only dv/dt, as the reference. The message of an
+    edge is its pair energy, a scalar: the inductive bias itself is the bottleneck, so ``msg_dim`` is 1.
+    """
+
+    def __init__(self, n_features: int, msg_dim: int, dim: int, hidden: int = 300):
+        super().__init__()
+        if msg_dim != 1:
+            raise ValueError(f"FlatHGN's message is the scalar pair energy: msg_dim must be 1, not {msg_dim}")
+        self.dim, self.msg_dim = dim, 1
+        self.pair_energy = mlp(2 * n_features, hidden, 1, nn.Softplus)  # H_pair
+        self.self_energy = mlp(n_features, hidden, 1, nn.Softplus)  # H_self
+
+    def phase_space(self, x: Tensor) -> Tensor:
+        """[q, v, charge, m] → [q, p = m·v, charge, m]."""
+        d = self.dim
+        return torch.cat([x[..., :d], x[..., d : 2 * d] * x[..., -1:], x[..., 2 * d :]], dim=-1)
+
+    def edge_output(self, receiver: Tensor, sender: Tensor) -> EdgeOutput:
+        """H_pair of each (receiver, sender) edge."""
+        return EdgeOutput(self.pair_energy(torch.cat([self.phase_space(receiver), self.phase_space(sender)], dim=-1)))
+
+    def run(self, x: Tensor, graph: Graph) -> tuple[Tensor, EdgeOutput]:
+        """Accelerations −(∂H/∂q)/m of a batch of graphs, and the pair energies as messages.
+
+        Under ``torch.no_grad`` (evaluation) the derivative is still taken, but not kept differentiable.
+        """
+        differentiable = torch.is_grad_enabled()
+        with torch.enable_grad():
+            state = self.phase_space(x).detach().requires_grad_(True)
+            pair = self.pair_energy(torch.cat([state[:, graph.receivers], state[:, graph.senders]], dim=-1))
+            node = x.new_zeros(x.shape[0], graph.n, 1).index_add_(1, graph.receivers, pair) + self.self_energy(state)
+            (grad,) = torch.autograd.grad(node.sum(), state, create_graph=differentiable)
+        if not differentiable:
+            pair, node = pair.detach(), node.detach()
+        d = self.dim
+        return -grad[..., :d] / x[..., -1:], EdgeOutput(pair, node_energy=node, parameter_gradient=grad[..., 2 * d :])
+
+
+Network = GraphNetwork | FlatHGN
+
+ARCHITECTURES: dict[str, type[Network]] = {
     "gn": GraphNetwork,
     "vargn": VariationalGraphNetwork,
     "pm": PlusMinusGraphNetwork,
     "cust": CustomGraphNetwork,
+    "hgn": FlatHGN,
 }
 
 
-def build_model(model: dict[str, Any], dim: int) -> GraphNetwork:
+def message_kind(model: dict[str, Any]) -> str:
+    """What a variant's messages should encode: the pair force, or (FlatHGN) the pair potential."""
+    return "energy" if model["architecture"] == "hgn" else "force"
+
+
+def build_model(model: dict[str, Any], dim: int) -> Network:
     """A network from a resolved model variant (``symdistill.config.model_params(...)["model"]``)."""
     return ARCHITECTURES[model["architecture"]](2 * dim + 2, model["msg_dim"], dim, model["hidden"])

@@ -23,7 +23,7 @@ import jinja2
 import pandas as pd
 import yaml
 
-from symdistill.config import Cell, cells, datasets, parse_cell, parse_dataset
+from symdistill.config import Cell, cells, datasets, message_of, parse_cell, parse_dataset
 from symdistill.io import PROVENANCE_PACKAGES, atomic_output, package_versions
 from symdistill.tables import (
     N_NOTE, RENDERERS, SYMBOLS, TABLE_CSS, TABLES, TableInputError, TableSettings, agreements, read_cells, read_table,
@@ -69,11 +69,17 @@ class CellReport:
         return text if scaled == physical else f"{text} (receiver-scaled: {SYMBOLS[scaled]} {scaled})"
 
 
+def keys_of(kind: str, record: dict[str, Any]) -> tuple[str, ...]:
+    """The keys the report reads; an energy message's force fit has the potential instead of F and F/m₁."""
+    if kind == "forcefit" and message_of(record) == "energy":
+        return ("potential",)
+    return KEYS[kind]
+
+
 def read_records(paths: Iterable[str | Path], kind: str) -> dict[Cell, dict[str, Any]]:
     """Per-cell JSON files of one stage, checked for the keys the report reads."""
-    keys = KEYS[kind]
-    expected = f"a {kind} JSON with 'cell', " + ", ".join(f"'{k}'" for k in keys)
-    return read_cells(paths, lambda record: {k: record[k] for k in keys}, expected)
+    expected = f"a {kind} JSON with 'cell', " + ", ".join(f"'{k}'" for k in KEYS[kind])
+    return read_cells(paths, lambda record: {k: record[k] for k in keys_of(kind, record)}, expected)
 
 
 def data_uri(path: str | Path) -> str:

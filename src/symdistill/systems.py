@@ -175,3 +175,11 @@ def pair_force(name: str, receiver: Array, sender: Array, dim: int, n: int) -> A
     interaction = get_system(name).interaction
     grad = jax.grad(lambda pos: jnp.sum(interaction(receiver.at[:dim].set(pos), sender, dim, n)))
     return -grad(receiver[:dim])
+
+
+def pair_potential(name: str, receiver: Array, sender: Array, dim: int, n: int) -> Array:
+    """The interaction energy U(x1, x2) of each pair, without one-body terms; inputs (f, E), output (E,).
+
+    What FlatHGN's pair energy should encode, up to a scale and an additive function of charges and masses.
+    """
+    return get_system(name).interaction(receiver, sender, dim, n)

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from symdistill.config import Cell, ConfigError, parse_cell, parse_dataset
+from symdistill.config import Cell, ConfigError, message_of, parse_cell, parse_dataset
 from symdistill.io import atomic_output, read_json
 
 T = TypeVar("T")
@@ -129,7 +129,11 @@ def loss_of(record: dict[str, Any]) -> float:
     return _number(record["test_loss"])
 
 
-def r2_of(record: dict[str, Any]) -> tuple[float, float]:
+def r2_of(record: dict[str, Any]) -> tuple[float, float] | None:
+    """Force and acceleration R²; None for an energy message (FlatHGN), which Table 1 does not measure."""
+    if message_of(record) == "energy":
+        _number(record["potential"]["r2_mean"])
+        return None
     return _number(record["force"]["r2_mean"]), _number(record["acceleration"]["r2_mean"])
 
 
@@ -143,7 +147,8 @@ def outcomes_of(record: dict[str, Any]) -> dict[str, str]:
 
 EXPECTED = {
     "metrics": "a training metrics.json with 'cell' and a numeric 'test_loss'",
-    "forcefit": "a force-fit JSON with 'cell' and numeric 'force.r2_mean' and 'acceleration.r2_mean'",
+    "forcefit": "a force-fit JSON with 'cell' and numeric 'force.r2_mean' and 'acceleration.r2_mean' "
+                "(energy messages: 'potential.r2_mean')",
     "judge": f"a judge JSON with 'cell' and 'outcome' for the readings {' and '.join(READINGS)}",
 }
 
@@ -452,7 +457,8 @@ def render_table1(frame: pd.DataFrame, settings: TableSettings) -> WideTable:
     groups, rows = _wide(frame, ["ours F", "ours F/m₁", "paper"], cells)
     notes = ["R² of the best linear combination of the true force (F) or acceleration (F/m₁) components fitted to "
              "each of the dim most significant messages (on the best forcefit.keep_fraction of edges, trimmed as the "
-             "paper's notebook), averaged over the components.",
+             "paper's notebook), averaged over the components. FlatHGN's message is a pair energy, not a force: its "
+             "fit to the potential is in the report.",
              "Ours: mean ± sample sd over seeds (one seed: its value).", N_NOTE, _sources("table1_r2")]
     return WideTable("Table 1: R² of the force fit", groups, rows, notes)
 
@@ -513,7 +519,8 @@ def build_tables(metrics: Iterable[str | Path], forcefits: Iterable[str | Path],
     """The three tidy tables from every cell's metrics.json, force-fit JSON and judge JSON."""
     return {
         "table5_success": table5_frame(read_cells(judges, outcomes_of, EXPECTED["judge"]), settings),
-        "table1_r2": table1_frame(read_cells(forcefits, r2_of, EXPECTED["forcefit"]), settings),
+        "table1_r2": table1_frame({cell: r2 for cell, r2 in read_cells(forcefits, r2_of, EXPECTED["forcefit"]).items()
+                                   if r2 is not None}, settings),
         "table3_loss": table3_frame(read_cells(metrics, loss_of, EXPECTED["metrics"]), settings),
     }
 

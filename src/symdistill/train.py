@@ -31,7 +31,7 @@ from torch import Tensor
 
 from symdistill.data import Split, read_split
 from symdistill.io import atomic_output, cpu_name, package_versions, write_json
-from symdistill.models import EdgeOutput, Graph, GraphNetwork, build_model
+from symdistill.models import EdgeOutput, Graph, Network, build_model
 
 log = logging.getLogger(__name__)
 
@@ -77,27 +77,36 @@ def loss_sum(pred: Tensor, target: Tensor, kind: str = "mae", delta: float = 1.0
 
 
 def message_penalty(kind: str, edges: EdgeOutput) -> Tensor:
-    """Σ over edges of the L1 norm of the messages, or of their KL divergence to N(0, 1).
+    """Σ over edges of the L1 norm of the messages, or of their KL divergence to N(0, 1); for FlatHGN
+    (``hamiltonian``) Σ E_node² + Σ (∂H/∂(charge, mass))².
 
-    The KL omits the constant −½ per component, as the reference does; it has no gradient.
+    The KL omits the constant −½ per component, as the reference does; it has no gradient. The Hamiltonian
+    penalty keeps the energies near zero (H is defined up to a constant) and H's dependence on the
+    non-dynamical features small; the reference's code meant the latter but sliced rows (``dH[2*ndim:]``,
+    paper_spec §8.9): here it is the charge and mass columns.
     """
     if kind == "l1":
         return edges.message.abs().sum()
     if kind == "kl":
         return 0.5 * (torch.exp(edges.logvar) + edges.mu**2 - edges.logvar).sum()
-    raise ValueError(f"unknown regulariser {kind!r}; expected none, l1 or kl")
+    if kind == "hamiltonian":
+        return (edges.node_energy**2).sum() + (edges.parameter_gradient**2).sum()
+    raise ValueError(f"unknown regulariser {kind!r}; expected none, l1, kl or hamiltonian")
 
 
-def regularizer(model: GraphNetwork, spec: dict[str, Any], edges: EdgeOutput, x: Tensor, graph: Graph) -> Tensor:
+def regularizer(model: Network, spec: dict[str, Any], edges: EdgeOutput, x: Tensor, graph: Graph) -> Tensor:
     """The reference's scale per batch, α·Σ_edges penalty / n, with the chosen scope.
 
     ``all_graphs`` sums over the batch's edges; ``first_graph`` evaluates graph 0 alone on the
     un-augmented ``x`` and multiplies by the batch size, as the reference. Dividing by the batch size
-    afterwards gives both the same expectation per graph.
+    afterwards gives both the same expectation per graph. FlatHGN's penalty covers the whole batch, as
+    the reference's, on the augmented positions (H is shift-invariant, so this changes nothing).
     """
     kind = spec["regularizer"]
     if kind == "none":
         return x.new_zeros(())
+    if kind == "hamiltonian":  # the reference's HGN loss: α·Σ over the whole batch, no 1/n
+        return spec["reg_weight"] * message_penalty(kind, edges)
     if spec["reg_scope"] == "first_graph":
         first = model.edge_output(x[0, graph.receivers], x[0, graph.senders])
         return spec["reg_weight"] * x.shape[0] * message_penalty(kind, first) / graph.n
@@ -116,7 +125,7 @@ def augment(x: Tensor, dim: int, sigma: float) -> Tensor:
 
 
 @torch.no_grad()
-def test_loss(model: GraphNetwork, graph: Graph, x: Tensor, y: Tensor) -> float:
+def test_loss(model: Network, graph: Graph, x: Tensor, y: Tensor) -> float:
     """Table 3's metric: mean over graphs of Σ|a − â| over nodes and dimensions, no augmentation."""
     total = x.new_zeros((), dtype=torch.float64)
     for start in range(0, len(x), EVAL_BATCH):
@@ -126,7 +135,7 @@ def test_loss(model: GraphNetwork, graph: Graph, x: Tensor, y: Tensor) -> float:
 
 
 @torch.no_grad()
-def message_std(model: GraphNetwork, graph: Graph, x: Tensor) -> list[float]:
+def message_std(model: Network, graph: Graph, x: Tensor) -> list[float]:
     """Std of each message component over the edges of ``x`` (μ for variational messages): the sparsity figure."""
     edges = model.edge_output(x[:, graph.receivers], x[:, graph.senders])
     values = edges.mu if edges.mu is not None else edges.message
@@ -140,7 +149,7 @@ def message_std(model: GraphNetwork, graph: Graph, x: Tensor) -> list[float]:
 class Run:
     """State of one training run that a checkpoint must carry."""
 
-    model: GraphNetwork
+    model: Network
     optimizer: torch.optim.Optimizer
     scheduler: torch.optim.lr_scheduler.OneCycleLR
     epoch: int = 0
@@ -367,7 +376,7 @@ def write_outputs(run: Run, spec: TrainingSpec, cell: str, device: torch.device,
     )
 
 
-def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[GraphNetwork, dict[str, Any]]:
+def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[Network, dict[str, Any]]:
     """A trained network (in eval mode) and the record it was saved with; rejects foreign files by name."""
     try:
         record = torch.load(path, map_location=device, weights_only=False)
