@@ -26,6 +26,7 @@ rule judge:
     input:
         model="results/models/{dataset}/{model}/seed{seed}/model.pt",
         test="results/data/{dataset}/test.parquet",
+        messages="results/messages/{dataset}/{model}/seed{seed}.parquet",
         front="results/symbolic/{dataset}/{model}/seed{seed}/front.parquet",
         result="results/symbolic/{dataset}/{model}/seed{seed}/result.json",
     output:

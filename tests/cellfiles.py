@@ -64,7 +64,7 @@ def write_energy_fit(root: Path, cell: Cell) -> dict[str, Any]:
 
 def _member(complexity: int, selected: bool, passes: set[str], affine: set[str]) -> dict[str, Any]:
     return {"complexity": complexity, "selected": selected, "sympy": f"{complexity}*dx/r",
-            "truth_r2": {b: 1.0 if b in affine else 0.5 for b in BASES}, "fit_r2": 0.9,
+            "truth_r2": {b: 1.0 if b in affine else 0.5 for b in BASES}, "fit_r2": {b: 0.9 for b in BASES},
             "affine": {b: b in affine for b in BASES}, "passes": {b: b in passes for b in BASES}}
 
 
@@ -96,8 +96,9 @@ def write_judge(root: Path, cell: Cell, physical: str, receiver_scaled: str | No
         members = front_members(physical, receiver_scaled or physical)
         component = {"component": "e0", "ceiling_r2": {b: 0.95 for b in BASES}, "members": members,
                      "outcome": {reading: outcome(members, bases) for reading, bases in READINGS.items()}}
-        record = {"cell": cell.path, "settings": settings, "symbolic_status": "ok", "edges": 1000, "edges_in_range": 900,
-                  "r_train_p99": 4.0, "r_range": [0.3, 6.0], "components": [component],
+        record = {"cell": cell.path, "settings": settings, "symbolic_status": "ok", "probe_edges": 1000,
+                  "probe_r_range": [0.3, 6.0], "r_train_p99": 4.0, "heldout_graphs": 84, "heldout_edges": 1008,
+                  "components": [component],
                   "outcome": {reading: worst([component["outcome"][reading]]) for reading in READINGS}}
     write_json(path, record)
     return record

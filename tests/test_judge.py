@@ -6,21 +6,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from symdistill.data import Split
 from symdistill.judge import (
     JudgeSpec,
-    energy_laws,
-    force_laws,
+    energy_domain,
+    force_domain,
     fresh_edges,
     fresh_pairs,
+    heldout_graphs,
     judge_component,
+    other_snapshots,
     place_senders,
     r2_affine,
-    receiver_groups,
 )
-from symdistill.messages import true_forces, true_potentials
 from symdistill.symbolic import evaluate, input_names
 
-SPEC = JudgeSpec(edges=4000, truth_r2=0.999, fit_margin=0.01, r_min=0.3, range_factor=1.5, receiver_bins=10, seed=0)
+SPEC = JudgeSpec(edges=4000, truth_r2=0.999, fit_margin=0.01, keep_fraction=0.9, r_min=0.3, range_factor=1.5,
+                 receiver_bins=10, seed=0)
 NAMES = input_names(2)
 
 
@@ -43,11 +45,9 @@ def _front(expressions: list[str], selected: int) -> pd.DataFrame:
 
 
 def _judge(sim: str, message: np.ndarray, expressions: list[str], selected: int = 0):
-    frame = _edges(sim)
-    laws = force_laws(true_forces(sim, frame, 2, 4), frame["m1"].to_numpy(),
-                      receiver_groups(frame, SPEC.receiver_bins, sim == "charge"))
-    return judge_component(_front(expressions, selected), message, laws, lambda e: evaluate(e, NAMES, frame),
-                           np.ones(len(frame), bool), SPEC)
+    """The message on the edges of ``_edges(sim)``, which serve as both the held-out and the probe edges."""
+    domain = force_domain(sim, _edges(sim), 2, 4, NAMES, SPEC.receiver_bins)
+    return judge_component(_front(expressions, selected), message, domain, domain, SPEC)
 
 
 def _noisy(frame_values: np.ndarray, scale: float = 0.002) -> np.ndarray:
@@ -119,17 +119,11 @@ def test_affine_r2_by_hand() -> None:
 
 
 def _energy_judge(sim: str, energy: str, expressions: list[str]):
-    """The FlatHGN judge: each fresh pair at two distances, energies compared as differences."""
+    """The FlatHGN judge: each pair in two configurations, energies compared as differences."""
     rng = np.random.default_rng(SPEC.seed)
     pairs = fresh_pairs(_nodes(sim), SPEC.edges, rng)
-    frames = [place_senders(pairs, 2, rng, SPEC.r_min, 6.0) for _ in range(2)]
-    u = [true_potentials(sim, f, 2, 4) for f in frames]
-
-    def member(expression: str) -> np.ndarray:
-        return evaluate(expression, NAMES, frames[0]) - evaluate(expression, NAMES, frames[1])
-
-    return judge_component(_front(expressions, 0), _noisy(member(energy)), energy_laws(u[0] - u[1]), member,
-                           np.ones(SPEC.edges, bool), SPEC)
+    domain = energy_domain(sim, *(place_senders(pairs, 2, rng, SPEC.r_min, 6.0) for _ in range(2)), 2, 4, NAMES)
+    return judge_component(_front(expressions, 0), _noisy(domain.evaluate(energy)), domain, domain, SPEC)
 
 
 def test_pair_energy_up_to_scale_and_a_function_of_charge_and_mass_passes() -> None:
@@ -145,3 +139,61 @@ def test_an_energy_of_the_wrong_form_fails() -> None:
     wrong = _energy_judge("spring", truth, ["0.5*(r - 1)**3", "q1*q2 + m1"])
     assert wrong["outcome"]["physical"] == "fail", wrong["members"]
     assert _energy_judge("charge", "q1*q2/(r + 0.01)", ["1/(r + 0.01)"])["outcome"]["physical"] == "fail"
+
+
+# ---------------------------------------------------------------- where (a) and (b) are measured
+
+
+def _split(sims: int = 5, steps: int = 6) -> Split:
+    x = np.random.default_rng(0).normal(size=(sims * steps, 4, 6))
+    return Split(x=x, y=x[..., :2], sim=np.repeat(np.arange(sims), steps), step=np.tile(np.arange(steps), sims),
+                 metadata={"sim": "spring", "dim": 2, "n": 4})
+
+
+def test_heldout_graphs_avoid_the_message_tables_graphs() -> None:
+    test, seen = _split(), np.arange(0, 30, 2)
+    graphs = heldout_graphs(test, seen, edges=100, rng=np.random.default_rng(0))
+    assert len(graphs) == 9 and len(set(graphs)) == 9  # ⌈100 / 12 edges⌉ graphs, none twice
+    assert not set(graphs) & set(seen)
+    assert len(heldout_graphs(test, seen, edges=10**6, rng=np.random.default_rng(0))) == 15  # all there are
+    with pytest.raises(ValueError, match="lower messages.graphs or raise simulation.test_sims"):
+        heldout_graphs(test, np.arange(30), edges=100, rng=np.random.default_rng(0))
+
+
+def test_other_snapshots_are_the_same_simulation_at_another_step() -> None:
+    test = _split()
+    graphs = np.arange(30)
+    partners = other_snapshots(test, graphs, np.random.default_rng(0))
+    assert (test.sim[partners] == test.sim[graphs]).all() and (partners != graphs).all()
+
+
+def test_the_network_is_judged_on_held_out_edges_and_the_equation_also_on_probe_edges() -> None:
+    """(b) compares with the message on the held-out edges only; (a) compares the equation with the law on the
+    probe edges, which reach beyond them: a law that is right where the data are but wrong beyond is only (b)-good."""
+    heldout = force_domain("spring", fresh_edges(_nodes("spring"), "spring", 2, SPEC, r_max=3.0), 2, 4, NAMES,
+                           SPEC.receiver_bins)
+    probe = force_domain("spring", fresh_edges(_nodes("spring"), "spring", 2, SPEC, r_max=30.0), 2, 4, NAMES,
+                         SPEC.receiver_bins)
+    message = _noisy(heldout.evaluate(LAWS["spring"]))
+    assert judge_component(_front([LAWS["spring"]], 0), message, heldout, probe, SPEC)["outcome"]["physical"] == "strict"
+    bent = f"({LAWS['spring']})*(1 + 0.002*r**2)"  # within 2 % of the law below r = 3, not beyond
+    verdict = judge_component(_front([bent], 0), message, heldout, probe, SPEC)
+    member = verdict["members"][0]
+    assert min(member["fit_r2"].values()) > 0.99 and not any(member["affine"].values()), member
+    assert verdict["outcome"]["physical"] == "fail"
+
+
+def test_a_few_wild_edges_do_not_choose_the_laws_proportions() -> None:
+    """(b)'s law is the message's robust (trimmed) combination of the law's components: 2 % of wild edges,
+    as close encounters give 1/r² messages, leave the law and the full-law member equal, and the
+    one-component member still fails."""
+    frame = _edges("r2")
+    domain = force_domain("r2", frame, 2, 4, NAMES, SPEC.receiver_bins)
+    rng = np.random.default_rng(3)
+    message = _noisy(domain.evaluate(LAWS["r2"]))
+    wild = rng.random(len(message)) < 0.02
+    message[wild] += 3 * message.std() * rng.normal(size=wild.sum())
+    verdict = judge_component(_front([LAWS["r2"], "m2*dx/(r*(r + 0.01)**2)"], 0), message, domain, domain, SPEC)
+    law, one_component = verdict["members"]
+    assert law["fit_r2"]["acceleration"] >= verdict["ceiling_r2"]["acceleration"] - 1e-9, verdict["ceiling_r2"]
+    assert law["passes"]["acceleration"] and not one_component["passes"]["acceleration"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -13,10 +15,11 @@ import pytest
 
 from symdistill.messages import write_messages
 from symdistill.symbolic import (BackendUnavailable, Candidate, SearchSpec, check_pysr, evaluate, fit_symbolic,
-                                 front_table, input_names, occam_scores, pareto_front, search, select)
+                                 fitting_sample, front_table, input_names, occam_scores, pareto_front, polish, search,
+                                 select)
 
 SPEC = SearchSpec(backend="pyoperon", operators=("add", "sub", "mul", "div", "square"), time_limit=20, max_length=25,
-                  population_size=500, optimizer_iterations=10, samples=3000, components=1, selection="best",
+                  population_size=500, optimizer_iterations=10, samples=3000, r_min=0.0, components=1, selection="best",
                   loss="mae", seed=0)
 
 
@@ -87,6 +90,27 @@ def test_rule_writes_front_and_result_even_when_the_search_fails(tmp_path: Path)
     assert pd.read_parquet(tmp_path / "front.parquet").empty
 
 
+def test_polish_refits_the_constants_of_a_form() -> None:
+    """Component weights a few per cent off, as a short search leaves them, come back to the message's."""
+    frame = _spring_messages(2000, noise=0.0)
+    names = input_names(2)
+    rough = "0.85*dx*(r + 0.01 - 0.97)/r - 0.28*dy*(r + 0.01 - 1.02)/r + 0.1"
+    target = (-0.8 * 2 * frame["dx"] + 0.3 * 2 * frame["dy"]) * (frame["r"] + 0.01 - 1) / frame["r"] + 0.2
+    polished = polish(rough, names, frame, target.to_numpy())
+    np.testing.assert_allclose(evaluate(polished, names, frame), target, atol=1e-6)
+    assert polish("dx/r", names, frame, target.to_numpy()) == "dx/r"  # no constant to fit
+    assert polish("1.5/(dx - dx)", names, frame, target.to_numpy()) == "1.5/(dx - dx)"  # not finite: kept
+
+
+def test_the_fitting_sample_leaves_out_close_edges() -> None:
+    frame = _spring_messages(4000)
+    sample = fitting_sample(frame, replace(SPEC, r_min=0.5, samples=1000))
+    assert len(sample) == 1000 and sample["r"].min() >= 0.5 and sample["r"].is_unique
+    assert len(fitting_sample(frame, replace(SPEC, r_min=0.5, samples=10**6))) == (frame["r"] >= 0.5).sum()
+    with pytest.raises(ValueError, match="symbolic.r_min = 100"):
+        fitting_sample(frame, replace(SPEC, r_min=100.0))
+
+
 def test_pysr_without_its_runtime_fails_at_once_with_instructions() -> None:
     expected = "no Julia was found" if importlib.util.find_spec("pysr") else "PySR is not installed"
     with pytest.raises(BackendUnavailable, match=expected):
@@ -96,3 +120,9 @@ def test_pysr_without_its_runtime_fails_at_once_with_instructions() -> None:
 def test_candidate_round_trip() -> None:
     c = Candidate(5, "(1.0 * dx)", "1.0*dx")
     assert Candidate(**json.loads(json.dumps(c.__dict__))) == c
+
+
+def test_the_search_process_stays_light() -> None:
+    """Every search runs in a child Python that imports this module: torch and JAX would cost it seconds."""
+    code = "import sys, symdistill.symbolic; print(sorted({'torch', 'jax'} & set(sys.modules)))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"

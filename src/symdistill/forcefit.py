@@ -32,6 +32,21 @@ MAX_STEPS = 100
 CONSTANT = 1e-9  # relative spread below which a message component counts as constant
 
 
+def least_trimmed_squares(basis: np.ndarray, target: np.ndarray, keep: float) -> tuple[np.ndarray, np.ndarray]:
+    """Coefficients of the affine fit of ``target`` on ``basis`` (edges, d) that minimises the squared residuals
+    of its best ``keep`` fraction of edges, and which edges those are (concentration steps)."""
+    design = np.column_stack([basis, np.ones(len(target))])
+    kept = np.ones(len(target), dtype=bool)
+    for _ in range(MAX_STEPS):
+        coef, *_ = np.linalg.lstsq(design[kept], target[kept], rcond=None)
+        residual = (design @ coef - target) ** 2
+        now = residual <= np.quantile(residual, keep)
+        if np.array_equal(now, kept):
+            break
+        kept = now
+    return coef, kept
+
+
 def trimmed_r2(target: np.ndarray, basis: np.ndarray, keep: float) -> float:
     """R² of the best trimmed affine fit of the standardised ``target`` on ``basis`` (edges, d).
 
@@ -41,15 +56,8 @@ def trimmed_r2(target: np.ndarray, basis: np.ndarray, keep: float) -> float:
     if spread <= CONSTANT * max(1.0, np.abs(target).max()):
         return 0.0
     z = (target - target.mean()) / spread
-    design = np.column_stack([basis, np.ones(len(z))])
-    kept = np.ones(len(z), dtype=bool)
-    for _ in range(MAX_STEPS):
-        coef, *_ = np.linalg.lstsq(design[kept], z[kept], rcond=None)
-        residual = (design @ coef - z) ** 2
-        now = residual <= np.quantile(residual, keep)
-        if np.array_equal(now, kept):
-            break
-        kept = now
+    coef, kept = least_trimmed_squares(basis, z, keep)
+    residual = (np.column_stack([basis, np.ones(len(z))]) @ coef - z) ** 2
     return float(1.0 - residual[kept].mean())
 
 
