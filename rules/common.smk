@@ -58,6 +58,12 @@ def git_commit(wildcards):
     return head.stdout.strip() + (" (with uncommitted changes)" if dirty.stdout.strip() else "")
 
 
+def config_files():
+    """The config files of this run in the order they were applied (config.yaml, then each --configfile)."""
+    return [os.path.relpath(f, workflow.basedir) if Path(f).is_relative_to(workflow.basedir) else str(f)
+            for f in map(os.path.abspath, workflow.configfiles)]
+
+
 def simulation_spec(wildcards):
     return sd.simulation_params(config, wildcards.dataset)
 

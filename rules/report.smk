@@ -26,6 +26,8 @@ rule tables:
         settings=table_settings(),
     log:
         "results/logs/tables.log",
+    benchmark:
+        "results/benchmarks/tables.tsv"
     conda:
         "../envs/report.yaml"
     script:
@@ -111,9 +113,12 @@ rule report:
         settings=table_settings(),
         config=config,
         commit=git_commit,
+        configfiles=config_files(),
         benchmarks="results/benchmarks",
     log:
         "results/logs/report.log",
+    benchmark:
+        "results/benchmarks/report.tsv"
     conda:
         "../envs/report.yaml"
     script:

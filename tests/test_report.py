@@ -51,12 +51,15 @@ def inputs(tmp_path_factory) -> dict:
     (bench / "simulate").mkdir()
     (bench / "simulate/r2_2d_n4.tsv").write_text("s\th:m:s\tmax_rss\n3.0\t0:00:03\t-\n")
     (bench / "simulate/charge_2d_n4.tsv").write_text("s\th:m:s\tmax_rss\n9.0\t0:00:09\t100\n")  # not this config's
+    (bench / "tables.tsv").write_text("s\th:m:s\tmax_rss\n1.5\t0:00:01\t80\n")
+    (bench / "report.tsv").write_text("s\th:m:s\tmax_rss\n2.5\t0:00:02\t90\n")  # an earlier rendering's
     return {"root": root, **lists, **{name: outputs[f"{name}_csv"] for name in TABLES}}
 
 
 def test_the_report_holds_summary_tables_cells_figures_and_provenance(inputs) -> None:
     out = inputs["root"] / "results/report/index.html"
-    build_report(inputs, out, SETTINGS, CONFIG, "abc123", inputs["root"] / "results/benchmarks")
+    build_report(inputs, out, SETTINGS, CONFIG, "abc123", inputs["root"] / "results/benchmarks",
+                 ["config.yaml", "presets/smoke.yaml"])
     page = out.read_text()
     summary = page.index('id="summary"')
     assert page.index("Table 5 matches the paper in 1/3 compared cells (physical reading).") > summary
@@ -66,7 +69,10 @@ def test_the_report_holds_summary_tables_cells_figures_and_provenance(inputs) ->
     assert "<code>e0: 7*dx/r</code>" in page and "<code>e0: timeout</code>" in page
     assert "∅ no_result" in page and "✓ strict" in page
     assert "Git commit <code>abc123</code>" in page
+    assert "<code>config.yaml</code>, then <code>presets/smoke.yaml</code>" in page
     assert re.search(r"<td>train</td><td class=\"num\">1</td><td class=\"num\">12.5</td>", page)
+    assert re.search(r"<td>tables</td><td class=\"num\">1</td><td class=\"num\">1.5</td>", page)
+    assert "<td>report</td>" not in page
     assert "1 benchmark file(s) of datasets or cells outside this config" in page
     assert "time_limit: 4" in page  # the resolved config
 
@@ -74,7 +80,7 @@ def test_the_report_holds_summary_tables_cells_figures_and_provenance(inputs) ->
 def test_a_cell_missing_from_one_stage_is_an_error(inputs, tmp_path) -> None:
     partial = {**inputs, "figures": inputs["figures"][:-5]}  # the last cell's five
     with pytest.raises(TableInputError, match="the report's figures inputs lack the cells r2_2d_n4/l1/seed0"):
-        build_report(partial, tmp_path / "index.html", SETTINGS, CONFIG, "abc", tmp_path)
+        build_report(partial, tmp_path / "index.html", SETTINGS, CONFIG, "abc", tmp_path, ["config.yaml"])
 
 
 def test_a_figure_that_is_not_a_png_is_named(inputs, tmp_path) -> None:
@@ -83,12 +89,12 @@ def test_a_figure_that_is_not_a_png_is_named(inputs, tmp_path) -> None:
     fake.write_text("<svg/>")
     figures = [fake if p.match("*/spring_2d_n4/kl/seed0/pareto.png") else p for p in inputs["figures"]]
     with pytest.raises(TableInputError, match=f"{fake}: expected a PNG figure"):
-        build_report({**inputs, "figures": figures}, tmp_path / "index.html", SETTINGS, CONFIG, "abc", tmp_path)
+        build_report({**inputs, "figures": figures}, tmp_path / "index.html", SETTINGS, CONFIG, "abc", tmp_path, ["config.yaml"])
 
 
 def test_benchmarks_of_other_configs_are_counted_not_shown(inputs) -> None:
     jobs, others = read_benchmarks(inputs["root"] / "results/benchmarks", {"r2_2d_n4", "spring_2d_n4/kl/seed0"})
-    assert others == 1 and sorted(jobs["rule"]) == ["simulate", "train"]
+    assert others == 1 and sorted(jobs["rule"]) == ["simulate", "tables", "train"]
     assert pd.isna(jobs.set_index("rule").loc["simulate", "max_rss_mb"])  # "-": not measured, shown as nan
 
 

@@ -15,7 +15,8 @@ from symdistill import judge
 from symdistill.config import Cell
 from symdistill.tables import (
     READINGS, SCHEMAS, SYMBOLS, TABLES, TableInputError, TableSettings, agreement, build_tables, make_tables,
-    read_table, reference, render_table5,
+    read_table, reference, render_table1, render_table3, render_table5, table1_agreement, table1_frame,
+    table3_agreement, table3_frame,
 )
 
 SETTINGS = TableSettings({"standard": "Std", "bottleneck": "Bottleneck", "l1": "L1", "kl": "KL"}, ("strict", "on_front"))
@@ -120,6 +121,28 @@ def test_table1_mean_and_sd_over_seeds(run, tables) -> None:
     assert row["paper"] == 1.0 and row["runs"] == 3
     single = slot(frame, "Spring-2", 4, "standard")
     assert pd.isna(single["force_sd"]) and single["runs"] == 1
+
+
+def test_table1_agreement_is_the_side_of_the_linear_threshold() -> None:
+    fits = {Cell("spring_2d_n4", "standard", 0): (0.2, 0.3),  # the paper 0.032: both below 0.9
+            Cell("spring_2d_n4", "bottleneck", 0): (0.5, 0.95),  # the paper 1.000: the F/m₁ basis counts
+            Cell("spring_2d_n4", "kl", 0): (0.99, 0.9),  # the paper 0.883
+            Cell("damped_2d_n4", "l1", 0): (0.99, 0.9)}  # no paper value: not compared
+    frame = table1_frame(fits, SETTINGS)
+    assert table1_agreement(frame) == (2, 3, ["Spring-2 n=4, kl: the paper 0.883, ours 0.990"])
+    notes = render_table1(frame, SETTINGS).notes
+    assert "Ours matches the paper in 2/3 compared cells (the better of F and F/m₁ on the paper's side of R² = 0.9)." in notes
+    assert "Disagrees with the paper: Spring-2 n=4, kl: the paper 0.883, ours 0.990" in notes
+
+
+def test_table3_agreement_is_the_lowest_loss_model_of_each_row() -> None:
+    losses = {Cell("spring_2d_n4", m, 0): v for m, v in [("standard", 0.05), ("bottleneck", 0.04), ("l1", 0.06)]}
+    losses |= {Cell("r2_2d_n4", m, 0): v for m, v in [("standard", 2.0), ("l1", 1.0)]}  # the paper: L1 1.184 < Std 1.613
+    losses[Cell("r1_2d_n4", "kl", 0)] = 3.0  # alone in its row: nothing to rank
+    frame = table3_frame(losses, SETTINGS)
+    disagreement = "Spring-2 n=4: lowest loss here bottleneck, in the paper l1 (of standard, bottleneck, l1)"
+    assert table3_agreement(frame) == (1, 2, [disagreement])
+    assert f"Disagrees with the paper: {disagreement}" in render_table3(frame, SETTINGS).notes
 
 
 def test_table3_shows_every_paper_column_and_our_extra_rows(tables) -> None:

@@ -4,4 +4,5 @@ from symdistill.tables import TableSettings
 
 with logging_to(snakemake.log[0]):
     build_report(snakemake.input, snakemake.output[0], TableSettings(**snakemake.params.settings),
-                 snakemake.params.config, snakemake.params.commit, snakemake.params.benchmarks)
+                 snakemake.params.config, snakemake.params.commit, snakemake.params.benchmarks,
+                 snakemake.params.configfiles)

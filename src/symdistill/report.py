@@ -117,15 +117,19 @@ def cell_reports(inputs: Mapping[str, Any]) -> list[CellReport]:
 
 
 def read_benchmarks(root: str | Path, keys: set[str]) -> tuple[pd.DataFrame, int]:
-    """This run's Snakemake benchmark TSVs ({rule}/{dataset or cell}.tsv under ``root``) and how many others.
+    """This run's Snakemake benchmark TSVs ({rule}/{dataset or cell}.tsv, or {rule}.tsv for the aggregating
+    rules, under ``root``) and how many others.
 
     Others are left over from runs with another config in the same directory; they are counted, not shown.
+    The report's own TSV is not read: it describes an earlier rendering, this one is still running.
     """
     root = Path(root)
     rows, others = [], 0
     for path in sorted(root.glob("**/*.tsv")):
         rule, *key = path.relative_to(root).with_suffix("").parts
-        if "/".join(key) not in keys:
+        if not key and rule == "report":
+            continue
+        if key and "/".join(key) not in keys:
             others += 1
             continue
         try:
@@ -136,7 +140,7 @@ def read_benchmarks(root: str | Path, keys: set[str]) -> tuple[pd.DataFrame, int
             raise TableInputError(f"{path}: expected Snakemake benchmark columns s and max_rss, found {list(frame.columns)}")
         for s, rss in zip(pd.to_numeric(frame["s"], errors="coerce"), pd.to_numeric(frame["max_rss"], errors="coerce"),
                           strict=True):
-            rows.append({"rule": rule, "job": "/".join(key), "seconds": s, "max_rss_mb": rss})
+            rows.append({"rule": rule, "job": "/".join(key) or rule, "seconds": s, "max_rss_mb": rss})
     return pd.DataFrame(rows, columns=["rule", "job", "seconds", "max_rss_mb"]), others
 
 
@@ -198,8 +202,8 @@ def render(context: dict[str, Any]) -> str:
 
 
 def build_report(inputs: Mapping[str, Any], output: str | Path, settings: TableSettings, config: dict[str, Any],
-                 commit: str, benchmarks: str | Path) -> None:
-    """Rule ``report``: results/report/index.html.
+                 commit: str, benchmarks: str | Path, configfiles: list[str]) -> None:
+    """Rule ``report``: results/report/index.html. ``configfiles``: what the resolved ``config`` was built from.
 
     ``inputs`` holds the tables' CSVs by table name and the lists metrics, forcefit, judge, symbolic (per cell)
     and figures (results/figures/{cell}/{name}.png).
@@ -221,6 +225,7 @@ def build_report(inputs: Mapping[str, Any], output: str | Path, settings: TableS
         "cells": reports,
         "systems": systems(reports),
         "commit": commit,
+        "configfiles": configfiles,
         "config_yaml": yaml.safe_dump(config, sort_keys=False, allow_unicode=True),
         "versions": versions(reports),
         "hardware": hardware(reports),
