@@ -24,7 +24,7 @@ from typing import Iterator
 import pytest
 import yaml
 
-from cluster import job_blocks, snakemake_with_profile
+from cluster import SMOKE_CONFIGS, job_blocks, snakemake_with_profile
 from workflow import ROOT, job_counts
 
 pytestmark = [pytest.mark.slurm, pytest.mark.workflow]
@@ -40,6 +40,7 @@ MAX_THREADS = 1              # see slurm_run()
 # report rules declared `localrules`, may run on the submit host.)
 PIPELINE_RULES = ("simulate", "train", "messages", "forcefit", "symbolic", "judge")
 GPU_RULES = ("train",)
+PAPER_MODELS = ("standard", "bottleneck", "l1", "kl")
 
 
 @dataclass(frozen=True)
@@ -202,7 +203,9 @@ def accounting(subs: list[Submission], wait_s: float = 30) -> dict[str, Accounti
 
 @pytest.fixture(scope="module")
 def slurm_run(local_cluster: LocalCluster, tmp_path_factory) -> tuple[str, Path, dict[str, int], float]:
-    """The smoke preset's whole DAG (`rule all`) through `snakemake --profile <site profile>` on the cluster.
+    """The smoke preset's whole DAG (`rule all`) through `snakemake --profile <site profile>` on the cluster,
+    for the paper's four models (the fork's and FlatHGN ask the cluster for nothing new, and the local smoke
+    run trains them).
 
     Returns the run's log, its working directory, the dry run's job counts and the run's wall time.
     CI-only overrides: the first status check after 2 s instead of 40 s, a short latency wait (one machine, no
@@ -210,12 +213,15 @@ def slurm_run(local_cluster: LocalCluster, tmp_path_factory) -> tuple[str, Path,
     about half as long; the profile's thread counts are checked by tests/test_cluster_dag.py.
     """
     workdir = tmp_path_factory.mktemp("slurm_smoke")
-    counts = job_counts(snakemake_with_profile(workdir, PROFILE.parent, "-n").stdout)
+    overlay = workdir / "paper_models.yaml"
+    overlay.write_text(yaml.safe_dump({"experiment": {"models": list(PAPER_MODELS)}}))
+    configs = (*SMOKE_CONFIGS, str(overlay))
+    counts = job_counts(snakemake_with_profile(workdir, PROFILE.parent, "-n", configs=configs).stdout)
     profile = site_profile(tmp_path_factory.mktemp("site_profile"), [rule for rule in counts if rule in PIPELINE_RULES])
     started = time.monotonic()
     result = snakemake_with_profile(
         workdir, profile, "--verbose", "--slurm-init-seconds-before-status-checks", "2",
-        "--max-threads", str(MAX_THREADS), "--latency-wait", "5", check=False, timeout=1800,
+        "--max-threads", str(MAX_THREADS), "--latency-wait", "5", check=False, timeout=1800, configs=configs,
     )
     wall = time.monotonic() - started
     log = result.stdout + result.stderr
@@ -249,7 +255,8 @@ def test_every_pipeline_job_went_through_sbatch_and_completed(slurm_run) -> None
     failed = {job_id: r.state for job_id, r in records.items() if r.state != "COMPLETED"}
     assert not failed, f"jobs not COMPLETED in sacct (each job should run exactly once): {failed}"
 
-    after = snakemake_with_profile(workdir, "none", "-n", "--workflow-profile", "none")
+    after = snakemake_with_profile(workdir, "none", "-n", "--workflow-profile", "none",
+                                   configs=(*SMOKE_CONFIGS, str(workdir / "paper_models.yaml")))
     assert "Nothing to be done" in after.stdout + after.stderr, (
         f"after the SLURM run the DAG is not complete:\n{after.stdout[-3000:]}"
     )
