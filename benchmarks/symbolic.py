@@ -62,9 +62,9 @@ def message(values: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 def recovered(sim: str, dim: int, spec: SearchSpec, threads: int) -> tuple[str, float, str]:
     """(judge outcome, search seconds, selected equation) of one search with ``spec``'s budget."""
     names = input_names(dim)
-    edges = fresh_edges(nodes(sim, dim, np.random.default_rng(1)), sim, dim, JUDGE, R_MAX)
+    edges = fresh_edges(nodes(sim, dim, np.random.default_rng(1)), dim, JUDGE, R_MAX)
     sample = fitting_sample(edges.assign(message=message(law(sim, edges, dim), np.random.default_rng(3))), spec)
-    test_frame = fresh_edges(nodes(sim, dim, np.random.default_rng(2)), sim, dim, replace(JUDGE, seed=1), R_MAX)
+    test_frame = fresh_edges(nodes(sim, dim, np.random.default_rng(2)), dim, replace(JUDGE, seed=1), R_MAX)
     started = time.perf_counter()
     status, candidates, error = search(sample[names].to_numpy(), sample["message"].to_numpy(), names, spec, threads)
     seconds = time.perf_counter() - started

@@ -36,7 +36,7 @@ def _nodes(sim: str) -> np.ndarray:
 
 
 def _edges(sim: str) -> pd.DataFrame:
-    return fresh_edges(_nodes(sim), sim, 2, SPEC, r_max=6.0)
+    return fresh_edges(_nodes(sim), 2, SPEC, r_max=6.0)
 
 
 def _front(expressions: list[str], selected: int) -> pd.DataFrame:
@@ -170,9 +170,9 @@ def test_other_snapshots_are_the_same_simulation_at_another_step() -> None:
 def test_the_network_is_judged_on_held_out_edges_and_the_equation_also_on_probe_edges() -> None:
     """(b) compares with the message on the held-out edges only; (a) compares the equation with the law on the
     probe edges, which reach beyond them: a law that is right where the data are but wrong beyond is only (b)-good."""
-    heldout = force_domain("spring", fresh_edges(_nodes("spring"), "spring", 2, SPEC, r_max=3.0), 2, 4, NAMES,
+    heldout = force_domain("spring", fresh_edges(_nodes("spring"), 2, SPEC, r_max=3.0), 2, 4, NAMES,
                            SPEC.receiver_bins)
-    probe = force_domain("spring", fresh_edges(_nodes("spring"), "spring", 2, SPEC, r_max=30.0), 2, 4, NAMES,
+    probe = force_domain("spring", fresh_edges(_nodes("spring"), 2, SPEC, r_max=30.0), 2, 4, NAMES,
                          SPEC.receiver_bins)
     message = _noisy(heldout.evaluate(LAWS["spring"]))
     assert judge_component(_front([LAWS["spring"]], 0), message, heldout, probe, SPEC)["outcome"]["physical"] == "strict"

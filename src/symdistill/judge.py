@@ -8,15 +8,17 @@ potential) on two sets of edges:
     the training range. Only p and the law are evaluated there (no network), so it is pure mathematics: do the
     two functions agree, also where the data never went?
 (b) p fits the message as well as the law does: R²(message, best affine map of p) ≥ R²(message, best affine
-    map of L) − ``fit_margin``, where L is the law's components in the proportions the message holds them
-    (fitted by least trimmed squares on the best ``keep_fraction`` of edges, as Table 1's metric: a plain
+    map of L) − ``fit_margin``, where L is the law's components in the proportions the message holds them,
+    fitted by least trimmed squares on the best ``keep_fraction`` of edges as Table 1's metric (a plain
     least-squares fit lets a few close encounters of a 1/r² system choose the proportions, which then
-    differed by up to a factor 2 between two sets of held-out edges of one cell), on *held-out* edges — the edges of test graphs that the message table (and so the search)
-    never saw, at least ``r_min`` long (as the probe edges: closer, the softening r + 0.01 decides the form). (a) alone accepts a one-component law such as F_y; (b) rejects it. (b) needs the network, and a
-    network is trustworthy only on the joint distribution it was trained on: its messages on probe pairs,
-    whose positions and velocities come from unrelated snapshots, can carry terms the dynamics never exposed
-    (seen on 1/r²: R² of the message to the law 0.98 on real edges, 0.1 on probe pairs, 0.98 again with the
-    velocities zeroed).
+    differed by up to a factor 2 between two sets of held-out edges of one cell). This is tested on
+    *held-out* edges: the edges of test graphs that the message table (and so the search) never saw, at
+    least ``r_min`` long (as the probe edges: closer, the softening r + 0.01 decides the form). (a) alone
+    accepts a one-component law such as F_y; (b) rejects it. (b) needs the network, and a network is
+    trustworthy only on the joint distribution it was trained on: its messages on probe pairs, whose
+    positions and velocities come from unrelated snapshots, can carry terms the dynamics never exposed
+    (seen on 1/r²: R² of the message to the law 0.98 on real edges, 0.1 on probe pairs, 0.98 again with
+    the velocities zeroed).
 
 φv sees the receiver, so a message may encode F times any function of the receiver. Two readings:
 - ``physical``: the law as F or as the acceleration F/m₁ (what the paper accepted for 1/r and 1/r²);
@@ -43,6 +45,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from symdistill.data import Split, read_split
 from symdistill.forcefit import least_trimmed_squares
@@ -106,7 +109,7 @@ def place_senders(pairs: np.ndarray, dim: int, rng: np.random.Generator, r_min: 
     return edge_features(placed, np.array([1]), np.array([0]), dim)
 
 
-def fresh_edges(x: np.ndarray, sim: str, dim: int, spec: JudgeSpec, r_max: float) -> pd.DataFrame:
+def fresh_edges(x: np.ndarray, dim: int, spec: JudgeSpec, r_max: float) -> pd.DataFrame:
     """Probe edges: random test nodes, the sender at a log-uniform distance in [r_min, r_max]."""
     rng = np.random.default_rng(spec.seed)
     return place_senders(fresh_pairs(x, spec.edges, rng), dim, rng, spec.r_min, r_max)
@@ -245,28 +248,15 @@ def judge_cell(model_path: str | Path, test_path: str | Path, messages_path: str
         write_json(out_path, verdict)
         return
     model, record = load_model(model_path)
-    sim, dim, n = (record["system"][k] for k in ("sim", "dim", "n"))
     test = read_split(test_path)
     sample = read_messages(messages_path)[1]["sample"]
-    r_in = float(np.quantile(_edge_distances(test.x, dim), 0.99))
+    r_in = float(np.quantile(_edge_distances(test.x, test.dim), 0.99))
     r_max = spec.range_factor * r_in
     rng = np.random.default_rng(spec.seed)
     pairs = fresh_pairs(test.x, spec.edges, rng)
     heldout = heldout_graphs(test, sample_graphs(len(test.x), sample["graphs"], sample["seed"]), spec.edges, rng)
-    names = result["inputs"]
-    frame = graph_edges(test, heldout)
-    if message_kind(record["model"]) == "energy":
-        again = graph_edges(test, other_snapshots(test, heldout, rng))
-        close = (frame["r"].to_numpy() >= spec.r_min) & (again["r"].to_numpy() >= spec.r_min)
-        frame, again = frame[close].reset_index(drop=True), again[close].reset_index(drop=True)
-        values = edge_messages(model, frame, dim)[0] - edge_messages(model, again, dim)[0]
-        held = energy_domain(sim, frame, again, dim, n, names)
-        probe = energy_domain(sim, *(place_senders(pairs, dim, rng, spec.r_min, r_max) for _ in range(2)), dim, n, names)
-    else:
-        frame = frame[frame["r"].to_numpy() >= spec.r_min].reset_index(drop=True)
-        values = edge_messages(model, frame, dim)[0]
-        held = force_domain(sim, frame, dim, n, names, spec.receiver_bins)
-        probe = force_domain(sim, place_senders(pairs, dim, rng, spec.r_min, r_max), dim, n, names, spec.receiver_bins)
+    sets = energy_sets if message_kind(record["model"]) == "energy" else force_sets
+    values, held, probe = sets(model, test, heldout, pairs, rng, r_max, result["inputs"], spec)
     front = pd.read_parquet(front_path)
     components = []
     for entry in result["components"]:
@@ -277,11 +267,37 @@ def judge_cell(model_path: str | Path, test_path: str | Path, messages_path: str
         message=message_kind(record["model"]),
         readings={reading: list(bases) for reading, bases in held.laws.readings.items()},
         probe_edges=len(pairs), probe_r_range=[spec.r_min, r_max], r_train_p99=r_in,
-        heldout_graphs=len(heldout), heldout_edges=len(frame),
+        heldout_graphs=len(heldout), heldout_edges=len(values),
         components=components,
         outcome={reading: worst([c["outcome"][reading] for c in components]) for reading in READINGS},
     )
     write_json(out_path, verdict)
+
+
+JudgedSets = tuple[np.ndarray, Domain, Domain]  # messages on the held-out edges, the held-out and probe domains
+
+
+def force_sets(model: torch.nn.Module, test: Split, heldout: np.ndarray, pairs: np.ndarray, rng: np.random.Generator,
+               r_max: float, names: list[str], spec: JudgeSpec) -> JudgedSets:
+    sim, dim, n = test.metadata["sim"], test.dim, test.n
+    frame = graph_edges(test, heldout)
+    frame = frame[frame["r"].to_numpy() >= spec.r_min].reset_index(drop=True)
+    probe = place_senders(pairs, dim, rng, spec.r_min, r_max)
+    return (edge_messages(model, frame, dim)[0], force_domain(sim, frame, dim, n, names, spec.receiver_bins),
+            force_domain(sim, probe, dim, n, names, spec.receiver_bins))
+
+
+def energy_sets(model: torch.nn.Module, test: Split, heldout: np.ndarray, pairs: np.ndarray, rng: np.random.Generator,
+                r_max: float, names: list[str], spec: JudgeSpec) -> JudgedSets:
+    """Energies are judged as differences: each held-out edge against the same pair in another snapshot,
+    each probe pair at two distances."""
+    sim, dim, n = test.metadata["sim"], test.dim, test.n
+    first, second = graph_edges(test, heldout), graph_edges(test, other_snapshots(test, heldout, rng))
+    close = (first["r"].to_numpy() >= spec.r_min) & (second["r"].to_numpy() >= spec.r_min)
+    first, second = first[close].reset_index(drop=True), second[close].reset_index(drop=True)
+    messages = edge_messages(model, first, dim)[0] - edge_messages(model, second, dim)[0]
+    probe = energy_domain(sim, *(place_senders(pairs, dim, rng, spec.r_min, r_max) for _ in range(2)), dim, n, names)
+    return messages, energy_domain(sim, first, second, dim, n, names), probe
 
 
 def _edge_distances(x: np.ndarray, dim: int, graphs: int = 10_000) -> np.ndarray:
