@@ -321,9 +321,14 @@ class Agreement:
                 f"({self.reading.replace('_', '-')} reading)")
 
 
+def compared_cells(frame: pd.DataFrame, against: str) -> pd.DataFrame:
+    """Cells that were run here and have a reference value: a cell not run is never counted as a mismatch."""
+    return frame[(frame["runs"] > 0) & frame[against].notna()]
+
+
 def agreement(frame: pd.DataFrame, against: str = "paper", reading: str = "physical") -> Agreement:
     """Compare our recovery with a reference over the cells that were run and that it reports."""
-    compared = frame[(frame["runs"] > 0) & frame[against].notna()]
+    compared = compared_cells(frame, against)
     same = (compared[f"{reading}_success"] == compared[against]).astype(bool)
     disagreements = tuple(
         f"{r['row']} n={r['n']}, {r['model']}: {WHO[against]} {_mark(r[against])}, "
@@ -341,7 +346,7 @@ def table1_agreement(frame: pd.DataFrame) -> tuple[int, int, list[str]]:
 
     Ours is the better of the force and acceleration bases: the paper's 1.000 for 1/r fits only the second.
     """
-    compared = frame[(frame["runs"] > 0) & frame["paper"].notna()]
+    compared = compared_cells(frame, "paper")
     ours = compared[["force_mean", "acceleration_mean"]].max(axis=1)
     same = (ours >= LINEAR_R2) == (compared["paper"] >= LINEAR_R2)
     disagreements = [f"{r['row']} n={r['n']}, {r['model']}: the paper {r['paper']:.3f}, ours {best:.3f}"
@@ -352,7 +357,7 @@ def table1_agreement(frame: pd.DataFrame) -> tuple[int, int, list[str]]:
 def table3_agreement(frame: pd.DataFrame) -> tuple[int, int, list[str]]:
     """(matches, compared, disagreements): is the best (lowest-loss) model of each row the paper's best (its
     bold), among the models run here that the paper reports? Rows with fewer than two such models are skipped."""
-    compared = frame[(frame["runs"] > 0) & frame["paper"].notna()]
+    compared = compared_cells(frame, "paper")
     matches, rows, disagreements = 0, 0, []
     for (row, n), part in compared.groupby(["row", "n"], sort=False, dropna=False):
         if len(part) < 2:
