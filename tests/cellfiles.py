@@ -84,7 +84,8 @@ def front_members(physical: str, receiver_scaled: str) -> list[dict[str, Any]]:
     return members
 
 
-def write_judge(root: Path, cell: Cell, physical: str, receiver_scaled: str | None = None) -> dict[str, Any]:
+def write_judge(root: Path, cell: Cell, physical: str, receiver_scaled: str | None = None,
+                law_r2: float = 0.95) -> dict[str, Any]:
     """The judge's record for one cell; ``physical == "no_result"`` writes the record of a failed search."""
     path = root / "results" / "judge" / f"{cell.path}.json"
     settings = {"edges": 1000, "truth_r2": 0.999, "fit_margin": 0.01, "r_min": 0.3, "range_factor": 1.5,
@@ -99,7 +100,8 @@ def write_judge(root: Path, cell: Cell, physical: str, receiver_scaled: str | No
         record = {"cell": cell.path, "settings": settings, "symbolic_status": "ok", "probe_edges": 1000,
                   "probe_r_range": [0.3, 6.0], "r_train_p99": 4.0, "heldout_graphs": 84, "heldout_edges": 1008,
                   "components": [component],
-                  "outcome": {reading: worst([component["outcome"][reading]]) for reading in READINGS}}
+                  "outcome": {reading: worst([component["outcome"][reading]]) for reading in READINGS},
+                  "law_r2": {reading: law_r2 for reading in READINGS}}
     write_json(path, record)
     return record
 

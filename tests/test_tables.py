@@ -43,7 +43,7 @@ def run(tmp_path_factory) -> Path:
     for cell, (physical, scaled) in OUTCOMES.items():
         write_training(root, cell, test_loss=0.05 * (cell.seed + 1))
         write_forcefit(root, cell, noise=NOISE[cell.seed])
-        write_judge(root, cell, physical, scaled)
+        write_judge(root, cell, physical, scaled, law_r2=0.9 + 0.03 * cell.seed)
     return root
 
 
@@ -75,12 +75,17 @@ def test_table5_symbols_and_k_of_n(tables) -> None:
     assert not slot(frame, "Spring-2", 8, "bottleneck")["physical_success"]  # n = 8 compared with the Spring-2 row
     md = render_table5(frame, SETTINGS).markdown()
     spring4 = next(line for line in md.splitlines() if line.startswith("| Spring-2 | 4 |"))
-    assert "| ✓⋆✗ 2/3 | ✓ | ✓ |" in spring4
-    assert "| ✗ 0/1 · receiver-scaled ⋆ 1/1 | ✓ | ✓ |" in spring4  # l1: the readings differ, both shown
+    assert "| ✓⋆✗ 2/3 · law R² 0.93 | ✓ | ✓ |" in spring4  # a seed failed: the law's R² to the message, mean
+    assert "| ✗ 0/1 · receiver-scaled ⋆ 1/1 · law R² 0.90 | ✓ | ✓ |" in spring4  # l1: the readings differ, both shown
+    assert bottleneck["law_r2"] == pytest.approx(0.93)
+    assert slot(frame, "r⁻¹-2", 4, "kl")["law_r2"] == pytest.approx(0.93)  # the seed without result has none
+    damped = slot(frame, "Damped-2", 4, "bottleneck")
+    assert damped["law_r2"] == pytest.approx(0.9) and "law R²" not in render_table5(frame, SETTINGS).html().split(
+        "Damped-2")[1].split("</tr>")[0]  # recovered: nothing to explain
     assert "| — | ✓ | ✗ |" in spring4  # kl on spring was not run
     assert "| ✓ 1/1 | n/a | n/a |" in spring4  # l1_wide: a variant the paper does not have
-    assert "| Spring-2 | 8 | — | ✗ | ✓ | ◦ 0/1 | ✓ | ✓ |" in md
-    assert "| r⁻¹-2 | 4 | — | ✗ | ✓ | — | ✓ | ✓ | — | ✓ | ✓ | ∅✓ 1/2 | ✓ | ✓ |" in md
+    assert "| Spring-2 | 8 | — | ✗ | ✓ | ◦ 0/1 · law R² 0.90 | ✓ | ✓ |" in md
+    assert "| r⁻¹-2 | 4 | — | ✗ | ✓ | — | ✓ | ✓ | — | ✓ | ✓ | ∅✓ 1/2 · law R² 0.93 | ✓ | ✓ |" in md
     assert "| Damped-2 | 4 | — | n/a | n/a | ✓ 1/1 | n/a | n/a |" in md  # no paper row: shown, not compared
 
 
@@ -180,7 +185,8 @@ def test_written_files_round_trip_and_render(run, tables, tmp_path) -> None:
         pd.testing.assert_frame_equal(back, tables[name])
         assert outputs[f"{name}_html"].read_text().startswith("<!DOCTYPE html>")
     table5 = outputs["table5_success_html"].read_text()
-    assert '<td class="agree">✓⋆✗ 2/3</td>' in table5 and '<td class="disagree">◦ 0/1</td>' in table5
+    assert '<td class="agree">✓⋆✗ 2/3 · law R² 0.93</td>' in table5
+    assert '<td class="disagree">◦ 0/1 · law R² 0.90</td>' in table5
     assert '<td class="notrun">—</td>' in table5
     mean, sd = slot(tables["table1_r2"], "Spring-2", 4, "bottleneck")[["force_mean", "force_sd"]]
     assert f"| Spring-2 | 4 | 1.000 | " in outputs["table1_r2_md"].read_text()  # standard: one seed, noise 0
@@ -205,6 +211,8 @@ def test_partial_model_mapping_keeps_unmapped_paper_columns(run) -> None:
         ("judge", {"cell": "spring_2d_n4/kl/seed0", "outcome": {"physical": "maybe", "receiver_scaled": "fail"}},
          "a judge JSON .* unknown outcome 'maybe'"),
         ("judge", {"cell": "spring_2d_n4/kl/seed0", "outcome": {"physical": "fail"}}, "KeyError: 'receiver_scaled'"),
+        ("judge", {"cell": "spring_2d_n4/kl/seed0", "outcome": {"physical": "fail", "receiver_scaled": "fail"}},
+         r"numeric 'law_r2.physical' .* \(KeyError: 'law_r2'\)"),
         ("metrics", {"cell": "spring_2d_n4/kl/seed0", "test_loss": "low"}, "numeric 'test_loss' .* 'low' is not a number"),
         ("forcefit", {"cell": "spring-2d/kl/seed0", "force": {"r2_mean": 1}, "acceleration": {"r2_mean": 1}},
          "ConfigError: dataset name 'spring-2d' is not of the form"),

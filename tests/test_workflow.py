@@ -82,3 +82,5 @@ def test_smoke_symbolic_stages_run_for_real(smoke_run: Path) -> None:
         assert not pd.read_parquet(smoke_run / f"results/symbolic/{cell}/front.parquet").empty
         verdict = json.loads((smoke_run / f"results/judge/{cell}.json").read_text())
         assert set(verdict["outcome"].values()) <= {"strict", "on_front", "partial", "fail"}
+        ceilings = [max(c["ceiling_r2"][b] for b in verdict["readings"]["physical"]) for c in verdict["components"]]
+        assert verdict["law_r2"]["physical"] == min(ceilings) <= 1

@@ -27,7 +27,10 @@ potential) on two sets of edges:
   F/(m₁ + 10.2), seen on well-trained spring messages.
 Per reading and component: ``strict`` if the selected member passes, ``on_front`` if another member does,
 ``partial`` if some member passes (a) but none passes both, ``fail`` otherwise. A cell's outcome is its worst
-component's.
+component's. ``law_r2`` says whose failure it is: per reading, the R² of the law's best fit to the message on the
+held-out edges (the ceiling of (b); the worst component's). Near 1, the message is the law and a failure is the
+search's; well below 1 the network has not (yet) put the law into this component — no search can recover it.
+Table 1's trimmed force fit cannot tell the two apart: it scores a message unrelated to the force 0.38.
 
 FlatHGN's message is the pair energy, which Hamilton's equations fix only up to a scale and an additive
 f(q, m) of the non-dynamical features (e.g. a·q1q2/r + f on charge). So energies are compared as
@@ -270,6 +273,8 @@ def judge_cell(model_path: str | Path, test_path: str | Path, messages_path: str
         heldout_graphs=len(heldout), heldout_edges=len(values),
         components=components,
         outcome={reading: worst([c["outcome"][reading] for c in components]) for reading in READINGS},
+        law_r2={reading: min(max(c["ceiling_r2"][b] for b in bases) for c in components)
+                for reading, bases in held.laws.readings.items()},
     )
     write_json(out_path, verdict)
 

@@ -57,7 +57,8 @@ _SLOT = {"row": "string", "sim": "string", "dim": "int64", "n": "Int64", "model"
 SCHEMAS: dict[str, dict[str, str]] = {
     "table5_success": {**_SLOT, "physical": "string", "physical_successes": "int64", "physical_success": "boolean",
                        "receiver_scaled": "string", "receiver_scaled_successes": "int64",
-                       "receiver_scaled_success": "boolean", "paper": "boolean", "cambridge": "boolean"},
+                       "receiver_scaled_success": "boolean", "law_r2": "float64", "paper": "boolean",
+                       "cambridge": "boolean"},
     "table1_r2": {**_SLOT, "force_mean": "float64", "force_sd": "float64", "acceleration_mean": "float64",
                   "acceleration_sd": "float64", "paper": "float64"},
     "table3_loss": {**_SLOT, "test_loss_mean": "float64", "test_loss_sd": "float64", "paper": "float64"},
@@ -137,19 +138,23 @@ def r2_of(record: dict[str, Any]) -> tuple[float, float] | None:
     return _number(record["force"]["r2_mean"]), _number(record["acceleration"]["r2_mean"])
 
 
-def outcomes_of(record: dict[str, Any]) -> dict[str, str]:
-    outcomes = {reading: record["outcome"][reading] for reading in READINGS}
+def outcomes_of(record: dict[str, Any]) -> dict[str, Any]:
+    """The outcome per reading, and ``law_r2``: how much of the message the law explains (physical reading;
+    NaN for a search without result, which the judge could not compare with the law)."""
+    outcomes: dict[str, Any] = {reading: record["outcome"][reading] for reading in READINGS}
     for value in outcomes.values():
         if value not in SYMBOLS:
             raise ValueError(f"unknown outcome {value!r}; expected one of {', '.join(SYMBOLS)}")
-    return outcomes
+    no_result = outcomes["physical"] == "no_result"
+    return outcomes | {"law_r2": float("nan") if no_result else _number(record["law_r2"]["physical"])}
 
 
 EXPECTED = {
     "metrics": "a training metrics.json with 'cell' and a numeric 'test_loss'",
     "forcefit": "a force-fit JSON with 'cell' and numeric 'force.r2_mean' and 'acceleration.r2_mean' "
                 "(energy messages: 'potential.r2_mean')",
-    "judge": f"a judge JSON with 'cell' and 'outcome' for the readings {' and '.join(READINGS)}",
+    "judge": f"a judge JSON with 'cell', 'outcome' for the readings {' and '.join(READINGS)} and a numeric "
+             "'law_r2.physical' (unless there was no result)",
 }
 
 
@@ -267,17 +272,19 @@ def recovered(successes: int, runs: int) -> bool | None:
     return None if runs == 0 else 2 * successes >= runs
 
 
-def table5_frame(outcomes: Mapping[Cell, dict[str, str]], settings: TableSettings) -> pd.DataFrame:
-    """Recovery per seed for each reading, successes, whether the cell recovered, the paper's and Cambridge's marks."""
+def table5_frame(outcomes: Mapping[Cell, dict[str, Any]], settings: TableSettings) -> pd.DataFrame:
+    """Recovery per seed for each reading, successes, whether the cell recovered, the law's R² to the message
+    (mean over the seeds that have one), the paper's and Cambridge's marks."""
 
-    def measure(runs: list[dict[str, str]]) -> dict[str, Any]:
+    def measure(runs: list[dict[str, Any]]) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for reading in READINGS:
             results = [run[reading] for run in runs]
             successes = sum(r in settings.success for r in results)
             out |= {reading: " ".join(results), f"{reading}_successes": successes,
                     f"{reading}_success": recovered(successes, len(results))}
-        return out
+        law = [run["law_r2"] for run in runs if not np.isnan(run["law_r2"])]
+        return out | {"law_r2": float(np.mean(law)) if law else float("nan")}
 
     return _frame("table5_success", outcomes, settings, measure, lambda mark: MARKS[mark])
 
@@ -472,6 +479,8 @@ def render_table5(frame: pd.DataFrame, settings: TableSettings) -> WideTable:
         ours = _outcomes(r["physical"], r["physical_successes"], r["runs"])
         if r["receiver_scaled"] != r["physical"]:
             ours += " · receiver-scaled " + _outcomes(r["receiver_scaled"], r["receiver_scaled_successes"], r["runs"])
+        if r["physical_successes"] < r["runs"] and not pd.isna(r["law_r2"]):
+            ours += f" · law R² {r['law_r2']:.2f}"
         state = "notrun" if r["runs"] == 0 else "" if pd.isna(r["paper"]) else (
             "agree" if r["physical_success"] == r["paper"] else "disagree")
         return [(ours, state), (_mark(r["paper"]), ""), (_mark(r["cambridge"]), "")]
@@ -484,6 +493,9 @@ def render_table5(frame: pd.DataFrame, settings: TableSettings) -> WideTable:
         f"Recovery: {settings.rule}",
         "Shown: the physical reading (the law as force or acceleration F/m₁); the receiver-scaled reading "
         "(F times any function of the receiver's mass) is added where it differs.",
+        "Law R² (where a seed did not recover the law): how much of the fitted message the law itself explains, "
+        "R² of its best affine fit on held-out edges, mean over seeds. Near 1 the search missed a law that is in "
+        "the message; well below 1 the network has not put the law into that message component.",
         N_NOTE,
         *(f"Ours {a.sentence()}." for a in found),
         *disagreement_notes(found),
