@@ -95,7 +95,7 @@ def write_judge(root: Path, cell: Cell, physical: str, receiver_scaled: str | No
                   "outcome": {reading: "no_result" for reading in READINGS}, "reason": "no result after 128 s"}
     else:
         members = front_members(physical, receiver_scaled or physical)
-        component = {"component": "e0", "ceiling_r2": {b: 0.95 for b in BASES}, "members": members,
+        component = {"component": "e0", "ceiling_r2": {b: law_r2 for b in BASES}, "members": members,
                      "outcome": {reading: outcome(members, bases) for reading, bases in READINGS.items()}}
         record = {"cell": cell.path, "settings": settings, "symbolic_status": "ok", "probe_edges": 1000,
                   "probe_r_range": [0.3, 6.0], "r_train_p99": 4.0, "heldout_graphs": 84, "heldout_edges": 1008,
