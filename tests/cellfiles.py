@@ -101,7 +101,8 @@ def write_judge(root: Path, cell: Cell, physical: str, receiver_scaled: str | No
                   "probe_r_range": [0.3, 6.0], "r_train_p99": 4.0, "heldout_graphs": 84, "heldout_edges": 1008,
                   "components": [component],
                   "outcome": {reading: worst([component["outcome"][reading]]) for reading in READINGS},
-                  "law_r2": {reading: law_r2 for reading in READINGS}}
+                  "law_r2": {reading: max(component["ceiling_r2"][b] for b in bases)
+                             for reading, bases in READINGS.items()}}
     write_json(path, record)
     return record
 
