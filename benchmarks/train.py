@@ -143,18 +143,22 @@ def flops_per_graph(n: int, dim: int) -> float:
 
 
 def step_products(n: int, dim: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
-    """The matrix products of one training step of the model at BATCH graphs."""
+    """The matrix products of one training step of the model at BATCH graphs.
+
+    Every layer's forward and weight gradient; its input gradient only where backpropagation needs one:
+    none for φe's input features, only the summed messages' columns for φv's first layer.
+    """
     edges, f = n * (n - 1), 2 * dim + 2
-    layers = [(BATCH * edges, a, b) for a, b in ((2 * f, HIDDEN), (HIDDEN, HIDDEN), (HIDDEN, HIDDEN), (HIDDEN, MSG_DIM))]
-    layers += [(BATCH * n, a, b) for a, b in ((f + MSG_DIM, HIDDEN), (HIDDEN, HIDDEN), (HIDDEN, HIDDEN), (HIDDEN, dim))]
+    phi_e = [(2 * f, HIDDEN), (HIDDEN, HIDDEN), (HIDDEN, HIDDEN), (HIDDEN, MSG_DIM)]
+    phi_v = [(f + MSG_DIM, HIDDEN), (HIDDEN, HIDDEN), (HIDDEN, HIDDEN), (HIDDEN, dim)]
     products = []
-    for i, (rows, k, m) in enumerate(layers):
-        products.append((torch.randn(rows, k), torch.randn(k, m)))  # forward
-        products.append((torch.randn(m, rows), torch.randn(rows, k)))  # weight gradient
-        # input gradient: none for the input features, only the summed messages' columns for φv's first layer
-        needed = {0: 0, 4: MSG_DIM}.get(i, k)
-        if needed:
-            products.append((torch.randn(rows, m), torch.randn(m, needed)))
+    for rows, layers, first_input_grad in ((BATCH * edges, phi_e, 0), (BATCH * n, phi_v, MSG_DIM)):
+        for i, (k, m) in enumerate(layers):
+            products.append((torch.randn(rows, k), torch.randn(k, m)))  # forward
+            products.append((torch.randn(m, rows), torch.randn(rows, k)))  # weight gradient
+            needed = first_input_grad if i == 0 else k
+            if needed:
+                products.append((torch.randn(rows, m), torch.randn(m, needed)))  # input gradient
     return products
 
 
