@@ -1,14 +1,15 @@
-"""Symbolic regression: how long pyoperon needs to put the true force law on its Pareto front.
+"""Symbolic regression: how many generations pyoperon needs to put the true force law on its Pareto front.
 
 For each of spring, r1, r2 and charge in 2D and 3D, a synthetic message of the kind a well-trained GN sends
 (an affine map of the pair force, plus 1 % noise; for r1 and r2 of the acceleration F/m₁, the form the
 paper found, ∝ m₂Δ/r^α) on 5,000 edges between nodes drawn like the simulations' initial conditions, the
 sender at a log-uniform distance in [0.3, 6]; the search fits ``samples`` of them, as the rule does. Searches run with the pipeline's settings (config.yaml
-``symbolic``) and rising time budgets, a fresh seeded search per budget, until the judge accepts a front
+``symbolic``) and rising budgets of generations, a fresh seeded search per budget, until the judge accepts a front
 member on *other* such edges (there both held-out and probe edges): affine in the law (R² ≥ 0.999) and
-fitting the message within 0.01 of the law's own fit. Target: ≤ 60 s each on 2 threads.
+fitting the message within 0.01 of the law's own fit. Target: ≤ 60 s each on 2 threads. The outcome for a
+budget is reproducible (the search stops after its generations); its wall time is this machine's.
 
-    python benchmarks/symbolic.py [--budgets 5 10 20 40 80] [--threads 2] [--preset demo]
+    python benchmarks/symbolic.py [--budgets 20 40 80 160 320] [--threads 2] [--preset demo]
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _record import record  # noqa: E402
 
+from symdistill.budget import SearchBudget  # noqa: E402
 from symdistill.judge import JudgeSpec, force_domain, fresh_edges, judge_component  # noqa: E402
 from symdistill.messages import true_forces  # noqa: E402
 from symdistill.symbolic import SearchSpec, fitting_sample, front_table, input_names, search  # noqa: E402
@@ -66,11 +68,11 @@ def recovered(sim: str, dim: int, spec: SearchSpec, threads: int) -> tuple[str, 
     sample = fitting_sample(edges.assign(message=message(law(sim, edges, dim), np.random.default_rng(3))), spec)
     test_frame = fresh_edges(nodes(sim, dim, np.random.default_rng(2)), dim, replace(JUDGE, seed=1), R_MAX)
     started = time.perf_counter()
-    status, candidates, error = search(sample[names].to_numpy(), sample["message"].to_numpy(), names, spec, threads)
+    found = search(sample[names].to_numpy(), sample["message"].to_numpy(), names, spec, threads)
     seconds = time.perf_counter() - started
-    if status != "ok":
-        raise RuntimeError(f"{sim} {dim}D: the search ended with {status}: {error}")
-    front = front_table(candidates, names, sample, sample["message"].to_numpy(), spec)
+    if found.status != "ok":
+        raise RuntimeError(f"{sim} {dim}D: the search ended with {found.status}: {found.message}")
+    front = front_table(list(found.candidates), names, sample, sample["message"].to_numpy(), spec)
     domain = force_domain(sim, test_frame, dim, 4, names, JUDGE.receiver_bins)  # held-out and probe edges alike
     message_there = message(law(sim, test_frame, dim), np.random.default_rng(4))
     verdict = judge_component(front, message_there, domain, domain, JUDGE)
@@ -80,30 +82,31 @@ def recovered(sim: str, dim: int, spec: SearchSpec, threads: int) -> tuple[str, 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--budgets", type=float, nargs="+", default=[5, 10, 20, 40, 80])
+    parser.add_argument("--budgets", type=int, nargs="+", default=[20, 40, 80, 160, 320], help="generations")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--preset", help="apply presets/PRESET.yaml's symbolic settings over config.yaml's")
     args = parser.parse_args()
     settings = yaml.safe_load((ROOT / "config.yaml").read_text())["symbolic"]
     if args.preset:
         settings |= yaml.safe_load((ROOT / "presets" / f"{args.preset}.yaml").read_text()).get("symbolic", {})
-    base = SearchSpec(**{k: v for k, v in settings.items() if k != "time_limit"}, time_limit=args.budgets[0], seed=0)
+    base = SearchSpec(**settings, seed=0)
     rows = []
     for sim in SYSTEMS:
         for dim in (2, 3):
             outcome, seconds, budget, equation = "fail", float("nan"), None, ""
             for budget in args.budgets:
-                outcome, seconds, equation = recovered(sim, dim, replace(base, time_limit=budget), args.threads)
-                print(f"{sim} {dim}D, {budget:g} s: {outcome} ({seconds:.0f} s) {equation}", flush=True)
+                spec = replace(base, budget=SearchBudget(budget, base.budget.time_limit))
+                outcome, seconds, equation = recovered(sim, dim, spec, args.threads)
+                print(f"{sim} {dim}D, {budget} generations: {outcome} ({seconds:.0f} s) {equation}", flush=True)
                 if outcome in ("strict", "on_front"):
                     break
-            found = f"**{budget:g} s**" if outcome in ("strict", "on_front") else f"not within {args.budgets[-1]:g} s"
+            found = f"**{budget}**" if outcome in ("strict", "on_front") else f"not within {args.budgets[-1]}"
             rows.append(f"| {sim} | {dim}D | {found} | {seconds:.0f} s | {outcome} | `{equation}` |")
     record(
         f"Symbolic regression (pyoperon, synthetic messages, {args.preset or 'config.yaml'} settings)",
-        "| system | dim | smallest budget with the law on the front | search wall time | judge | selected equation |\n"
+        "| system | dim | fewest generations with the law on the front | search wall time | judge | selected equation |\n"
         "|---|---|---|---|---|---|\n" + "\n".join(rows)
-        + f"\n\nBudgets tried in order: {', '.join(f'{b:g}' for b in args.budgets)} s (a fresh search each). "
+        + f"\n\nBudgets tried in order: {', '.join(map(str, args.budgets))} generations (a fresh search each). "
         f"Messages: an affine map of the pair force (r1, r2: of F/m₁) plus {NOISE:.0%} noise on {EDGES:,} edges; "
         f"search settings from config.yaml{f' and presets/{args.preset}.yaml' if args.preset else ''} "
         f"(`symbolic`: {', '.join(base.operators)}; {base.samples:,} samples at r ≥ {base.r_min}; population "

@@ -12,6 +12,7 @@ if SRC not in sys.path:
     sys.path.insert(0, SRC)
 
 import symdistill.config as sd
+from symdistill.budget import SearchBudget
 
 sd.validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
 
@@ -82,9 +83,9 @@ def search_spec(wildcards):
 
 
 def symbolic_runtime(wildcards):
-    """Minutes for a cluster job: the search budget per component, plus start-up and evaluation."""
+    """Minutes for a cluster job: every component's search up to its hard limit, plus the front's evaluation."""
     sr = config["symbolic"]
-    return int(sr["components"] * (2 * sr["time_limit"] + 120) / 60) + 10
+    return SearchBudget(**sr["budget"]).cluster_minutes(sr["components"])
 
 
 def judge_spec(wildcards):

@@ -85,19 +85,21 @@ def front_members(physical: str, receiver_scaled: str) -> list[dict[str, Any]]:
 
 
 def write_judge(root: Path, cell: Cell, physical: str, receiver_scaled: str | None = None,
-                law_r2: float = 0.95) -> dict[str, Any]:
-    """The judge's record for one cell; ``physical == "no_result"`` writes the record of a failed search."""
+                law_r2: float = 0.95, symbolic_status: str = "ok") -> dict[str, Any]:
+    """The judge's record for one cell; ``physical == "no_result"`` writes the record of a failed search, and
+    ``symbolic_status="timeout"`` that of a front judged after its search stopped at the time limit."""
     path = root / "results" / "judge" / f"{cell.path}.json"
     settings = {"edges": 1000, "truth_r2": 0.999, "fit_margin": 0.01, "r_min": 0.3, "range_factor": 1.5,
                 "receiver_bins": 10, "seed": cell.seed}
     if physical == "no_result":
-        record = {"cell": cell.path, "settings": settings, "symbolic_status": "timeout",
-                  "outcome": {reading: "no_result" for reading in READINGS}, "reason": "no result after 128 s"}
+        record = {"cell": cell.path, "settings": settings, "symbolic_status": "error",
+                  "outcome": {reading: "no_result" for reading in READINGS},
+                  "reason": "killed after 128 s: the pyoperon search ignored its time_limit of 4 s"}
     else:
         members = front_members(physical, receiver_scaled or physical)
         component = {"component": "e0", "ceiling_r2": {b: law_r2 for b in BASES}, "members": members,
                      "outcome": {reading: outcome(members, bases) for reading, bases in READINGS.items()}}
-        record = {"cell": cell.path, "settings": settings, "symbolic_status": "ok", "probe_edges": 1000,
+        record = {"cell": cell.path, "settings": settings, "symbolic_status": symbolic_status, "probe_edges": 1000,
                   "probe_r_range": [0.3, 6.0], "r_train_p99": 4.0, "heldout_graphs": 84, "heldout_edges": 1008,
                   "components": [component],
                   "outcome": {reading: worst([component["outcome"][reading]]) for reading in READINGS},
@@ -108,17 +110,23 @@ def write_judge(root: Path, cell: Cell, physical: str, receiver_scaled: str | No
 
 
 def write_symbolic(root: Path, cell: Cell, status: str = "ok") -> None:
-    component: dict[str, Any] = {"component": "e0", "status": status, "seconds": 4.2}
-    if status == "ok":
+    """result.json of a search that ran its generations (ok), stopped at the time limit with a front (timeout),
+    or left none (error)."""
+    generations = {"ok": 60, "timeout": 31, "error": None}[status]
+    component: dict[str, Any] = {"component": "e0", "status": status, "generations": generations,
+                                 "evaluations": None if generations is None else 900 * generations}
+    if status != "error":
         component |= {"front_size": 2, "selected": {"complexity": 7, "loss": 0.1, "score": 0.5,
                                                     "equation": "7*dx/r", "sympy": "7*dx/r"}}
-    else:
-        component["message"] = "no result after 128 s"
+    if status != "ok":
+        component["message"] = {"timeout": "stopped at time_limit 4 s after 31 generations",
+                                "error": "killed after 128 s: the pyoperon search ignored its time_limit of 4 s"}[status]
     write_json(root / "results" / "symbolic" / cell.path / "result.json", {
-        "cell": cell.path, "status": status, "backend": "pyoperon", "settings": {"backend": "pyoperon", "time_limit": 4},
-        "seed": cell.seed, "threads": 2, "inputs": ["dx", "dy", "r", "m1", "m2", "q1", "q2"], "samples": 1000,
-        "wall_seconds": 4.2, "components": [component],
-        "package_versions": package_versions(("symdistill", "pyoperon", "sympy", "numpy")),
+        "cell": cell.path, "status": status, "backend": "pyoperon",
+        "settings": {"backend": "pyoperon", "budget": {"generations": 60, "time_limit": 4}},
+        "seed": cell.seed, "inputs": ["dx", "dy", "r", "m1", "m2", "q1", "q2"], "samples": 1000,
+        "components": [component], "package_versions": package_versions(("symdistill", "pyoperon", "sympy", "numpy")),
+        "run": {"threads": 2, "wall_seconds": 4.2, "seconds": {"e0": 4.2}},
     })
 
 

@@ -22,7 +22,7 @@ CONFIG = {
                    "seeds": [0]},
     "training": {"epochs": 2, "graphs_per_epoch": 2000},
     "simulation": {"train_sims": 40, "nt": 100, "keep_every": 5},
-    "symbolic": {"backend": "pyoperon", "time_limit": 4},
+    "symbolic": {"backend": "pyoperon", "budget": {"generations": 60, "time_limit": 4}},
     "models": {"bottleneck": {"architecture": "gn"}, "kl": {"architecture": "vargn"}, "l1": {"architecture": "gn"}},
 }
 
@@ -34,7 +34,7 @@ def inputs(tmp_path_factory) -> dict:
         write_training(root, cell, 0.1)
         write_forcefit(root, cell, 0.1)
         write_judge(root, cell, verdict)
-        write_symbolic(root, cell, "timeout" if verdict == "no_result" else "ok")
+        write_symbolic(root, cell, "error" if verdict == "no_result" else "ok")
         write_figures(root, cell)
     lists = {
         "metrics": [root / f"results/models/{c.path}/metrics.json" for c in CELLS],
@@ -66,7 +66,8 @@ def test_the_report_holds_summary_tables_cells_figures_and_provenance(inputs) ->
     assert summary < page.index("Table 5: force-law recovery") < page.index('id="systems"') < page.index('id="provenance"')
     assert page.count("data:image/png;base64,") == 3 * 5
     assert "r⁻²-2 · n = 4" in page and "Spring-2 · n = 4" in page
-    assert "<code>e0: 7*dx/r</code>" in page and "<code>e0: timeout</code>" in page
+    assert "<code>e0: 7*dx/r</code>" in page and "<code>e0: error</code>" in page
+    assert "ok, 60 generations, 4 s" in page and "error, generations unknown, 4 s" in page
     assert "∅ no_result" in page and "✓ strict" in page
     assert "Git commit <code>abc123</code>" in page
     assert "<code>config.yaml</code>, then <code>presets/smoke.yaml</code>" in page

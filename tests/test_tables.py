@@ -35,6 +35,7 @@ OUTCOMES = {
     Cell("spring_2d_n4", "l1_wide", 0): ("strict", "strict"),
 }
 NOISE = {0: 0.0, 1: 0.5, 2: 2.0}
+TIMED_OUT = {Cell("spring_2d_n4", "bottleneck", 1)}  # its search stopped at the time limit; its front was judged
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,8 @@ def run(tmp_path_factory) -> Path:
     for cell, (physical, scaled) in OUTCOMES.items():
         write_training(root, cell, test_loss=0.05 * (cell.seed + 1))
         write_forcefit(root, cell, noise=NOISE[cell.seed])
-        write_judge(root, cell, physical, scaled, law_r2=0.9 + 0.03 * cell.seed)
+        write_judge(root, cell, physical, scaled, law_r2=0.9 + 0.03 * cell.seed,
+                    symbolic_status="timeout" if cell in TIMED_OUT else "ok")
     return root
 
 
@@ -75,7 +77,9 @@ def test_table5_symbols_and_k_of_n(tables) -> None:
     assert not slot(frame, "Spring-2", 8, "bottleneck")["physical_success"]  # n = 8 compared with the Spring-2 row
     md = render_table5(frame, SETTINGS).markdown()
     spring4 = next(line for line in md.splitlines() if line.startswith("| Spring-2 | 4 |"))
-    assert "| ✓⋆✗ 2/3 · law R² 0.93 | ✓ | ✓ |" in spring4  # a seed failed: the law's R² to the message, mean
+    assert "| ✓⋆✗ 2/3 · law R² 0.93 · ⏱ 1/3 | ✓ | ✓ |" in spring4  # a seed failed: the law's R², mean; a timeout
+    assert bottleneck["timeouts"] == 1 and frame["timeouts"].sum() == 1
+    assert "⏱ k/N: k seeds' searches stopped at symbolic.budget.time_limit" in md
     assert "| ✗ 0/1 · receiver-scaled ⋆ 1/1 · law R² 0.90 | ✓ | ✓ |" in spring4  # l1: the readings differ, both shown
     assert bottleneck["law_r2"] == pytest.approx(0.93)
     assert slot(frame, "r⁻¹-2", 4, "kl")["law_r2"] == pytest.approx(0.93)  # the seed without result has none
@@ -184,7 +188,7 @@ def test_written_files_round_trip_and_render(run, tables, tmp_path) -> None:
         pd.testing.assert_frame_equal(back, tables[name])
         assert outputs[f"{name}_html"].read_text().startswith("<!DOCTYPE html>")
     table5 = outputs["table5_success_html"].read_text()
-    assert '<td class="agree">✓⋆✗ 2/3 · law R² 0.93</td>' in table5
+    assert '<td class="agree">✓⋆✗ 2/3 · law R² 0.93 · ⏱ 1/3</td>' in table5
     assert '<td class="disagree">◦ 0/1 · law R² 0.90</td>' in table5
     assert '<td class="notrun">—</td>' in table5
     mean, sd = slot(tables["table1_r2"], "Spring-2", 4, "bottleneck")[["force_mean", "force_sd"]]

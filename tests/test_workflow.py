@@ -84,3 +84,18 @@ def test_smoke_symbolic_stages_run_for_real(smoke_run: Path) -> None:
         assert set(verdict["outcome"].values()) <= {"strict", "on_front", "partial", "fail"}
         ceilings = [max(c["ceiling_r2"][b] for b in verdict["readings"]["physical"]) for c in verdict["components"]]
         assert verdict["law_r2"]["physical"] == min(ceilings) <= 1
+
+
+def test_a_rerun_of_one_cells_search_and_judge_is_byte_identical(smoke_run: Path) -> None:
+    """Rerunning one cell's search (here with 1 thread instead of 2) and judge gives the same files: the search
+    stops after its generations, so the verdict does not depend on the machine, its load or the thread count."""
+    cell = "spring_2d_n4/bottleneck/seed0"
+    front, result, verdict = (smoke_run / f"results/symbolic/{cell}/front.parquet",
+                              smoke_run / f"results/symbolic/{cell}/result.json", smoke_run / f"results/judge/{cell}.json")
+    before = {path: path.read_bytes() for path in (front, verdict)}
+    first = json.loads(result.read_text())
+    snakemake(smoke_run, "--set-threads", "symbolic=1", "--forcerun", "symbolic", "-p", f"results/judge/{cell}.json")
+    again = json.loads(result.read_text())
+    assert (first["run"]["threads"], again["run"]["threads"]) == (2, 1)  # it did rerun, with another thread count
+    assert {path: path.read_bytes() for path in before} == before
+    assert {k: v for k, v in again.items() if k != "run"} == {k: v for k, v in first.items() if k != "run"}

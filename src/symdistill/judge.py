@@ -240,12 +240,15 @@ def worst(outcomes: list[str]) -> str:
     return max(outcomes, key=OUTCOMES.index)
 
 
+JUDGED_STATUSES = ("ok", "timeout")  # a search stopped by its time ceiling keeps its front, which is judged
+
+
 def judge_cell(model_path: str | Path, test_path: str | Path, messages_path: str | Path, front_path: str | Path,
                result_path: str | Path, out_path: str | Path, spec: JudgeSpec) -> None:
     """Rule ``judge``: the recovery outcome of one cell with every number behind it."""
     result = read_json(result_path)
     verdict: dict[str, Any] = {"cell": result["cell"], "settings": asdict(spec), "symbolic_status": result["status"]}
-    if result["status"] != "ok":
+    if result["status"] not in JUDGED_STATUSES:
         verdict["outcome"] = {reading: "no_result" for reading in READINGS}
         verdict["reason"] = "; ".join(c.get("message", "") for c in result["components"] if c["status"] != "ok")
         write_json(out_path, verdict)

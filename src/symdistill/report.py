@@ -42,7 +42,7 @@ KEYS = {  # what the report reads from each stage's per-cell JSON
     "metrics": ("test_loss", "device", "device_name", "threads"),
     "forcefit": ("force", "acceleration"),
     "judge": ("outcome",),
-    "symbolic": ("status", "backend", "wall_seconds", "components", "package_versions"),
+    "symbolic": ("status", "backend", "run", "components", "package_versions"),
 }
 
 
@@ -59,8 +59,15 @@ class CellReport:
 
     @property
     def equations(self) -> list[str]:
-        return [f"{c['component']}: {c['selected']['sympy']}" if c["status"] == "ok" else
-                f"{c['component']}: {c['status']}" for c in self.symbolic["components"]]
+        return [f"{c['component']}: {c['selected']['sympy']}" + (f" ({c['status']})" if c["status"] != "ok" else "")
+                if "selected" in c else f"{c['component']}: {c['status']}" for c in self.symbolic["components"]]
+
+    @property
+    def search(self) -> str:
+        """Status, the work each component's search did, and its wall time (the one thing a rerun changes)."""
+        work = ", ".join(f"{c['generations']} generations" if c.get("generations") is not None else "generations unknown"
+                         for c in self.symbolic["components"])
+        return f"{self.symbolic['status']}, {work}, {self.symbolic['run']['wall_seconds']:.0f} s"
 
     @property
     def outcome(self) -> str:
@@ -169,7 +176,7 @@ def versions(reports: list[CellReport]) -> list[dict[str, str]]:
 
 
 def symbolic_summary(reports: list[CellReport]) -> dict[str, Any]:
-    seconds = [r.symbolic["wall_seconds"] for r in reports]
+    seconds = [r.symbolic["run"]["wall_seconds"] for r in reports]
     return {
         "backends": sorted({r.symbolic["backend"] for r in reports}),
         "status": dict(Counter(r.symbolic["status"] for r in reports)),

@@ -1,16 +1,21 @@
 """Symbolic regression of the most significant messages: one interface, two real backends.
 
 - ``pyoperon`` (default; C++ Operon): NSGA-II over (R², length) with Levenberg–Marquardt constant fitting,
-  a time budget, the rule's threads and a fixed seed.
-- ``pysr`` (optional extra; needs Julia): PySR with the same operators and budget, imported only when chosen.
+  ``budget.generations`` generations, the rule's threads and a fixed seed.
+- ``pysr`` (optional extra; needs Julia): PySR with the same operators and budget (``niterations``) in its
+  deterministic mode, imported only when chosen.
+
+Both stop after a count of work, never on the clock (``symdistill.budget``): the same inputs and settings give
+the same front on every rerun and for any thread count. ``budget.time_limit`` is only a ceiling; a search that
+reaches it is marked ``timeout`` and its front so far is kept and judged.
 
 Both return a Pareto front of SymPy expressions; everything after that is backend-independent: each member
 is evaluated on the fitting sample, its loss (the paper: MAE) and the Occam score
 −Δlog(loss)/Δcomplexity computed here, and one member selected — by the paper's rule (highest score) or
 PySR's "best" (highest score among losses ≤ 1.5 × the minimum).
 
-The search runs in a child Python process under a hard wall-clock limit, so a crash or a hang of the backend
-becomes status ``error``/``timeout`` in result.json instead of a missing file: the tables still build.
+The search runs in a child Python process killed at ``budget.hard_limit``, so a crash or a hang of the backend
+becomes status ``error`` in result.json instead of a missing file: the tables still build.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -32,7 +38,9 @@ import numpy as np
 import pandas as pd
 import scipy.optimize
 import sympy
+from sympy.core.function import AppliedUndef
 
+from symdistill.budget import SearchBudget
 from symdistill.data import AXES
 from symdistill.io import atomic_output, package_versions, write_json
 
@@ -40,6 +48,20 @@ log = logging.getLogger(__name__)
 
 PYSR_OPERATORS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "^"}
 UNARY = ("square", "exp", "log", "sqrt", "abs")
+
+# Every operator name either backend prints, as SymPy reads it ("^" is rewritten to "**" first). Explicit, so
+# that a name SymPy does not know (PySR's cube, inv, neg) never becomes an undefined function, which lambdify
+# would later map to something else (inv → numpy.linalg.inv) or leave undefined (cube → NameError).
+OPERATOR_NAMES: dict[str, Callable[[sympy.Expr], sympy.Expr]] = {
+    "square": lambda x: x**2,
+    "cube": lambda x: x**3,
+    "inv": lambda x: 1 / x,
+    "neg": lambda x: -x,
+    "sqrt": sympy.sqrt,
+    "abs": sympy.Abs,
+    "exp": sympy.exp,
+    "log": sympy.log,
+}
 
 
 class BackendUnavailable(RuntimeError):
@@ -52,7 +74,7 @@ class SearchSpec:
 
     backend: str
     operators: tuple[str, ...]
-    time_limit: float  # seconds of search per message component
+    budget: SearchBudget  # when each component's search stops
     max_length: int
     population_size: int
     optimizer_iterations: int
@@ -65,6 +87,8 @@ class SearchSpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "operators", tuple(self.operators))
+        if isinstance(self.budget, Mapping):
+            object.__setattr__(self, "budget", SearchBudget(**self.budget))
 
 
 @dataclass(frozen=True)
@@ -80,7 +104,19 @@ def input_names(dim: int) -> list[str]:
 
 
 def to_sympy(text: str, names: list[str]) -> sympy.Expr:
-    return sympy.parse_expr(text.replace("^", "**"), local_dict={n: sympy.Symbol(n) for n in names})
+    """A backend's equation string as SymPy, its operator names read through ``OPERATOR_NAMES``.
+
+    A name that is neither an input nor a known operator raises here, naming it, instead of surviving as an
+    undefined function that fails (or means something else) when the expression is evaluated.
+    """
+    local: dict[str, Any] = {**OPERATOR_NAMES, **{n: sympy.Symbol(n) for n in names}}
+    expr = sympy.sympify(sympy.parse_expr(text.replace("^", "**"), local_dict=local))
+    unknown = sorted({type(f).__name__ for f in expr.atoms(AppliedUndef)}
+                     | {s.name for s in expr.free_symbols if s.name not in names})
+    if unknown:
+        raise ValueError(f"equation {text!r} uses {', '.join(unknown)}: neither an input ({', '.join(names)}) "
+                         f"nor a known operator ({', '.join(OPERATOR_NAMES)})")
+    return expr
 
 
 def evaluate(expression: str, names: list[str], data: pd.DataFrame) -> np.ndarray:
@@ -95,7 +131,22 @@ def evaluate(expression: str, names: list[str], data: pd.DataFrame) -> np.ndarra
 # ---------------------------------------------------------------- backends
 
 
-def run_pyoperon(x: np.ndarray, y: np.ndarray, names: list[str], spec: SearchSpec, threads: int) -> list[Candidate]:
+@dataclass(frozen=True)
+class Search:
+    """One component's search: its status, its front and the work it did.
+
+    ``status``: ``ok`` (the budget's generations ran), ``timeout`` (stopped at ``budget.time_limit``; the front so
+    far is kept), ``error`` (no front: the backend failed, or hung past ``budget.hard_limit``).
+    """
+
+    status: str
+    candidates: tuple[Candidate, ...]
+    message: str = ""
+    generations: int | None = None  # generations (PySR: iterations) run; None where the backend does not say
+    evaluations: int | None = None  # fitness evaluations (pyoperon: residual evaluations of the objective)
+
+
+def run_pyoperon(x: np.ndarray, y: np.ndarray, names: list[str], spec: SearchSpec, threads: int) -> Search:
     from pyoperon.sklearn import SymbolicRegressor
 
     regressor = SymbolicRegressor(
@@ -104,9 +155,9 @@ def run_pyoperon(x: np.ndarray, y: np.ndarray, names: list[str], spec: SearchSpe
         optimizer_iterations=spec.optimizer_iterations,
         max_length=spec.max_length,
         population_size=spec.population_size,
-        generations=10**9,  # the time budget ends the search
-        max_evaluations=10**12,
-        max_time=max(1, int(spec.time_limit)),
+        generations=spec.budget.generations,
+        max_evaluations=10**15,  # never binding: generations are the budget
+        max_time=max(1, int(spec.budget.time_limit)),
         n_threads=threads,
         random_state=spec.seed,
     )
@@ -115,7 +166,10 @@ def run_pyoperon(x: np.ndarray, y: np.ndarray, names: list[str], spec: SearchSpe
     for entry in sorted(regressor.pareto_front_, key=lambda e: e["length"]):
         text = regressor.get_model_string(entry["tree"], 8, names)
         candidates.append(Candidate(int(entry["length"]), text, str(to_sympy(text, names))))
-    return candidates
+    generations = int(regressor.stats_["generations"])
+    status = "ok" if generations >= spec.budget.generations else "timeout"
+    message = "" if status == "ok" else f"stopped at time_limit {spec.budget.time_limit:g} s after {generations} generations"
+    return Search(status, tuple(candidates), message, generations, int(regressor.stats_["residual_evaluations"]))
 
 
 def julia_available() -> bool:
@@ -137,7 +191,12 @@ def check_pysr() -> None:
         )
 
 
-def run_pysr(x: np.ndarray, y: np.ndarray, names: list[str], spec: SearchSpec, threads: int) -> list[Candidate]:
+def run_pysr(x: np.ndarray, y: np.ndarray, names: list[str], spec: SearchSpec, threads: int) -> Search:
+    """PySR in its deterministic mode: serial, seeded, ``niterations`` = the budget's generations.
+
+    ``deterministic=True`` requires ``parallelism="serial"``, so ``threads`` is not used: a reproducible PySR
+    search costs about ``threads`` times the wall time of a multi-threaded one (docs/judging.md).
+    """
     check_pysr()
     from pysr import PySRRegressor
 
@@ -146,27 +205,32 @@ def run_pysr(x: np.ndarray, y: np.ndarray, names: list[str], spec: SearchSpec, t
         unary_operators=[o for o in spec.operators if o in UNARY],
         maxsize=spec.max_length,
         population_size=spec.population_size,
-        niterations=10**6,  # the time budget ends the search
-        timeout_in_seconds=spec.time_limit,
+        niterations=spec.budget.generations,
+        timeout_in_seconds=spec.budget.time_limit,
         elementwise_loss="L1DistLoss()" if spec.loss == "mae" else "L2DistLoss()",
+        deterministic=True,
+        parallelism="serial",
         random_state=spec.seed,
-        procs=threads,
         progress=False,
         temp_equation_file=True,
     )
+    started = time.perf_counter()
     regressor.fit(pd.DataFrame(x, columns=names), y)
-    return [
-        Candidate(int(row.complexity), str(row.equation), str(to_sympy(str(row.sympy_format), names)))
-        for row in regressor.equations_.itertuples()
-    ]
+    # PySR does not report the iterations it ran; reaching the ceiling is the only way it stops early.
+    timed_out = time.perf_counter() - started >= spec.budget.time_limit
+    candidates = tuple(Candidate(int(row.complexity), str(row.equation), str(to_sympy(str(row.equation), names)))
+                       for row in regressor.equations_.itertuples())
+    if timed_out:
+        return Search("timeout", candidates, f"stopped at time_limit {spec.budget.time_limit:g} s")
+    return Search("ok", candidates, "", spec.budget.generations)
 
 
-BACKENDS = {"pyoperon": run_pyoperon, "pysr": run_pysr}
+BACKENDS: dict[str, Callable[..., Search]] = {"pyoperon": run_pyoperon, "pysr": run_pysr}
 
 
-def search(x: np.ndarray, y: np.ndarray, names: list[str], spec: SearchSpec, threads: int) -> tuple[str, list[Candidate], str]:
-    """(status, front, message) of one search, run by a child Python killed after 2 × time_limit + 120 s."""
-    limit = 2 * spec.time_limit + 120
+def search(x: np.ndarray, y: np.ndarray, names: list[str], spec: SearchSpec, threads: int) -> Search:
+    """One search, in a child Python killed after ``spec.budget.hard_limit`` seconds."""
+    limit = spec.budget.hard_limit
     with tempfile.TemporaryDirectory(prefix="symdistill-sr-") as tmp:
         work = Path(tmp)
         np.save(work / "x.npy", x)
@@ -176,20 +240,22 @@ def search(x: np.ndarray, y: np.ndarray, names: list[str], spec: SearchSpec, thr
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=limit)
         except subprocess.TimeoutExpired:
-            return "timeout", [], f"no result after {limit:.0f} s (time_limit {spec.time_limit} s)"
+            return Search("error", (), f"killed after {limit:.0f} s: the {spec.backend} search ignored its "
+                                       f"time_limit of {spec.budget.time_limit:g} s")
         if done.returncode != 0:
-            return "error", [], f"the {spec.backend} search failed (exit code {done.returncode}):\n{done.stderr[-3000:]}"
-        front = json.loads((work / "front.json").read_text())
-    return "ok", [Candidate(**c) for c in front], ""
+            return Search("error", (), f"the {spec.backend} search failed (exit code {done.returncode}):\n"
+                                       f"{done.stderr[-3000:]}")
+        found = json.loads((work / "search.json").read_text())
+    return Search(**{**found, "candidates": tuple(Candidate(**c) for c in found["candidates"])})
 
 
 def _worker(directory: str) -> None:
-    """Entry point of the child process: one search, its front written as JSON beside its inputs."""
+    """Entry point of the child process: one search, written as JSON beside its inputs."""
     work = Path(directory)
     job = json.loads((work / "job.json").read_text())
     spec = SearchSpec(**job["spec"])
-    front = BACKENDS[spec.backend](np.load(work / "x.npy"), np.load(work / "y.npy"), job["names"], spec, job["threads"])
-    (work / "front.json").write_text(json.dumps([asdict(c) for c in front]))
+    found = BACKENDS[spec.backend](np.load(work / "x.npy"), np.load(work / "y.npy"), job["names"], spec, job["threads"])
+    (work / "search.json").write_text(json.dumps(asdict(found)))
 
 
 # ---------------------------------------------------------------- front and selection
@@ -234,11 +300,12 @@ def polish(expression: str, names: list[str], sample: pd.DataFrame, target: np.n
 
     The search fits constants with a few Levenberg–Marquardt steps per evaluation (``optimizer_iterations``;
     the demo preset uses 3, which buys generations): enough to rank forms, not necessarily to report them.
-    Only floating-point constants move; integer exponents stay. An expression that does not evaluate to
-    finite values, or that the refit does not improve, is kept as is.
+    Only the multiplicative and additive constants move (``free_constants``): an exponent is part of the form,
+    so a member with r^-1.68 keeps it and the search, not the polisher, decides whether the law was found. An
+    expression that does not evaluate to finite values, or that the refit does not improve, is kept as is.
     """
     expr = to_sympy(expression, names)
-    constants = sorted(expr.atoms(sympy.Float), key=float)
+    constants = free_constants(expr)
     if not constants:
         return expression
     theta = sympy.symbols(f"theta0:{len(constants)}")
@@ -260,6 +327,12 @@ def polish(expression: str, names: list[str], sample: pd.DataFrame, target: np.n
     if not (np.all(np.isfinite(fit.fun)) and np.sum(fit.fun**2) < np.sum(before**2)):
         return expression
     return str(expr.xreplace({c: sympy.Float(v, 10) for c, v in zip(constants, fit.x, strict=True)}))
+
+
+def free_constants(expr: sympy.Expr) -> list[sympy.Float]:
+    """The floats of ``expr`` that polishing may refit: all but those inside an exponent."""
+    exponents = set().union(*(power.exp.atoms(sympy.Float) for power in expr.atoms(sympy.Pow)))
+    return sorted(expr.atoms(sympy.Float) - exponents, key=float)
 
 
 def front_table(candidates: list[Candidate], names: list[str], sample: pd.DataFrame, target: np.ndarray,
@@ -315,43 +388,54 @@ def fit_symbolic(messages_path: str | Path, front_path: str | Path, result_path:
     names = input_names(dim)
     sample = fitting_sample(frame, spec)
     x = sample[names].to_numpy(np.float64)
-    fronts, results = [], []
+    fronts, results, seconds = [], [], {}
     for component in meta["ranked_components"][: spec.components]:
         target = sample[component].to_numpy(np.float64)
         started = time.perf_counter()
-        status, candidates, message = search(x, target, names, spec, threads)
-        seconds = time.perf_counter() - started
-        log.info("%s %s: %s after %.0f s, %d candidates", meta["cell"], component, status, seconds, len(candidates))
-        entry: dict[str, Any] = {"component": component, "status": status, "seconds": seconds}
-        if status == "ok" and candidates:
-            front = front_table(candidates, names, sample, target, spec).assign(component=component)
+        found = search(x, target, names, spec, threads)
+        seconds[component] = time.perf_counter() - started
+        log.info("%s %s: %s after %.0f s, %s generations, %d candidates", meta["cell"], component, found.status,
+                 seconds[component], found.generations, len(found.candidates))
+        entry: dict[str, Any] = {"component": component, "status": found.status, "generations": found.generations,
+                                 "evaluations": found.evaluations}
+        if found.status != "error" and found.candidates:
+            front = front_table(list(found.candidates), names, sample, target, spec).assign(component=component)
             fronts.append(front)
             chosen = front[front["selected"]].iloc[0]
             entry["selected"] = {k: chosen[k].item() if hasattr(chosen[k], "item") else chosen[k]
                                  for k in ("complexity", "loss", "score", "equation", "sympy")}
             entry["front_size"] = len(front)
         else:
-            entry["status"] = status if status != "ok" else "error"
-            entry["message"] = message or "the search returned no candidates"
+            entry["status"] = "error"
+        if entry["status"] != "ok":
+            entry["message"] = found.message or "the search returned no candidates"
         results.append(entry)
     write_front(fronts, front_path)
-    statuses = [r["status"] for r in results]
     write_json(
         result_path,
         {
             "cell": meta["cell"],
-            "status": "ok" if all(s == "ok" for s in statuses) else next(s for s in statuses if s != "ok"),
+            "status": worst_status(r["status"] for r in results),
             "backend": spec.backend,
             "settings": asdict(spec),
             "seed": spec.seed,
-            "threads": threads,
             "inputs": names,
             "samples": len(sample),
-            "wall_seconds": sum(r["seconds"] for r in results),
             "components": results,
             "package_versions": package_versions(("symdistill", "pyoperon", "pysr", "sympy", "numpy")),
+            # How this run went, not what it found: the only part that differs between reruns (thread count,
+            # seconds). Everything outside "run" is byte-identical for the same inputs and settings.
+            RUN_KEY: {"threads": threads, "wall_seconds": sum(seconds.values()), "seconds": seconds},
         },
     )
+
+
+RUN_KEY = "run"
+STATUSES = ("ok", "timeout", "error")  # a cell's status is its worst component's
+
+
+def worst_status(statuses: Iterable[str]) -> str:
+    return max(statuses, key=STATUSES.index)
 
 
 FRONT_COLUMNS = ["component", "complexity", "loss", "score", "selected", "equation", "sympy"]

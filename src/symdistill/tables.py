@@ -41,8 +41,9 @@ LEGEND = {
     "on_front": "the law is on the Pareto front but not selected",
     "partial": "a front member is the law's form but does not fit the message",
     "fail": "no front member is the law",
-    "no_result": "the symbolic search failed or timed out",
+    "no_result": "the symbolic search failed and left no front",
 }
+TIMEOUT = "⏱"  # a seed whose search stopped at symbolic.budget.time_limit: judged, but not a reproducible verdict
 NOT_RUN = "—"
 NO_VALUE = "n/a"
 MARKS = {"✓": True, "✗": False}
@@ -57,7 +58,7 @@ _SLOT = {"row": "string", "sim": "string", "dim": "int64", "n": "Int64", "model"
 SCHEMAS: dict[str, dict[str, str]] = {
     "table5_success": {**_SLOT, "physical": "string", "physical_successes": "int64", "physical_success": "boolean",
                        "receiver_scaled": "string", "receiver_scaled_successes": "int64",
-                       "receiver_scaled_success": "boolean", "law_r2": "float64", "paper": "boolean",
+                       "receiver_scaled_success": "boolean", "law_r2": "float64", "timeouts": "int64", "paper": "boolean",
                        "cambridge": "boolean"},
     "table1_r2": {**_SLOT, "force_mean": "float64", "force_sd": "float64", "acceleration_mean": "float64",
                   "acceleration_sd": "float64", "paper": "float64"},
@@ -139,22 +140,24 @@ def r2_of(record: dict[str, Any]) -> tuple[float, float] | None:
 
 
 def outcomes_of(record: dict[str, Any]) -> dict[str, Any]:
-    """The outcome per reading, and ``law_r2``: how much of the message the law explains (physical reading;
-    NaN for a search without result, which the judge could not compare with the law)."""
+    """The outcome per reading, ``law_r2``: how much of the message the law explains (physical reading; NaN for
+    a search without result, which the judge could not compare with the law), and whether the search stopped at
+    its time ceiling instead of its generations (``timeout``)."""
     outcomes: dict[str, Any] = {reading: record["outcome"][reading] for reading in READINGS}
     for value in outcomes.values():
         if value not in SYMBOLS:
             raise ValueError(f"unknown outcome {value!r}; expected one of {', '.join(SYMBOLS)}")
     no_result = outcomes["physical"] == "no_result"
-    return outcomes | {"law_r2": float("nan") if no_result else _number(record["law_r2"]["physical"])}
+    return outcomes | {"law_r2": float("nan") if no_result else _number(record["law_r2"]["physical"]),
+                       "timeout": record["symbolic_status"] == "timeout"}
 
 
 EXPECTED = {
     "metrics": "a training metrics.json with 'cell' and a numeric 'test_loss'",
     "forcefit": "a force-fit JSON with 'cell' and numeric 'force.r2_mean' and 'acceleration.r2_mean' "
                 "(energy messages: 'potential.r2_mean')",
-    "judge": f"a judge JSON with 'cell', 'outcome' for the readings {' and '.join(READINGS)} and a numeric "
-             "'law_r2.physical' (unless there was no result)",
+    "judge": f"a judge JSON with 'cell', 'symbolic_status', 'outcome' for the readings {' and '.join(READINGS)} "
+             "and a numeric 'law_r2.physical' (unless there was no result)",
 }
 
 
@@ -284,7 +287,8 @@ def table5_frame(outcomes: Mapping[Cell, dict[str, Any]], settings: TableSetting
             out |= {reading: " ".join(results), f"{reading}_successes": successes,
                     f"{reading}_success": recovered(successes, len(results))}
         law = [run["law_r2"] for run in runs if not np.isnan(run["law_r2"])]
-        return out | {"law_r2": float(np.mean(law)) if law else float("nan")}
+        return out | {"law_r2": float(np.mean(law)) if law else float("nan"),
+                      "timeouts": sum(run["timeout"] for run in runs)}
 
     return _frame("table5_success", outcomes, settings, measure, lambda mark: MARKS[mark])
 
@@ -481,6 +485,8 @@ def render_table5(frame: pd.DataFrame, settings: TableSettings) -> WideTable:
             ours += " · receiver-scaled " + _outcomes(r["receiver_scaled"], r["receiver_scaled_successes"], r["runs"])
         if r["physical_successes"] < r["runs"] and not pd.isna(r["law_r2"]):
             ours += f" · law R² {r['law_r2']:.2f}"
+        if r["timeouts"]:
+            ours += f" · {TIMEOUT} {r['timeouts']}/{r['runs']}"
         state = "notrun" if r["runs"] == 0 else "" if pd.isna(r["paper"]) else (
             "agree" if r["physical_success"] == r["paper"] else "disagree")
         return [(ours, state), (_mark(r["paper"]), ""), (_mark(r["cambridge"]), "")]
@@ -491,6 +497,9 @@ def render_table5(frame: pd.DataFrame, settings: TableSettings) -> WideTable:
         "Ours: the judge's outcome per seed, in seed order, then k/N seeds that recovered the law. "
         + "; ".join(f"{SYMBOLS[o]} {o.replace('_', ' ')}: {LEGEND[o]}" for o in SYMBOLS) + f"; {NOT_RUN} not run.",
         f"Recovery: {settings.rule}",
+        f"{TIMEOUT} k/N: k seeds' searches stopped at symbolic.budget.time_limit before their generations ran out. "
+        "Their fronts are judged as they were, but a rerun (or another machine) may search more or less and judge "
+        "differently: raise the time limit, or lower symbolic.budget.generations, for a reproducible verdict.",
         "Shown: the physical reading (the law as force or acceleration F/m₁); the receiver-scaled reading "
         "(F times any function of the receiver's mass) is added where it differs.",
         "Law R² (where a seed did not recover the law): how much of the fitted message the law itself explains, "
