@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _record import record  # noqa: E402
 
-from symdistill.budget import SearchBudget  # noqa: E402
+from symdistill.search import SearchBudget  # noqa: E402
 from symdistill.judge import JudgeSpec, force_domain, fresh_edges, judge_component  # noqa: E402
 from symdistill.messages import true_forces  # noqa: E402
 from symdistill.symbolic import SearchSpec, fitting_sample, front_table, input_names, search  # noqa: E402

@@ -12,7 +12,7 @@ if SRC not in sys.path:
     sys.path.insert(0, SRC)
 
 import symdistill.config as sd
-from symdistill.budget import SearchBudget
+from symdistill.search import SearchBudget
 
 sd.validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
 

@@ -37,6 +37,14 @@ def schema(root):
         (lambda c: c["models"]["flathgn"].update(msg_dim=2), "'models.flathgn': architecture 'hgn' .* has msg_dim 1"),
         (lambda c: c["models"]["l1"].update(regularizer="hamiltonian"), "'models.l1': the hamiltonian regulariser needs"),
         (lambda c: c["models"]["flathgn"].update(sims=["spring", "sprong"]), "'models.flathgn.sims.1': 'sprong' is not allowed"),
+        # a variant that selects no cell: its own systems are not in the experiment (it used to drop out silently)
+        (lambda c: (c["experiment"].update(sims=["r1"]), c["models"]["flathgn"].update(sims=["spring", "charge"])),
+         "'models.flathgn.sims': the variant runs only on spring, charge, none of which is in experiment.sims (r1)"),
+        # YAML 1.1 reads 1.0e6 as text: say what is meant
+        (lambda c: c["training"].update(final_div_factor="1.0e6"),
+         "'training.final_div_factor': '1.0e6' is not of type 'number'; YAML reads 1.0e6 as text .* write 1.0e[+]6"),
+        (lambda c: c["symbolic"]["budget"].update(generations=0), "'symbolic.budget.generations': 0 is less than the minimum of 1"),
+        (lambda c: c["symbolic"].update(time_limit=300), "'symbolic': Additional properties .*'time_limit' was unexpected"),
     ],
 )
 def test_bad_configs_fail_with_one_clear_message(config, schema, edit, message) -> None:
@@ -87,3 +95,13 @@ def _deep_merge(base: dict, update: dict) -> None:
             _deep_merge(base[key], value)
         else:
             base[key] = value
+
+
+def test_a_backend_that_cannot_run_here_fails_before_any_job(config, schema, monkeypatch) -> None:
+    """PySR without PySR or Julia used to pass validation and the dry run, then fail in every symbolic job."""
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.delenv("PYTHON_JULIAPKG_EXE", raising=False)
+    config["symbolic"]["backend"] = "pysr"
+    with pytest.raises(ConfigError, match=r"^invalid config at 'symbolic.backend': symbolic.backend is 'pysr' but "
+                                          r"(PySR is not installed|no Julia was found)"):
+        validate_config(config, schema)

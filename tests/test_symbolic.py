@@ -17,9 +17,9 @@ import sympy
 import yaml
 
 from conftest import ROOT
-from symdistill.budget import SearchBudget
+from symdistill.search import BackendUnavailable, SearchBudget, check_pysr
 from symdistill.messages import write_messages
-from symdistill.symbolic import (RUN_KEY, BackendUnavailable, Candidate, SearchSpec, check_pysr, evaluate, fit_symbolic,
+from symdistill.symbolic import (RUN_KEY, Candidate, SearchSpec, evaluate, fit_symbolic,
                                  fitting_sample, free_constants, front_table, input_names, occam_scores, pareto_front,
                                  polish, search, select, to_sympy)
 
@@ -65,6 +65,7 @@ def _spring_messages(n: int = 4000, noise: float = 0.01, seed: int = 0) -> pd.Da
     fx, fy = magnitude * dx, magnitude * dy
     frame = pd.DataFrame({"dx": dx, "dy": dy, "r": r, "m1": np.exp(rng.normal(size=n)), "m2": np.exp(rng.normal(size=n)),
                           "q1": rng.normal(size=n), "q2": rng.normal(size=n), "fx": fx, "fy": fy})
+    frame["u"] = (r + 0.01 - 1) ** 2
     frame["e0"] = 0.8 * fx - 0.3 * fy + 0.2 + noise * rng.normal(size=n)
     frame["e1"] = 0.01 * rng.normal(size=n)
     return frame

@@ -1,6 +1,6 @@
-"""From the validated config to the pipeline's names and each rule's parameters.
+"""From the validated config to the pipeline's names and each rule's parameters, and the names back from paths.
 
-Imported by the Snakefile, so it stays free of JAX and PyTorch. Every function returns plain data with
+Imported by the Snakefile and by every stage's readers, so it stays light (no JAX, PyTorch or Snakemake at import). Every function returns plain data with
 sorted keys: Snakemake stores the ``repr`` of each rule's params and reruns a job when it changes, so the
 params must change exactly when a result would.
 """
@@ -16,14 +16,44 @@ from typing import Any
 
 import jsonschema
 import yaml
-from snakemake.utils import validate as snakemake_validate
+
+from symdistill.search import BackendUnavailable, check_backend
 
 DATASET_PATTERN = re.compile(r"^(?P<sim>[a-z0-9]+)_(?P<dim>[23])d_n(?P<n>\d+)$")
 CELL_PATTERN = re.compile(r"^(?P<dataset>[^/]+)/(?P<model>[a-z][a-z0-9_]*)/seed(?P<seed>\d+)$")
+# Where the DAG contract's paths name a cell or a dataset: .../{dataset}/{model}/seed{seed}(.ext | /file)
+# and .../data/{dataset}/{split}.parquet.
+CELL_IN_PATH = re.compile(
+    r"(?:^|/)(?P<stage>[a-z]+)/(?P<cell>[a-z0-9]+_[23]d_n\d+/[a-z][a-z0-9_]*/seed\d+)(?:\.[a-z]+|/[^/]+)$")
+STAGE_RULES = {"models": "train"}  # results/{folder}/… is written by the rule of the same name, except these
+DATASET_IN_PATH = re.compile(r"(?:^|/)data/(?P<dataset>[a-z0-9]+_[23]d_n\d+)/(?P<split>train|test)\.parquet$")
 
 
 class ConfigError(ValueError):
     """The config asks for something the pipeline cannot do; the message names the key."""
+
+
+class IdentityError(ValueError):
+    """A file records another cell or dataset than its path names: copied or moved between cells."""
+
+
+def check_cell_identity(path: str | Path, recorded: str) -> None:
+    """A per-cell file must hold the cell its path names (the path's wildcards). Paths outside the DAG
+    contract's layout name no cell and are not checked."""
+    match = CELL_IN_PATH.search(Path(path).as_posix())
+    if match and match["cell"] != recorded:
+        rule = STAGE_RULES.get(match["stage"], match["stage"])
+        raise IdentityError(f"{path}: holds cell {recorded}, but its path is cell {match['cell']} (a file copied "
+                            f"or moved between cells): rebuild it with `-R {rule}`")
+
+
+def check_dataset_identity(path: str | Path, sim: str, dim: int, n: int, split: str) -> None:
+    """A dataset file must hold the system, dimension, bodies and split its path names."""
+    match = DATASET_IN_PATH.search(Path(path).as_posix())
+    recorded = f"{Dataset(sim, dim, n).name}/{split}"
+    if match and f"{match['dataset']}/{match['split']}" != recorded:
+        raise IdentityError(f"{path}: holds dataset {recorded}, but its path is {match['dataset']}/{match['split']} "
+                            "(a file copied or moved between datasets): rebuild it with `-R simulate`")
 
 
 @dataclass(frozen=True)
@@ -78,7 +108,14 @@ def validate_config(config: dict[str, Any], schema_path: str | Path) -> None:
     if error is not None:
         key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
         raise ConfigError(f"invalid config at '{key}': {_describe(error)}")
+    from snakemake.utils import validate as snakemake_validate  # heavy: only where a config is validated
+
     _check_models(config)
+    _check_selection(config)
+    try:
+        check_backend(config["symbolic"]["backend"])
+    except BackendUnavailable as err:
+        raise ConfigError(f"invalid config at 'symbolic.backend': {err}") from None
     snakemake_validate(config, str(schema_path), set_default=True)
 
 
@@ -88,7 +125,25 @@ def _describe(error: jsonschema.ValidationError) -> str:
     if error.validator == "additionalProperties":
         allowed = ", ".join(sorted(error.schema.get("properties", {})))
         return f"{error.message}; allowed keys here: {allowed}"
+    if error.validator in ("type", "oneOf", "anyOf") and isinstance(error.instance, str) and _is_number(error.instance):
+        return (f"{error.message}; YAML reads {error.instance} as text (an exponent needs a sign and a dot in the "
+                f"mantissa): write {_yaml_number(error.instance)}")
     return error.message
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _yaml_number(text: str) -> str:
+    """``text`` as YAML 1.1 (PyYAML) reads a float: 1e6 → 1.0e+6."""
+    mantissa, _, exponent = text.lower().partition("e")
+    mantissa = mantissa if "." in mantissa else f"{mantissa}.0"
+    return f"{mantissa}e{exponent if exponent[:1] in '+-' else '+' + exponent}" if exponent else mantissa
 
 
 def _check_models(config: Mapping[str, Any]) -> None:
@@ -112,6 +167,20 @@ def _check_models(config: Mapping[str, Any]) -> None:
             )
         if regularizer == "hamiltonian" and architecture != "hgn":
             raise ConfigError(f"invalid config at 'models.{name}': the hamiltonian regulariser needs architecture 'hgn'")
+
+
+def _check_selection(config: Mapping[str, Any]) -> None:
+    """An experiment that selects no cell, or a chosen variant that selects none, is a mistake, not a result:
+    its tables would compare nothing ("matches the paper in 0/0") or silently lack the variant."""
+    exp = config["experiment"]
+    for name in exp["models"]:
+        only = config["models"][name].get("sims")
+        if only is not None and not set(only) & set(exp["sims"]):
+            raise ConfigError(
+                f"invalid config at 'models.{name}.sims': the variant runs only on {', '.join(only)}, none of which "
+                f"is in experiment.sims ({', '.join(exp['sims'])}): it would select no cell; add one of its systems "
+                f"to experiment.sims or drop {name!r} from experiment.models"
+            )
 
 
 def datasets(config: Mapping[str, Any]) -> list[str]:

@@ -18,14 +18,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from symdistill.io import atomic_output
+from symdistill.config import check_dataset_identity
+from symdistill.io import InputError, atomic_output, check_finite
 
 FORMAT = "symdistill.dataset/1"
 META_KEY = b"symdistill"
 AXES = ("x", "y", "z")
 
 
-class DatasetError(ValueError):
+class DatasetError(InputError):
     """A dataset file is missing, truncated, foreign or inconsistent with its own metadata."""
 
 
@@ -132,9 +133,11 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def read_split(path: str | os.PathLike[str]) -> Split:
-    """Load a split in one call, checking its columns and that its rows match its metadata."""
+    """Load a split in one call, checking that it is the dataset its path names, its columns, that its rows
+    match its metadata and that every feature and target is finite."""
     meta = read_metadata(path)
     dim, n = int(meta["dim"]), int(meta["n"])
+    check_dataset_identity(path, meta["sim"], dim, n, meta["split_name"])
     expected = dataset_schema(dim)
     try:
         table = pq.read_table(path)
@@ -154,6 +157,9 @@ def read_split(path: str | os.PathLike[str]) -> Split:
     samples = rows // n
     x = np.stack([table.column(c).to_numpy() for c in feature_names(dim)], axis=-1).reshape(samples, n, -1)
     y = np.stack([table.column(c).to_numpy() for c in target_names(dim)], axis=-1).reshape(samples, n, dim)
+    check_finite(path, {c: table.column(c).to_numpy() for c in ("time", *feature_names(dim), *target_names(dim))},
+                 "simulate")
     sim = table.column("sim").to_numpy()[::n]
     step = table.column("step").to_numpy()[::n]
     return Split(x=x, y=y, sim=sim, step=step, metadata=meta)
+

@@ -16,6 +16,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+class InputError(ValueError):
+    """An input file is not what the stage that writes it writes; the message names the file and what to rerun."""
+
+
 PROVENANCE_PACKAGES = ("symdistill", "numpy", "jax", "pyarrow", "pandas", "torch", "torch-geometric", "pyoperon")
 
 
@@ -43,8 +49,28 @@ def _umask() -> int:
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
+    """``obj`` as JSON, atomically. NaN and ±inf are refused, naming the key: they are not JSON, and a stage that
+    produced one has a bug or a bad input that must not pass for a result."""
+    try:
+        text = json.dumps(obj, indent=2, sort_keys=True, default=_json_default, allow_nan=False)
+    except ValueError:
+        raise ValueError(f"{path}: refusing to write non-finite numbers (NaN or inf) at "
+                         f"{', '.join(_non_finite(obj)) or 'an unknown key'}") from None
     with atomic_output(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default) + "\n")
+        tmp.write_text(text + "\n")
+
+
+def _non_finite(obj: Any, where: str = "") -> list[str]:
+    """The keys (dotted, with [i] for list items) of every NaN or ±inf in ``obj``."""
+    if hasattr(obj, "tolist") and not isinstance(obj, str):
+        obj = obj.tolist()
+    if isinstance(obj, dict):
+        return [k for key, value in obj.items() for k in _non_finite(value, f"{where}.{key}" if where else str(key))]
+    if isinstance(obj, list | tuple):
+        return [k for i, value in enumerate(obj) for k in _non_finite(value, f"{where}[{i}]")]
+    if isinstance(obj, float) and not np.isfinite(obj):
+        return [where or "(top level)"]
+    return []
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:
@@ -78,3 +104,13 @@ def package_versions(names: tuple[str, ...] = PROVENANCE_PACKAGES) -> dict[str, 
         except metadata.PackageNotFoundError:
             continue
     return versions
+
+
+def check_finite(path: str | os.PathLike[str], columns: dict[str, np.ndarray], rerun: str) -> None:
+    """Raise naming the file, each column with NaN or ±inf and how many, and the rule that rebuilds it."""
+    bad = {name: int(np.count_nonzero(~np.isfinite(values))) for name, values in columns.items()}
+    bad = {name: count for name, count in bad.items() if count}
+    if bad:
+        where = ", ".join(f"{name} ({count} of {len(columns[name])})" for name, count in bad.items())
+        raise InputError(f"{path}: non-finite values (NaN or inf) in {where}: the file is corrupt or was made "
+                         f"from diverged inputs; rebuild it with `-R {rerun}`")

@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from symdistill.config import check_cell_identity
 from symdistill.data import Split, read_split
 from symdistill.forcefit import least_trimmed_squares
 from symdistill.io import read_json, write_json
@@ -247,6 +248,7 @@ def judge_cell(model_path: str | Path, test_path: str | Path, messages_path: str
                result_path: str | Path, out_path: str | Path, spec: JudgeSpec) -> None:
     """Rule ``judge``: the recovery outcome of one cell with every number behind it."""
     result = read_json(result_path)
+    check_cell_identity(result_path, result["cell"])
     verdict: dict[str, Any] = {"cell": result["cell"], "settings": asdict(spec), "symbolic_status": result["status"]}
     if result["status"] not in JUDGED_STATUSES:
         verdict["outcome"] = {reading: "no_result" for reading in READINGS}

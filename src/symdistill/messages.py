@@ -25,8 +25,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from symdistill.config import check_cell_identity
 from symdistill.data import AXES, feature_names, read_split
-from symdistill.io import atomic_output
+from symdistill.io import InputError, atomic_output, check_finite
 from symdistill.models import Graph, Network, message_kind
 from symdistill.systems import pair_force, pair_potential
 from symdistill.train import load_model
@@ -126,17 +127,35 @@ def write_messages(frame: pd.DataFrame, meta: dict[str, Any], path: str | Path) 
         pq.write_table(table, tmp, compression="zstd")
 
 
+def table_columns(meta: dict[str, Any]) -> list[str]:
+    """The columns every consumer reads: edge geometry, both ends' charge and mass, the true force and energy,
+    and every message component the metadata ranks."""
+    dim = meta["system"]["dim"]
+    return [*(f"d{a}" for a in AXES[:dim]), "r", "m1", "m2", "q1", "q2", *(f"f{a}" for a in AXES[:dim]), "u",
+            *meta["ranked_components"]]
+
+
 def read_messages(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """A message table and its metadata; a file that is not one raises ValueError naming it."""
+    """A message table and its metadata, checked: ours, of the cell its path names, with every column the
+    stages read, all finite. Anything else raises InputError naming the file and the rule to rerun."""
     try:
         table = pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as err:
-        raise ValueError(f"{path}: not a readable Parquet file ({err})") from None
+        raise InputError(f"{path}: not a readable Parquet file ({err}); rebuild it with `-R messages`") from None
     raw = (table.schema.metadata or {}).get(META_KEY)
     meta = json.loads(raw) if raw else {}
     if meta.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a symdistill message table (expected format {FORMAT!r})")
-    return table.to_pandas(), meta
+        raise InputError(f"{path}: not a symdistill message table (expected format {FORMAT!r}); "
+                         "rebuild it with `-R messages`")
+    check_cell_identity(path, meta["cell"])
+    columns = table_columns(meta)
+    missing = [c for c in columns if c not in table.column_names]
+    if missing:
+        raise InputError(f"{path}: lacks the column(s) {', '.join(missing)} (a {meta['system']['dim']}D message "
+                         f"table has {', '.join(columns)}); rebuild it with `-R messages`")
+    frame = table.to_pandas()
+    check_finite(path, {c: frame[c].to_numpy() for c in columns}, "messages")
+    return frame, meta
 
 
 def sample_graphs(n_test: int, graphs: int, seed: int) -> np.ndarray:

@@ -5,7 +5,7 @@
 - ``pysr`` (optional extra; needs Julia): PySR with the same operators and budget (``niterations``) in its
   deterministic mode, imported only when chosen.
 
-Both stop after a count of work, never on the clock (``symdistill.budget``): the same inputs and settings give
+Both stop after a count of work, never on the clock (``symdistill.search``): the same inputs and settings give
 the same front on every rerun and for any thread count. ``budget.time_limit`` is only a ceiling; a search that
 reaches it is marked ``timeout`` and its front so far is kept and judged.
 
@@ -20,11 +20,8 @@ becomes status ``error`` in result.json instead of a missing file: the tables st
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
-import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -40,7 +37,7 @@ import scipy.optimize
 import sympy
 from sympy.core.function import AppliedUndef
 
-from symdistill.budget import SearchBudget
+from symdistill.search import SearchBudget, check_backend, check_pysr
 from symdistill.data import AXES
 from symdistill.io import atomic_output, package_versions, write_json
 
@@ -62,10 +59,6 @@ OPERATOR_NAMES: dict[str, Callable[[sympy.Expr], sympy.Expr]] = {
     "exp": sympy.exp,
     "log": sympy.log,
 }
-
-
-class BackendUnavailable(RuntimeError):
-    """The chosen backend cannot run on this machine; the message says what to install or configure."""
 
 
 @dataclass(frozen=True)
@@ -170,25 +163,6 @@ def run_pyoperon(x: np.ndarray, y: np.ndarray, names: list[str], spec: SearchSpe
     status = "ok" if generations >= spec.budget.generations else "timeout"
     message = "" if status == "ok" else f"stopped at time_limit {spec.budget.time_limit:g} s after {generations} generations"
     return Search(status, tuple(candidates), message, generations, int(regressor.stats_["residual_evaluations"]))
-
-
-def julia_available() -> bool:
-    return bool(os.environ.get("PYTHON_JULIAPKG_EXE") or shutil.which("julia"))
-
-
-def check_pysr() -> None:
-    """Fail at once, before any search, when PySR or Julia is missing (importing pysr would try to download Julia)."""
-    if importlib.util.find_spec("pysr") is None:
-        raise BackendUnavailable(
-            "symbolic.backend is 'pysr' but PySR is not installed: `pip install 'symdistill[pysr]'`, "
-            "or set symbolic.backend: pyoperon"
-        )
-    if not julia_available():
-        raise BackendUnavailable(
-            "symbolic.backend is 'pysr' but no Julia was found (neither `julia` on PATH nor PYTHON_JULIAPKG_EXE): "
-            "install Julia ≥ 1.10 (https://julialang.org/downloads/, or `module load julia` on a cluster) and run "
-            "`python -c 'import pysr'` once to install its packages, or set symbolic.backend: pyoperon"
-        )
 
 
 def run_pysr(x: np.ndarray, y: np.ndarray, names: list[str], spec: SearchSpec, threads: int) -> Search:
@@ -377,10 +351,7 @@ def fitting_sample(frame: pd.DataFrame, spec: SearchSpec) -> pd.DataFrame:
 def fit_symbolic(messages_path: str | Path, front_path: str | Path, result_path: str | Path, spec: SearchSpec,
                  threads: int = 1) -> None:
     """Rule ``symbolic``: fronts for the top ``components`` messages of one cell → front.parquet, result.json."""
-    if spec.backend not in BACKENDS:
-        raise BackendUnavailable(f"unknown symbolic.backend {spec.backend!r}; expected one of {', '.join(BACKENDS)}")
-    if spec.backend == "pysr":
-        check_pysr()
+    check_backend(spec.backend)
     from symdistill.messages import read_messages  # torch and JAX: kept out of every search's child process
 
     frame, meta = read_messages(messages_path)

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from symdistill.config import Cell, ConfigError, message_of, parse_cell, parse_dataset
+from symdistill.config import Cell, ConfigError, check_cell_identity, message_of, parse_cell, parse_dataset
 from symdistill.io import atomic_output, read_json
 
 T = TypeVar("T")
@@ -115,6 +115,7 @@ def read_cells(paths: Iterable[str | Path], extract: Callable[[dict[str, Any]], 
             value = extract(record)
         except (KeyError, TypeError, ValueError, ConfigError) as err:
             raise TableInputError(f"{path}: expected {expected} ({type(err).__name__}: {err})") from None
+        check_cell_identity(path, record["cell"])
         if cell in values:
             raise TableInputError(f"{path}: cell {cell.path} is also recorded by {origin[cell]}")
         values[cell], origin[cell] = value, path

@@ -29,6 +29,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
+from symdistill.config import check_cell_identity
 from symdistill.data import Split, read_split
 from symdistill.io import atomic_output, cpu_name, package_versions, write_json
 from symdistill.models import EdgeOutput, Graph, Network, build_model
@@ -384,6 +385,7 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[Ne
         raise ValueError(f"{path}: not a readable model file ({err})") from None
     if not isinstance(record, dict) or record.get("format") != MODEL_FORMAT:
         raise ValueError(f"{path}: not a symdistill model (expected format {MODEL_FORMAT!r})")
+    check_cell_identity(path, record["cell"])
     model = build_model(record["model"], record["system"]["dim"]).to(device)
     model.load_state_dict(record["state_dict"])
     return model.eval(), record
