@@ -39,7 +39,7 @@ def tiny_training_spec(regularizer: str = "none", architecture: str = "gn", msg_
     from symdistill.train import TrainingSpec
 
     values = dict(epochs=3, graphs_per_epoch=1024, batch_size=32, max_lr=1e-3, final_div_factor=1e5,
-                  weight_decay=1e-8, augment_sigma=3.0, monitor_graphs=64)
+                  weight_decay=1e-8, augment_sigma=3.0, monitor_graphs=64, divergence_factor=1000.0)
     values.update(training)
     return TrainingSpec(
         model={"architecture": architecture, "msg_dim": msg_dim, "hidden": 32, "regularizer": regularizer,

@@ -17,7 +17,8 @@ import torch
 
 from conftest import tiny_training_spec
 from symdistill.models import EdgeOutput, Graph, GraphNetwork
-from symdistill.train import TrainingError, load_model, loss_sum, message_penalty, regularizer, train_cell
+from symdistill.train import (TrainingError, check_divergence, load_model, loss_sum, message_penalty, regularizer,
+                             train_cell)
 
 
 def test_losses_by_hand() -> None:
@@ -97,6 +98,17 @@ def test_diverging_loss_stops_with_the_cell_and_epoch_and_no_model(tmp_path: Pat
     assert not (tmp_path / "cell" / "model.pt").exists()
 
 
+def test_a_finite_but_diverged_loss_stops_like_nan(tmp_path: Path, spring_data) -> None:
+    """max_lr 100 used to be accepted and written (train loss 7e22)."""
+    with pytest.raises(TrainingError, match=r"spring_2d_n4/test/seed0: the training loss diverged in epoch 1"):
+        _train(tmp_path, spring_data, tiny_training_spec(max_lr=100.0, epochs=4))
+    assert not (tmp_path / "cell" / "model.pt").exists()
+    check_divergence("c", 2, 1999.0, 2.0, 1000.0)
+    with pytest.raises(TrainingError, match=r"c: the training loss diverged in epoch 2: 2e\+03 > training.divergence_factor "
+                                            r"\(1000\) × the untrained network's 2"):
+        check_divergence("c", 2, 2001.0, 2.0, 1000.0)
+
+
 def test_killed_run_resumes_to_the_same_weights(tmp_path: Path, spring_data) -> None:
     spec = tiny_training_spec("l1", epochs=5, graphs_per_epoch=16384)
     reference = _train(tmp_path / "uninterrupted", spring_data, spec)
@@ -128,6 +140,8 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path: Path, spring_data) -> 
         assert torch.equal(a, b), name
     pd.testing.assert_frame_equal(pd.read_parquet(reference / "history.parquet").drop(columns="seconds"),
                                   pd.read_parquet(resumed / "history.parquet").drop(columns="seconds"))
+    metrics = json.loads((resumed / "metrics.json").read_text())
+    assert metrics["wall_seconds"] >= metrics["train_seconds"]  # the killed attempt's time is counted too
 
 
 def _epoch(checkpoint: Path) -> int:

@@ -155,6 +155,8 @@ class Run:
     scheduler: torch.optim.lr_scheduler.OneCycleLR
     epoch: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
+    earlier_seconds: float = 0.0  # wall time of the attempts this run resumed from (their last checkpoint)
+    initial_loss: float | None = None  # the untrained network's monitor test loss: what divergence is measured by
 
 
 def pick_device() -> torch.device:
@@ -213,13 +215,16 @@ def _set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_checkpoint(path: Path, run: Run, fingerprint: str) -> None:
+def save_checkpoint(path: Path, run: Run, fingerprint: str, elapsed: float) -> None:
+    """The run's state after an epoch; ``elapsed``: this attempt's wall seconds so far."""
     with atomic_output(path) as tmp:
         torch.save(
             {
                 "fingerprint": fingerprint,
                 "epoch": run.epoch,
                 "history": run.history,
+                "wall_seconds": run.earlier_seconds + elapsed,
+                "initial_loss": run.initial_loss,
                 "model": run.model.state_dict(),
                 "optimizer": run.optimizer.state_dict(),
                 "scheduler": run.scheduler.state_dict(),
@@ -241,6 +246,8 @@ def resume(path: Path, run: Run, fingerprint: str) -> bool:
     run.optimizer.load_state_dict(state["optimizer"])
     run.scheduler.load_state_dict(state["scheduler"])
     run.epoch, run.history = state["epoch"], state["history"]
+    run.earlier_seconds = state.get("wall_seconds", sum(h["seconds"] for h in run.history))
+    run.initial_loss = state.get("initial_loss")
     _set_rng_state(state["rng"])
     log.info("resumed %s after epoch %d", path, run.epoch)
     return True
@@ -302,12 +309,16 @@ def train_cell(
     run = new_run(spec, device)
     resume(checkpoint, run, fingerprint)
     started = time.perf_counter()
+    if run.initial_loss is None:
+        run.model.eval()
+        run.initial_loss = test_loss(run.model, graph, x_test[monitor], y_test[monitor])
     for epoch in range(run.epoch, spec.training["epochs"]):
         t0 = time.perf_counter()
         train_loss = train_epoch(run, spec, graph, x, y)
         seconds = time.perf_counter() - t0
         if not math.isfinite(train_loss):
             raise TrainingError(f"{cell}: the training loss became {train_loss} in epoch {epoch + 1}; no model written")
+        check_divergence(cell, epoch + 1, train_loss, run.initial_loss, spec.training["divergence_factor"])
         run.model.eval()
         graphs = spec.steps_per_epoch * spec.training["batch_size"]
         run.history.append(
@@ -322,7 +333,7 @@ def train_cell(
             }
         )
         run.epoch = epoch + 1
-        save_checkpoint(checkpoint, run, fingerprint)
+        save_checkpoint(checkpoint, run, fingerprint, time.perf_counter() - started)
         h = run.history[-1]
         log.info("%s: epoch %d/%d train %.4g test %.4g lr %.3g, %.0f graphs/s", cell, h["epoch"],
                  spec.training["epochs"], h["train_loss"], h["test_loss"], h["lr"], graphs / seconds)
@@ -331,9 +342,19 @@ def train_cell(
     final = test_loss(run.model, graph, x_test, y_test)
     if not math.isfinite(final):
         raise TrainingError(f"{cell}: the test loss is {final}; no model written")
-    write_outputs(run, spec, cell, device, threads, data_digests, final, time.perf_counter() - started,
+    write_outputs(run, spec, cell, device, threads, data_digests, final, run.earlier_seconds + time.perf_counter() - started,
                   model_path, history_path, metrics_path, len(x_test))
     checkpoint.unlink(missing_ok=True)
+
+
+def check_divergence(cell: str, epoch: int, loss: float, initial: float, factor: float) -> None:
+    """A finite loss above ``factor`` × the untrained network's has diverged: as untrustworthy as NaN, so no model
+    is written. The baseline is the untrained network, not the first epoch, because the first epoch may itself
+    be the divergence (max_lr 100 on spring: 7.7e15 in epoch 1, then 79, 49, 28 — a model no one should use)."""
+    if loss > factor * initial:
+        raise TrainingError(f"{cell}: the training loss diverged in epoch {epoch}: {loss:.3g} > training."
+                            f"divergence_factor ({factor:g}) × the untrained network's {initial:.3g}; "
+                            "no model written (lower training.max_lr)")
 
 
 def write_outputs(run: Run, spec: TrainingSpec, cell: str, device: torch.device, threads: int,
