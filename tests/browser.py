@@ -119,8 +119,9 @@ def errors(events: list[dict[str, Any]]) -> list[str]:
     return found
 
 
-def render(page: Path, width: int = 1400, height: int = 1200) -> tuple[bytes, list[str]]:
-    """Load ``page`` from disk in headless Chromium: a PNG screenshot of the viewport and the page's errors."""
+def render(page: Path, width: int = 1400, height: int = 1200, evaluate: str = "null") -> tuple[bytes, list[str], Any]:
+    """Load ``page`` from disk in headless Chromium: a PNG screenshot of the viewport, the page's errors and the
+    value of the JavaScript expression ``evaluate`` on the loaded page (JSON-serialisable)."""
     with tempfile.TemporaryDirectory(prefix="symdistill-chromium-") as profile:
         browser = DevTools(chromium(), Path(profile))
         try:
@@ -132,7 +133,8 @@ def render(page: Path, width: int = 1400, height: int = 1200) -> tuple[bytes, li
                          deviceScaleFactor=1, mobile=False)
             browser.send("Page.navigate", session, url=page.resolve().as_uri())
             browser.wait_for("Page.loadEventFired")
+            value = browser.send("Runtime.evaluate", session, expression=evaluate, returnByValue=True)["result"]
             shot = browser.send("Page.captureScreenshot", session, format="png")["data"]
-            return base64.b64decode(shot), errors(browser.events)
+            return base64.b64decode(shot), errors(browser.events), value.get("value")
         finally:
             browser.close()

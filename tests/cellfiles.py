@@ -101,7 +101,7 @@ def write_judge(root: Path, cell: Cell, physical: str, receiver_scaled: str | No
                      "outcome": {reading: outcome(members, bases) for reading, bases in READINGS.items()}}
         record = {"cell": cell.path, "settings": settings, "symbolic_status": symbolic_status, "probe_edges": 1000,
                   "probe_r_range": [0.3, 6.0], "r_train_p99": 4.0, "heldout_graphs": 84, "heldout_edges": 1008,
-                  "components": [component],
+                  "components": [component], "readings": {reading: list(bases) for reading, bases in READINGS.items()},
                   "outcome": {reading: worst([component["outcome"][reading]]) for reading in READINGS},
                   "law_r2": {reading: max(component["ceiling_r2"][b] for b in bases)
                              for reading, bases in READINGS.items()}}

@@ -66,7 +66,12 @@ def test_the_report_holds_summary_tables_cells_figures_and_provenance(inputs) ->
     assert summary < page.index("Table 5: force-law recovery") < page.index('id="systems"') < page.index('id="provenance"')
     assert page.count("data:image/png;base64,") == 3 * 5
     assert "r⁻²-2 · n = 4" in page and "Spring-2 · n = 4" in page
-    assert "<code>e0: 7*dx/r</code>" in page and "<code>e0: error</code>" in page
+    # equations as mathematics (rounded, simplified, MathML), the backend's string one click away
+    assert '<math display="inline"><mrow><mfrac><mrow><mn>7</mn><mo>&InvisibleTimes;</mo><mi>dx</mi>' in page
+    assert "<code>7*dx/r</code>" in page and "<code>e0: error</code>" in page
+    # why a cell failed, in one line: the judge's law R² tells the network's failure from the search's
+    assert "the network learned it, the search missed it (law R² 0.95, no front member passes)" in page  # kl: fail
+    assert "the symbolic search failed (error): killed after 128 s" in page
     assert "ok, 60 generations, 4 s" in page and "error, generations unknown, 4 s" in page
     assert "∅ no_result" in page and "✓ strict" in page
     assert "Git commit <code>abc123</code>" in page

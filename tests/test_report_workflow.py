@@ -60,8 +60,11 @@ def test_every_cell_has_its_figures(partial_run: Path) -> None:
 def test_the_report_renders_in_headless_chromium(partial_run: Path) -> None:
     page = partial_run / "results/report/index.html"
     assert page.read_text().count("data:image/png;base64,") == len(CELLS) * len(FIGURE_CAPTIONS)
-    screenshot, errors = render(page)
+    # every MathML equation is laid out by the browser (MathML Core: no script), with a non-zero size
+    sizes = "[...document.querySelectorAll('math')].map(m => [m.getBoundingClientRect().width, m.getBoundingClientRect().height])"
+    screenshot, errors, boxes = render(page, evaluate=sizes)
     assert errors == []
+    assert len(boxes) >= len(CELLS) and all(w > 5 and h > 5 for w, h in boxes), boxes
     pixels = np.asarray(Image.open(io.BytesIO(screenshot)).convert("L"), dtype=float)
     assert pixels.shape == (1200, 1400)
     assert pixels.std() > 20 and (pixels < 128).mean() > 0.01  # text and tables drawn, not a blank page
@@ -72,7 +75,7 @@ def test_chromium_reports_a_pages_errors(tmp_path: Path) -> None:
     page = tmp_path / "broken.html"
     page.write_text('<!DOCTYPE html><html><body><img src="missing.png">'
                     '<script>console.error("boom"); undefinedFunction();</script></body></html>')
-    _, errors = render(page)
+    _, errors, _ = render(page)
     assert len(errors) == 3, errors
     assert {e.split(":")[0] for e in errors} == {"console", "exception", "log"}
     assert any("missing.png" in e for e in errors) and any("undefinedFunction" in e for e in errors)

@@ -114,9 +114,13 @@ def test_agreement_counts_only_cells_that_were_run(tables) -> None:
     assert (scaled.matches, scaled.compared) == (4, 5)
     cambridge = agreement(frame, "cambridge", "physical")  # Cambridge: Spring-2 Std ✓, L1 ✓; r⁻¹-2 KL ✓
     assert (cambridge.matches, cambridge.compared) == (2, 5)
-    notes = render_table5(frame, SETTINGS).notes
+    wide = render_table5(frame, SETTINGS)
+    notes = wide.note_lines()
     assert "Ours matches the paper in 3/5 compared cells (physical reading)." in notes
     assert "Disagrees with the paper (physical): Spring-2 n=8, bottleneck: the paper ✓, ours ◦ 0/1" in notes
+    page = wide.html()  # the lists fold; their counts stay visible
+    assert "<details class=\"notes\"><summary>Disagrees with the paper (physical): 2 cells</summary><ul>" in page
+    assert page.index("Ours matches the paper in 3/5") < page.index("<details")
 
 
 def test_table1_mean_and_sd_over_seeds(run, tables) -> None:
@@ -138,7 +142,7 @@ def test_table1_agreement_is_the_side_of_the_linear_threshold() -> None:
             Cell("damped_2d_n4", "l1", 0): (0.99, 0.9)}  # no paper value: not compared
     frame = table1_frame(fits, SETTINGS)
     assert table1_agreement(frame) == (2, 3, ["Spring-2 n=4, kl: the paper 0.883, ours 0.990"])
-    notes = render_table1(frame, SETTINGS).notes
+    notes = render_table1(frame, SETTINGS).note_lines()
     assert "Ours matches the paper in 2/3 compared cells (the better of F and F/m₁ on the paper's side of R² = 0.9)." in notes
     assert "Disagrees with the paper: Spring-2 n=4, kl: the paper 0.883, ours 0.990" in notes
 
@@ -150,7 +154,7 @@ def test_table3_agreement_is_the_lowest_loss_model_of_each_row() -> None:
     frame = table3_frame(losses, SETTINGS)
     disagreement = "Spring-2 n=4: lowest loss here bottleneck, in the paper l1 (of standard, bottleneck, l1)"
     assert table3_agreement(frame) == (1, 2, [disagreement])
-    assert f"Disagrees with the paper: {disagreement}" in render_table3(frame, SETTINGS).notes
+    assert f"Disagrees with the paper: {disagreement}" in render_table3(frame, SETTINGS).note_lines()
 
 
 def test_table3_shows_every_paper_column_and_our_extra_rows(tables) -> None:

@@ -21,10 +21,12 @@ from typing import Any
 
 import jinja2
 import pandas as pd
+import sympy
 import yaml
 
 from symdistill.config import Cell, cells, datasets, message_of, parse_cell, parse_dataset
 from symdistill.io import PROVENANCE_PACKAGES, atomic_output, package_versions
+from symdistill.symbolic import to_sympy
 from symdistill.tables import (
     N_NOTE, RENDERERS, SYMBOLS, TABLE_CSS, TABLES, TableInputError, TableSettings, agreements, read_cells, read_table,
     row_names,
@@ -41,9 +43,44 @@ FIGURE_CAPTIONS = {  # symdistill.figures.FIGURES, in the order the figures rule
 KEYS = {  # what the report reads from each stage's per-cell JSON
     "metrics": ("test_loss", "device", "device_name", "threads"),
     "forcefit": ("force", "acceleration"),
-    "judge": ("outcome",),
-    "symbolic": ("status", "backend", "run", "components", "package_versions"),
+    "judge": ("outcome", "symbolic_status"),
+    "symbolic": ("status", "backend", "run", "components", "inputs", "package_versions"),
 }
+
+
+LEARNED_R2 = 0.95  # law R² at or above: the network put the law into the message, so a failure is the search's
+DIGITS = 3  # significant digits of the constants shown
+SIMPLIFY_OPS = 40  # larger expressions are shown rounded but not simplified (SymPy's simplify grows fast)
+
+
+@dataclass(frozen=True)
+class Equation:
+    """One front member as a reader sees it: rounded and simplified, as MathML, the backend's string beside it."""
+
+    component: str
+    mathml: str
+    raw: str
+    note: str = ""  # e.g. "selected", "passes the judge", "timeout"
+
+
+def readable(text: str, names: list[str]) -> sympy.Expr:
+    """``text`` with every constant rounded to DIGITS significant digits, then simplified where that is cheap."""
+    expr = to_sympy(text, names)
+    expr = expr.xreplace({f: sympy.Float(float(f"{float(f):.{DIGITS}g}"), DIGITS) for f in expr.atoms(sympy.Float)})
+    if sympy.count_ops(expr) <= SIMPLIFY_OPS:
+        simpler = sympy.simplify(expr)
+        if sympy.count_ops(simpler) < sympy.count_ops(expr):
+            expr = simpler
+    return expr
+
+
+def mathml(expr: sympy.Expr) -> str:
+    """MathML Core, which Chromium, Firefox and Safari render without scripts: the report stays one file."""
+    return f'<math display="inline">{sympy.mathml(expr, printer="presentation")}</math>'
+
+
+def equation(component: str, text: str, names: list[str], note: str) -> Equation:
+    return Equation(component, mathml(readable(text, names)), text, note)
 
 
 @dataclass(frozen=True)
@@ -58,9 +95,37 @@ class CellReport:
     figures: list[tuple[str, str]]  # (caption, data URI) in the figures rule's order
 
     @property
-    def equations(self) -> list[str]:
-        return [f"{c['component']}: {c['selected']['sympy']}" + (f" ({c['status']})" if c["status"] != "ok" else "")
-                if "selected" in c else f"{c['component']}: {c['status']}" for c in self.symbolic["components"]]
+    def equations(self) -> list[Equation]:
+        """Each component's selected equation, then every other front member the judge accepted (physical reading)."""
+        names = self.symbolic["inputs"]
+        shown = [equation(c["component"], c["selected"]["sympy"], names,
+                          "selected" + (f", {c['status']}" if c["status"] != "ok" else ""))
+                 for c in self.symbolic["components"] if "selected" in c]
+        bases = self.judge.get("readings", {}).get("physical", ())
+        for c in self.judge.get("components", ()):
+            shown += [equation(c["component"], m["sympy"], names, "passes the judge")
+                      for m in c["members"] if not m["selected"] and any(m["passes"][b] for b in bases)]
+        return shown
+
+    @property
+    def failures(self) -> list[str]:
+        """Components without a selected equation, with the search's status."""
+        return [f"{c['component']}: {c['status']}" for c in self.symbolic["components"] if "selected" not in c]
+
+    @property
+    def reason(self) -> str:
+        """Why the law was not recovered, in one line ("" where it was): the network's failure or the search's."""
+        physical = self.judge["outcome"]["physical"]
+        if physical in ("strict", "on_front"):
+            return ""
+        if physical == "no_result":
+            return f"the symbolic search failed ({self.judge['symbolic_status']}): {self.judge.get('reason', '')}"
+        law = self.judge["law_r2"]["physical"]
+        if law < LEARNED_R2:
+            return f"the network did not learn the law (law R² {law:.2f})"
+        missed = ("a front member has the law's form but does not fit the message" if physical == "partial"
+                  else "no front member passes")
+        return f"the network learned it, the search missed it (law R² {law:.2f}, {missed})"
 
     @property
     def search(self) -> str:
@@ -80,6 +145,9 @@ def keys_of(kind: str, record: dict[str, Any]) -> tuple[str, ...]:
     """The keys the report reads; an energy message's force fit has the potential instead of F and F/m₁."""
     if kind == "forcefit" and message_of(record) == "energy":
         return ("potential",)
+    if kind == "judge":  # a judged front has its members and the law's R²; a failed search its reason
+        return KEYS[kind] + (("reason",) if record["outcome"]["physical"] == "no_result"
+                             else ("components", "readings", "law_r2"))
     return KEYS[kind]
 
 

@@ -73,7 +73,7 @@ table.sd td.stub { text-align: left; font-weight: bold; }
 table.sd td.agree { background: #d9f2d9; }
 table.sd td.disagree { background: #f8d4d4; }
 table.sd td.notrun { color: #888; }
-ul.notes { font-size: 0.85em; color: #333; }
+ul.notes, details.notes { font-size: 0.85em; color: #333; }
 """
 
 
@@ -384,25 +384,40 @@ def table3_agreement(frame: pd.DataFrame) -> tuple[int, int, list[str]]:
     return matches, rows, disagreements
 
 
-def agreement_notes(counts: tuple[int, int, list[str]], unit: str, criterion: str) -> list[str]:
+@dataclass(frozen=True)
+class Fold:
+    """A list under one heading: one Markdown line per item ("- heading: item"), and in HTML a ``<details>``
+    that shows the heading and the count, the items one click away (the agreement counts stay visible)."""
+
+    heading: str
+    items: tuple[str, ...]
+
+    def lines(self) -> list[str]:
+        return [f"{self.heading}: {item}" for item in self.items]
+
+
+Note = str | Fold
+
+
+def agreement_notes(counts: tuple[int, int, list[str]], unit: str, criterion: str) -> list[Note]:
     matches, compared, disagreements = counts
-    return [f"Ours matches the paper in {matches}/{compared} compared {unit} ({criterion}).",
-            *(f"Disagrees with the paper: {d}" for d in disagreements)]
+    notes: list[Note] = [f"Ours matches the paper in {matches}/{compared} compared {unit} ({criterion})."]
+    return notes + ([Fold("Disagrees with the paper", tuple(disagreements))] if disagreements else [])
 
 
 def agreements(frame: pd.DataFrame) -> list[Agreement]:
     return [agreement(frame, against, reading) for against in SOURCES for reading in READINGS]
 
 
-def disagreement_notes(found: list[Agreement]) -> list[str]:
-    """Every disagreement, once per reference: a reading that disagrees on the very same cells says so."""
-    notes = []
+def disagreement_notes(found: list[Agreement]) -> list[Note]:
+    """Every disagreement, once per reference and reading: a reading that disagrees on the very same cells says so."""
+    notes: list[Note] = []
     for a in found:
         first = next(b for b in found if b.against == a.against)
         if a.disagreements and a is not first and a.disagreements == first.disagreements:
             notes.append(f"{a.reading.replace('_', '-')} reading: the same disagreements with {WHO[a.against]}.")
-            continue
-        notes += [f"Disagrees with {WHO[a.against]} ({a.reading.replace('_', '-')}): {d}" for d in a.disagreements]
+        elif a.disagreements:
+            notes.append(Fold(f"Disagrees with {WHO[a.against]} ({a.reading.replace('_', '-')})", a.disagreements))
     return notes
 
 
@@ -416,13 +431,16 @@ class WideTable:
     title: str
     groups: list[tuple[str, list[str]]]
     rows: list[list[tuple[str, str]]]  # (text, css class) for the two stubs and every sub-column
-    notes: list[str]
+    notes: list[Note]
+
+    def note_lines(self) -> list[str]:
+        return [line for note in self.notes for line in (note.lines() if isinstance(note, Fold) else [note])]
 
     def markdown(self) -> str:
         header = ["System", "n"] + [f"{group}: {sub}" for group, subs in self.groups for sub in subs]
         lines = [f"## {self.title}", "", _md_row(header), _md_row(["---"] * len(header))]
         lines += [_md_row([text for text, _ in row]) for row in self.rows]
-        return "\n".join(lines + [""] + [f"- {note}" for note in self.notes]) + "\n"
+        return "\n".join(lines + [""] + [f"- {note}" for note in self.note_lines()]) + "\n"
 
     def html(self) -> str:
         e = html.escape
@@ -431,9 +449,13 @@ class WideTable:
         sub = "".join(f"<th>{e(s)}</th>" for _, subs in self.groups for s in subs)
         body = "".join(
             "<tr>" + "".join(f'<td class="{cls}">{e(text)}</td>' for text, cls in row) + "</tr>" for row in self.rows)
-        notes = "".join(f"<li>{e(note)}</li>" for note in self.notes)
+        notes = "".join(f"<li>{e(note)}</li>" for note in self.notes if isinstance(note, str))
+        folds = "".join(
+            f'<details class="notes"><summary>{e(f.heading)}: {len(f.items)} cell{"s" * (len(f.items) != 1)}</summary>'
+            "<ul>" + "".join(f"<li>{e(item)}</li>" for item in f.items) + "</ul></details>"
+            for f in self.notes if isinstance(f, Fold))
         return (f"<h2>{e(self.title)}</h2><table class=\"sd\"><thead><tr>{top}</tr><tr>{sub}</tr></thead>"
-                f"<tbody>{body}</tbody></table><ul class=\"notes\">{notes}</ul>")
+                f"<tbody>{body}</tbody></table><ul class=\"notes\">{notes}</ul>{folds}")
 
 
 def _md_row(cells: list[str]) -> str:
