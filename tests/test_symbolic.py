@@ -232,3 +232,12 @@ def test_polish_keeps_a_float_exponent() -> None:
     assert [float(p.exp) for p in powers] == [-1.68]
     assert {float(c) for c in free_constants(polished)} != {0.7, 0.1}  # the scale and offset moved
     assert free_constants(to_sympy("2.5*r^(1.5*m1) + 0.5", names)) == [sympy.Float(0.5), sympy.Float(2.5)]
+
+
+def test_the_backend_names_agree_everywhere() -> None:
+    """symdistill.search (light, read at config time), symbolic's dispatch table and the schema's enum."""
+    from symdistill import search as light
+    from symdistill.symbolic import BACKENDS
+
+    schema = yaml.safe_load((ROOT / "schemas" / "config.schema.yaml").read_text())
+    assert tuple(BACKENDS) == light.BACKENDS == tuple(schema["properties"]["symbolic"]["properties"]["backend"]["enum"])

@@ -1,7 +1,7 @@
 """From the validated config to the pipeline's names and each rule's parameters, and the names back from paths.
 
-Imported by the Snakefile and by every stage's readers, so it stays light (no JAX, PyTorch or Snakemake at import). Every function returns plain data with
-sorted keys: Snakemake stores the ``repr`` of each rule's params and reruns a job when it changes, so the
+Imported by the Snakefile and by every stage's readers, so it stays light (no JAX, PyTorch or Snakemake at
+import). Every function returns plain data with sorted keys: Snakemake stores the ``repr`` of each rule's params and reruns a job when it changes, so the
 params must change exactly when a result would.
 """
 

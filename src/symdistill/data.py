@@ -155,11 +155,10 @@ def read_split(path: str | os.PathLike[str]) -> Split:
     if not np.array_equal(particle.reshape(-1, n), np.broadcast_to(np.arange(n), (rows // n, n))):
         raise DatasetError(f"{path}: rows are not grouped as (sim, step, particle 0..{n - 1})")
     samples = rows // n
-    x = np.stack([table.column(c).to_numpy() for c in feature_names(dim)], axis=-1).reshape(samples, n, -1)
-    y = np.stack([table.column(c).to_numpy() for c in target_names(dim)], axis=-1).reshape(samples, n, dim)
-    check_finite(path, {c: table.column(c).to_numpy() for c in ("time", *feature_names(dim), *target_names(dim))},
-                 "simulate")
+    columns = {c: table.column(c).to_numpy() for c in ("time", *feature_names(dim), *target_names(dim))}
+    check_finite(path, columns, "simulate")
+    x = np.stack([columns[c] for c in feature_names(dim)], axis=-1).reshape(samples, n, -1)
+    y = np.stack([columns[c] for c in target_names(dim)], axis=-1).reshape(samples, n, dim)
     sim = table.column("sim").to_numpy()[::n]
     step = table.column("step").to_numpy()[::n]
     return Split(x=x, y=y, sim=sim, step=step, metadata=meta)
-

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+
 class InputError(ValueError):
     """An input file is not what the stage that writes it writes; the message names the file and what to rerun."""
 

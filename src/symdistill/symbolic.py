@@ -37,9 +37,9 @@ import scipy.optimize
 import sympy
 from sympy.core.function import AppliedUndef
 
-from symdistill.search import SearchBudget, check_backend, check_pysr
 from symdistill.data import AXES
 from symdistill.io import atomic_output, package_versions, write_json
+from symdistill.search import SearchBudget, check_backend, check_pysr
 
 log = logging.getLogger(__name__)
 
