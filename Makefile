@@ -1,5 +1,5 @@
 # make run [PRESET=demo|smoke|paper]   set up .venv, then run the pipeline locally
-# make test                            set up .venv, then run the test suite
+# make test                            set up .venv, run the linters (make lint), then the test suite
 PRESET ?= demo
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
@@ -15,10 +15,13 @@ endif
 run: $(VENV)/.installed
 	$(VENV)/bin/snakemake $(CONFIG_ARGS) $(SNAKEMAKE_ARGS)
 
-test: $(VENV)/.installed
+test: lint
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/snakefmt --check Snakefile rules
 	$(VENV)/bin/snakemake --lint
 
 dryrun: $(VENV)/.installed

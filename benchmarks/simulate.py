@@ -26,9 +26,23 @@ from symdistill.simulate import CHUNK_SIMS, SLOTS, SimulationSpec, _chunks, simu
 
 
 def paper_spec(sims: int) -> SimulationSpec:
-    return SimulationSpec(sim="spring", dim=2, n=4, dt=0.01, nt=500, keep_every=5, train_sims=sims,
-                          test_sims=sims // 4, split="seed", seed=0, test_seed=1, time_test_fraction=0.25,
-                          rtol=1.4e-8, atol=1.4e-8, mxstep=2000)
+    return SimulationSpec(
+        sim="spring",
+        dim=2,
+        n=4,
+        dt=0.01,
+        nt=500,
+        keep_every=5,
+        train_sims=sims,
+        test_sims=sims // 4,
+        split="seed",
+        seed=0,
+        test_seed=1,
+        time_test_fraction=0.25,
+        rtol=1.4e-8,
+        atol=1.4e-8,
+        mxstep=2000,
+    )
 
 
 def best_seconds(run: Callable[[], None], repeats: int) -> float:
@@ -76,7 +90,7 @@ def main() -> None:
 | batched adaptive Dormand–Prince ({SLOTS} in flight, up to {CHUNK_SIMS} per call) | **{batched:,.0f} simulations/s** |
 | one simulation at a time, same integrator ({args.loop_sims} simulations) | {loop:,.0f} simulations/s |
 | speed-up | **{batched / loop:.1f}×** (target ≥ 20×) |
-| full dataset: {args.sims:,} train + {args.sims // 4:,} test simulations to Parquet | {dataset_s:.0f} s, {sizes[0]:.0f} + {sizes[1]:.0f} MiB |
+| train + test sets ({args.sims:,} + {args.sims // 4:,}) to Parquet | {dataset_s:.0f} s, {sizes[0] + sizes[1]:.0f} MiB |
 | peak resident memory of the whole benchmark process | {peak_gib:.2f} GiB (target < 8 GiB) |
 
 Rates are the best of {args.repeats} timed repeats (compilation excluded) on both sides.

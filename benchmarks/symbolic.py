@@ -3,11 +3,12 @@
 For each of spring, r1, r2 and charge in 2D and 3D, a synthetic message of the kind a well-trained GN sends
 (an affine map of the pair force, plus 1 % noise; for r1 and r2 of the acceleration F/m₁, the form the
 paper found, ∝ m₂Δ/r^α) on 5,000 edges between nodes drawn like the simulations' initial conditions, the
-sender at a log-uniform distance in [0.3, 6]; the search fits ``samples`` of them, as the rule does. Searches run with the pipeline's settings (config.yaml
-``symbolic``) and rising budgets of generations, a fresh seeded search per budget, until the judge accepts a front
-member on *other* such edges (there both held-out and probe edges): affine in the law (R² ≥ 0.999) and
-fitting the message within 0.01 of the law's own fit. Target: ≤ 60 s each on 2 threads. The outcome for a
-budget is reproducible (the search stops after its generations); its wall time is this machine's.
+sender at a log-uniform distance in [0.3, 6]; the search fits ``samples`` of them, as the rule does. Searches run
+with the pipeline's settings (config.yaml ``symbolic``) and rising budgets of generations, a fresh seeded search
+per budget, until the judge accepts a front member on *other* such edges (there both held-out and probe edges):
+affine in the law (R² ≥ 0.999) and fitting the message within 0.01 of the law's own fit. Target: ≤ 60 s each
+on 2 threads. The outcome for a budget is reproducible (the search stops after its generations); its wall time
+is this machine's.
 
     python benchmarks/symbolic.py [--budgets 20 40 80 160 320] [--threads 2] [--preset demo]
 """
@@ -27,9 +28,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _record import record  # noqa: E402
 
-from symdistill.search import SearchBudget  # noqa: E402
 from symdistill.judge import JudgeSpec, force_domain, fresh_edges, judge_component  # noqa: E402
 from symdistill.messages import true_forces  # noqa: E402
+from symdistill.search import SearchBudget  # noqa: E402
 from symdistill.symbolic import SearchSpec, fitting_sample, front_table, input_names, search  # noqa: E402
 from symdistill.systems import get_system  # noqa: E402
 
@@ -37,8 +38,16 @@ ROOT = Path(__file__).resolve().parents[1]
 SYSTEMS = ("spring", "r1", "r2", "charge")
 PER_RECEIVER_MASS = ("r1", "r2")  # messages ∝ F/m₁ = m₂Δ/r^α, as the paper's Table 4
 EDGES, R_MAX, NOISE = 5000, 6.0, 0.01
-JUDGE = JudgeSpec(edges=EDGES, truth_r2=0.999, fit_margin=0.01, keep_fraction=0.9, r_min=0.3, range_factor=1.0,
-                  receiver_bins=10, seed=0)
+JUDGE = JudgeSpec(
+    edges=EDGES,
+    truth_r2=0.999,
+    fit_margin=0.01,
+    keep_fraction=0.9,
+    r_min=0.3,
+    range_factor=1.0,
+    receiver_bins=10,
+    seed=0,
+)
 
 
 def nodes(sim: str, dim: int, rng: np.random.Generator) -> np.ndarray:
@@ -104,8 +113,9 @@ def main() -> None:
             rows.append(f"| {sim} | {dim}D | {found} | {seconds:.0f} s | {outcome} | `{equation}` |")
     record(
         f"Symbolic regression (pyoperon, synthetic messages, {args.preset or 'config.yaml'} settings)",
-        "| system | dim | fewest generations with the law on the front | search wall time | judge | selected equation |\n"
-        "|---|---|---|---|---|---|\n" + "\n".join(rows)
+        "| system | dim | fewest generations with the law on the front | search wall time | judge | selected equation |\n"  # noqa: E501 — one Markdown line
+        "|---|---|---|---|---|---|\n"
+        + "\n".join(rows)
         + f"\n\nBudgets tried in order: {', '.join(map(str, args.budgets))} generations (a fresh search each). "
         f"Messages: an affine map of the pair force (r1, r2: of F/m₁) plus {NOISE:.0%} noise on {EDGES:,} edges; "
         f"search settings from config.yaml{f' and presets/{args.preset}.yaml' if args.preset else ''} "

@@ -47,9 +47,23 @@ HIDDEN, MSG_DIM, BATCH = 300, 100, 64
 
 
 def dataset(tmp: Path, n: int, dim: int, train_sims: int, test_sims: int) -> tuple[Path, Path]:
-    spec = SimulationSpec(sim="spring", dim=dim, n=n, dt=0.01, nt=500, keep_every=5, train_sims=train_sims,
-                          test_sims=test_sims, split="seed", seed=0, test_seed=1, time_test_fraction=0.25,
-                          rtol=1.4e-8, atol=1.4e-8, mxstep=2000)
+    spec = SimulationSpec(
+        sim="spring",
+        dim=dim,
+        n=n,
+        dt=0.01,
+        nt=500,
+        keep_every=5,
+        train_sims=train_sims,
+        test_sims=test_sims,
+        split="seed",
+        seed=0,
+        test_seed=1,
+        time_test_fraction=0.25,
+        rtol=1.4e-8,
+        atol=1.4e-8,
+        mxstep=2000,
+    )
     paths = tmp / f"train_{n}_{dim}.parquet", tmp / f"test_{n}_{dim}.parquet"
     simulate_dataset(spec, *paths)
     return paths
@@ -57,10 +71,26 @@ def dataset(tmp: Path, n: int, dim: int, train_sims: int, test_sims: int) -> tup
 
 def training_spec(n: int, dim: int, steps: int, batch: int, epochs: int = 1) -> TrainingSpec:
     return TrainingSpec(
-        model={"architecture": "gn", "msg_dim": MSG_DIM, "hidden": HIDDEN, "regularizer": "l1", "reg_weight": 1e-2,
-               "reg_scope": "all_graphs", "loss": "mae", "huber_delta": 1.0},
-        training={"epochs": epochs, "graphs_per_epoch": steps * batch, "batch_size": batch, "max_lr": 1e-3,
-                  "final_div_factor": 1e5, "weight_decay": 1e-8, "augment_sigma": 3.0, "monitor_graphs": 100},
+        model={
+            "architecture": "gn",
+            "msg_dim": MSG_DIM,
+            "hidden": HIDDEN,
+            "regularizer": "l1",
+            "reg_weight": 1e-2,
+            "reg_scope": "all_graphs",
+            "loss": "mae",
+            "huber_delta": 1.0,
+        },
+        training={
+            "epochs": epochs,
+            "graphs_per_epoch": steps * batch,
+            "batch_size": batch,
+            "max_lr": 1e-3,
+            "final_div_factor": 1e5,
+            "weight_decay": 1e-8,
+            "augment_sigma": 3.0,
+            "monitor_graphs": 100,
+        },
         system={"sim": "spring", "dim": dim, "n": n},
         seed=0,
     )
@@ -186,21 +216,28 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         train_path, _ = dataset(Path(tmp), 4, 2, 500, 10)
         timing = (args.threads, args.steps)
-        rates = rounds_of({"reference": (reference_rate, (train_path, *timing)),
-                           "ours": (trainer_rate, (train_path, *timing)),
-                           "limit": (gemm_limit, (4, 2, *timing))}, args.rounds)
+        rates = rounds_of(
+            {
+                "reference": (reference_rate, (train_path, *timing)),
+                "ours": (trainer_rate, (train_path, *timing)),
+                "limit": (gemm_limit, (4, 2, *timing)),
+            },
+            args.rounds,
+        )
         reference, ours, limit = (max(rates[name]) for name in ("reference", "ours", "limit"))
         paired = sorted(a / b for a, b in zip(rates["ours"], rates["limit"], strict=True))
         flops = flops_per_graph(4, 2)
         rows = [
-            f"| (a) reference style: per-graph `Data` + `DataLoader` + `propagate` | {reference:,.0f} | {reference / limit:.0%} |",
+            f"| (a) reference style: per-graph `Data` + `DataLoader` + `propagate` | {reference:,.0f} | {reference / limit:.0%} |",  # noqa: E501 — one Markdown line
             f"| (b) symdistill trainer (`train_epoch`) | **{ours:,.0f}** | **{ours / limit:.0%}** |",
             f"| (c) matmul-bound limit ({flops / 1e6:.1f} MFLOP per graph, fwd + bwd) | {limit:,.0f} | 100% |",
         ]
-        notes = [f"Speed-up of (b) over (a): **{ours / reference:.1f}×** (targets: ≥ 80% of the limit, ≥ 2.8× the baseline).",
-                 f"(b) ÷ (c) within each round (adjacent in time): median **{statistics.median(paired):.0%}**, range "
-                 f"{paired[0]:.0%}–{paired[-1]:.0%} over {len(paired)} rounds; on a shared host the best-of ratio above "
-                 "moves with the slow spells, the paired one less."]
+        notes = [
+            f"Speed-up of (b) over (a): **{ours / reference:.1f}×** (targets: ≥ 80% of the limit, ≥ 2.8× the baseline).",  # noqa: E501 — one Markdown line
+            f"(b) ÷ (c) within each round (adjacent in time): median **{statistics.median(paired):.0%}**, range "
+            f"{paired[0]:.0%}–{paired[-1]:.0%} over {len(paired)} rounds; on a shared host the best-of ratio above "
+            "moves with the slow spells, the paired one less.",
+        ]
         device = pick_device()
         if device.type == "cuda":
             gpu = max(rounds_of({"gpu": (trainer_rate, (train_path, *timing, "cuda"))}, args.rounds)["gpu"])
@@ -212,14 +249,20 @@ def main() -> None:
             spec8 = training_spec(8, 3, 200, 16)
             train_epoch(new_run(spec8, x8.device), spec8, Graph.for_system("spring", 8), x8, y8)
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-            notes.append(f"Peak resident memory after loading the paper-scale n = 8, 3D train split "
-                         f"({len(x8):,} graphs) and training on it: **{peak:.2f} GiB** (target < 8 GiB).")
+            notes.append(
+                f"Peak resident memory after loading the paper-scale n = 8, 3D train split "
+                f"({len(x8):,} graphs) and training on it: **{peak:.2f} GiB** (target < 8 GiB)."
+            )
     record(
         "Training (spring 2D, n = 4, hidden 300, message 100, batch 64, CPU)",
-        "| loop | graphs/s | of limit |\n|---|---|---|\n" + "\n".join(rows) + "\n\n" + "\n\n".join(notes)
+        "| loop | graphs/s | of limit |\n|---|---|---|\n"
+        + "\n".join(rows)
+        + "\n\n"
+        + "\n\n".join(notes)
         + f"\n\n{args.threads} threads; each rate the best of {args.rounds} interleaved rounds, each a timed pass of "
         f"{args.steps} steps after an untimed one in a fresh process. Command: `python benchmarks/train.py"
-        + (" --memory" if args.memory else "") + "`.",
+        + (" --memory" if args.memory else "")
+        + "`.",
     )
 
 

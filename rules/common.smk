@@ -39,7 +39,9 @@ def cell_files(pattern):
 
 def figure_files(wildcards):
     """Every cell's figures, cell by cell, in the order the figures rule lists them."""
-    return [str(path).format(dataset=c.dataset, model=c.model, seed=c.seed) for c in CELLS for path in rules.figures.output]
+    return [
+        str(path).format(dataset=c.dataset, model=c.model, seed=c.seed) for c in CELLS for path in rules.figures.output
+    ]
 
 
 def table_settings():
@@ -50,8 +52,12 @@ def git_commit(wildcards):
     """The commit the workflow runs from, marked when tracked files differ from it; "unknown" outside git."""
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=workflow.basedir, capture_output=True, text=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=workflow.basedir,
-                               capture_output=True, text=True)
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=workflow.basedir,
+            capture_output=True,
+            text=True,
+        )
     except OSError:  # no git on this machine
         return "unknown"
     if head.returncode != 0:
@@ -61,8 +67,10 @@ def git_commit(wildcards):
 
 def config_files():
     """The config files of this run in the order they were applied (config.yaml, then each --configfile)."""
-    return [os.path.relpath(f, workflow.basedir) if Path(f).is_relative_to(workflow.basedir) else str(f)
-            for f in map(os.path.abspath, workflow.configfiles)]
+    return [
+        os.path.relpath(f, workflow.basedir) if Path(f).is_relative_to(workflow.basedir) else str(f)
+        for f in map(os.path.abspath, workflow.configfiles)
+    ]
 
 
 def simulation_spec(wildcards):

@@ -5,15 +5,15 @@ rule messages:
         test="results/data/{dataset}/test.parquet",
     output:
         "results/messages/{dataset}/{model}/seed{seed}.parquet",
+    log:
+        "results/logs/messages/{dataset}/{model}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/messages/{dataset}/{model}/seed{seed}.tsv"
+    conda:
+        "../envs/training.yaml"
     params:
         graphs=config["messages"]["graphs"],
         seed=config["messages"]["seed"],
-    benchmark:
-        "results/benchmarks/messages/{dataset}/{model}/seed{seed}.tsv"
-    log:
-        "results/logs/messages/{dataset}/{model}/seed{seed}.log",
-    conda:
-        "../envs/training.yaml"
     script:
         "../workflow_scripts/messages.py"
 
@@ -24,13 +24,13 @@ rule forcefit:
         "results/messages/{dataset}/{model}/seed{seed}.parquet",
     output:
         "results/forcefit/{dataset}/{model}/seed{seed}.json",
-    params:
-        keep=config["forcefit"]["keep_fraction"],
-    benchmark:
-        "results/benchmarks/forcefit/{dataset}/{model}/seed{seed}.tsv"
     log:
         "results/logs/forcefit/{dataset}/{model}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/forcefit/{dataset}/{model}/seed{seed}.tsv"
     conda:
         "../envs/training.yaml"
+    params:
+        keep=config["forcefit"]["keep_fraction"],
     script:
         "../workflow_scripts/forcefit.py"

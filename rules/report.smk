@@ -22,14 +22,14 @@ rule tables:
         table3_loss_csv="results/tables/table3_loss.csv",
         table3_loss_md="results/tables/table3_loss.md",
         table3_loss_html=report("results/tables/table3_loss.html", caption="../report/table3.rst", category="Tables"),
-    params:
-        settings=table_settings(),
     log:
         "results/logs/tables.log",
     benchmark:
         "results/benchmarks/tables.tsv"
     conda:
         "../envs/report.yaml"
+    params:
+        settings=table_settings(),
     script:
         "../workflow_scripts/tables.py"
 
@@ -80,18 +80,18 @@ rule figures:
             subcategory="{dataset}",
             labels={"model": "{model}", "seed": "{seed}", "figure": "trajectory"},
         ),
-    params:
-        rollout_simulation=config["report"]["rollout_simulation"],
-        rollout_substeps=config["report"]["rollout_substeps"],
     log:
         "results/logs/figures/{dataset}/{model}/seed{seed}.log",
     benchmark:
         "results/benchmarks/figures/{dataset}/{model}/seed{seed}.tsv"
+    conda:
+        "../envs/report.yaml"
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../envs/report.yaml"
+    params:
+        rollout_simulation=config["report"]["rollout_simulation"],
+        rollout_substeps=config["report"]["rollout_substeps"],
     script:
         "../workflow_scripts/figures.py"
 
@@ -109,17 +109,17 @@ rule report:
         figures=figure_files,
     output:
         report("results/report/index.html", caption="../report/index.rst", category="Summary"),
-    params:
-        settings=table_settings(),
-        config=config,
-        commit=git_commit,
-        configfiles=config_files(),
-        benchmarks="results/benchmarks",
     log:
         "results/logs/report.log",
     benchmark:
         "results/benchmarks/report.tsv"
     conda:
         "../envs/report.yaml"
+    params:
+        settings=table_settings(),
+        config=config,
+        commit=git_commit,
+        configfiles=config_files(),
+        benchmarks="results/benchmarks",
     script:
         "../workflow_scripts/report.py"

@@ -3,17 +3,17 @@ rule simulate:
     output:
         train="results/data/{dataset}/train.parquet",
         test="results/data/{dataset}/test.parquet",
-    params:
-        spec=simulation_spec,
     log:
         "results/logs/simulate/{dataset}.log",
     benchmark:
         "results/benchmarks/simulate/{dataset}.tsv"
+    conda:
+        "../envs/simulation.yaml"
     threads: 2
     resources:
         mem_mb=8000,
         runtime=60,
-    conda:
-        "../envs/simulation.yaml"
+    params:
+        spec=simulation_spec,
     script:
         "../workflow_scripts/simulate.py"

@@ -5,18 +5,18 @@ rule symbolic:
     output:
         front="results/symbolic/{dataset}/{model}/seed{seed}/front.parquet",
         result="results/symbolic/{dataset}/{model}/seed{seed}/result.json",
-    params:
-        spec=search_spec,
     log:
         "results/logs/symbolic/{dataset}/{model}/seed{seed}.log",
     benchmark:
         "results/benchmarks/symbolic/{dataset}/{model}/seed{seed}.tsv"
+    conda:
+        "../envs/symbolic.yaml"
     threads: 2
     resources:
         mem_mb=4000,
         runtime=symbolic_runtime,
-    conda:
-        "../envs/symbolic.yaml"
+    params:
+        spec=search_spec,
     script:
         "../workflow_scripts/symbolic.py"
 
@@ -31,13 +31,13 @@ rule judge:
         result="results/symbolic/{dataset}/{model}/seed{seed}/result.json",
     output:
         "results/judge/{dataset}/{model}/seed{seed}.json",
-    params:
-        spec=judge_spec,
-    benchmark:
-        "results/benchmarks/judge/{dataset}/{model}/seed{seed}.tsv"
     log:
         "results/logs/judge/{dataset}/{model}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/judge/{dataset}/{model}/seed{seed}.tsv"
     conda:
         "../envs/training.yaml"
+    params:
+        spec=judge_spec,
     script:
         "../workflow_scripts/judge.py"

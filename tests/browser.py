@@ -22,8 +22,17 @@ from typing import Any
 import pytest
 
 # As the machine notes require for root in a container with no network: no sandbox, no GPU, no background traffic.
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync", "--remote-debugging-pipe"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--remote-debugging-pipe",
+]
 TIMEOUT = 60.0
 
 
@@ -54,9 +63,13 @@ class DevTools:
         for fd in (commands, replies):
             os.close(fd)
         wire = f'exec "$0" "$@" 3<&{ends[0]} 4>&{ends[1]} {ends[0]}<&- {ends[1]}>&-'
-        self.process = subprocess.Popen(["bash", "-c", wire, executable, *FLAGS, f"--user-data-dir={profile}"],
-                                        pass_fds=ends, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            ["bash", "-c", wire, executable, *FLAGS, f"--user-data-dir={profile}"],
+            pass_fds=ends,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         for fd in ends:
             os.close(fd)
         self._buffer = b""
@@ -129,8 +142,14 @@ def render(page: Path, width: int = 1400, height: int = 1200, evaluate: str = "n
             session = browser.send("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
             for domain in ("Runtime.enable", "Log.enable", "Page.enable"):
                 browser.send(domain, session)
-            browser.send("Emulation.setDeviceMetricsOverride", session, width=width, height=height,
-                         deviceScaleFactor=1, mobile=False)
+            browser.send(
+                "Emulation.setDeviceMetricsOverride",
+                session,
+                width=width,
+                height=height,
+                deviceScaleFactor=1,
+                mobile=False,
+            )
             browser.send("Page.navigate", session, url=page.resolve().as_uri())
             browser.wait_for("Page.loadEventFired")
             value = browser.send("Runtime.evaluate", session, expression=evaluate, returnByValue=True)["result"]

@@ -16,20 +16,38 @@ from workflow import ROOT, SNAKEMAKE
 SMOKE_CONFIGS = (str(ROOT / "config.yaml"), str(ROOT / "presets" / "smoke.yaml"))
 
 
-def snakemake_with_profile(workdir: Path, profile: str | Path, *args: str, cwd: Path | None = None,
-                           check: bool = True, timeout: float | None = None,
-                           configs: tuple[str, ...] = SMOKE_CONFIGS) -> subprocess.CompletedProcess:
+def snakemake_with_profile(
+    workdir: Path,
+    profile: str | Path,
+    *args: str,
+    cwd: Path | None = None,
+    check: bool = True,
+    timeout: float | None = None,
+    configs: tuple[str, ...] = SMOKE_CONFIGS,
+) -> subprocess.CompletedProcess:
     """``snakemake --profile PROFILE`` on the repo's Snakefile and the smoke preset (or ``configs``), in ``workdir``.
 
     ``profile`` is passed exactly as given (a name such as ``slurm`` is resolved by Snakemake against ``cwd``,
     the way a user's shell would). The workflow profile (profiles/default) is *not* switched off: a user's
     cluster run gets it too, so the tests must as well.
     """
-    cmd = [SNAKEMAKE, "--profile", str(profile), "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-           "--configfile", *configs, *args]
+    cmd = [
+        SNAKEMAKE,
+        "--profile",
+        str(profile),
+        "--snakefile",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--configfile",
+        *configs,
+        *args,
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd or workdir, timeout=timeout)
     if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)}\nexit {result.returncode}\n{result.stdout[-8000:]}\n{result.stderr[-8000:]}")
+        raise AssertionError(
+            f"{' '.join(cmd)}\nexit {result.returncode}\n{result.stdout[-8000:]}\n{result.stderr[-8000:]}"
+        )
     return result
 
 

@@ -9,13 +9,36 @@ import pytest
 from symdistill.simulate import SimulationSpec
 
 ROOT = Path(__file__).resolve().parents[1]
-DT = {"r1": 5e-3, "r2": 1e-3, "spring": 1e-2, "damped": 2e-2, "charge": 1e-3, "superposition": 1e-3,
-      "discontinuous": 1e-2, "string": 1e-2}
+DT = {
+    "r1": 5e-3,
+    "r2": 1e-3,
+    "spring": 1e-2,
+    "damped": 2e-2,
+    "charge": 1e-3,
+    "superposition": 1e-3,
+    "discontinuous": 1e-2,
+    "string": 1e-2,
+}
 
 
 def small_spec(sim: str, dim: int = 2, n: int = 4, **overrides) -> SimulationSpec:
-    values = dict(sim=sim, dim=dim, n=n, dt=DT[sim], nt=100, keep_every=5, train_sims=12, test_sims=4,
-                  split="seed", seed=0, test_seed=1, time_test_fraction=0.25, rtol=1.4e-8, atol=1.4e-8, mxstep=2000)
+    values = dict(
+        sim=sim,
+        dim=dim,
+        n=n,
+        dt=DT[sim],
+        nt=100,
+        keep_every=5,
+        train_sims=12,
+        test_sims=4,
+        split="seed",
+        seed=0,
+        test_seed=1,
+        time_test_fraction=0.25,
+        rtol=1.4e-8,
+        atol=1.4e-8,
+        mxstep=2000,
+    )
     values.update(overrides)
     return SimulationSpec(**values)
 
@@ -38,13 +61,29 @@ def spring_data(tmp_path_factory) -> tuple[Path, Path]:
 def tiny_training_spec(regularizer: str = "none", architecture: str = "gn", msg_dim: int = 8, **training):
     from symdistill.train import TrainingSpec
 
-    values = dict(epochs=3, graphs_per_epoch=1024, batch_size=32, max_lr=1e-3, final_div_factor=1e5,
-                  weight_decay=1e-8, augment_sigma=3.0, monitor_graphs=64, divergence_factor=1000.0)
+    values = dict(
+        epochs=3,
+        graphs_per_epoch=1024,
+        batch_size=32,
+        max_lr=1e-3,
+        final_div_factor=1e5,
+        weight_decay=1e-8,
+        augment_sigma=3.0,
+        monitor_graphs=64,
+        divergence_factor=1000.0,
+    )
     values.update(training)
     return TrainingSpec(
-        model={"architecture": architecture, "msg_dim": msg_dim, "hidden": 32, "regularizer": regularizer,
-               "reg_weight": {"l1": 1e-2, "hamiltonian": 1e-6}.get(regularizer, 1.0), "reg_scope": "all_graphs", "loss": "mae",
-               "huber_delta": 1.0},
+        model={
+            "architecture": architecture,
+            "msg_dim": msg_dim,
+            "hidden": 32,
+            "regularizer": regularizer,
+            "reg_weight": {"l1": 1e-2, "hamiltonian": 1e-6}.get(regularizer, 1.0),
+            "reg_scope": "all_graphs",
+            "loss": "mae",
+            "huber_delta": 1.0,
+        },
         training=values,
         system={"sim": "spring", "dim": 2, "n": 4},
         seed=0,

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from cluster import JobBlock, job_blocks, snakemake_with_profile
 from workflow import ROOT, job_counts, snakemake
 
@@ -42,7 +41,9 @@ def test_one_cell_target_schedules_only_that_cells_chain(tmp_path: Path) -> None
     for block in blocks:
         assert block.wildcards["dataset"] == DATASET, f"{block.rule} of another dataset: {block.wildcards}"
         if block.rule != "simulate":
-            assert (block.wildcards["model"], block.wildcards["seed"]) == (MODEL, "0"), f"{block.rule}: {block.wildcards}"
+            assert (block.wildcards["model"], block.wildcards["seed"]) == (MODEL, "0"), (
+                f"{block.rule}: {block.wildcards}"
+            )
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +60,9 @@ def test_unchanged_config_reschedules_nothing(trained_smoke: Path) -> None:
     assert counts == {}, f"nothing changed, yet the dry run schedules {counts}"
     counts, blocks = dry_run(trained_smoke)
     assert counts.get("train", 0) == 0 and counts.get("simulate", 0) == 0, counts
-    assert not [b for b in blocks if b.rule == "judge" and b.wildcards["model"] == MODEL
-                and b.wildcards["dataset"] == DATASET], f"the finished cell {CELL} is scheduled again"
+    assert not [
+        b for b in blocks if b.rule == "judge" and b.wildcards["model"] == MODEL and b.wildcards["dataset"] == DATASET
+    ], f"the finished cell {CELL} is scheduled again"
 
 
 def test_changed_hyperparameter_reruns_exactly_that_models_cells(trained_smoke: Path, tmp_path: Path) -> None:
@@ -77,11 +79,13 @@ def test_changed_hyperparameter_reruns_exactly_that_models_cells(trained_smoke: 
 
     # downstream of the retrained model reruns too, although its outputs exist
     _, blocks = dry_run(trained_smoke, *changed)
-    judged = [b for b in blocks if b.rule == "judge" and b.wildcards["model"] == MODEL and b.wildcards["dataset"] == DATASET]
+    judged = [
+        b for b in blocks if b.rule == "judge" and b.wildcards["model"] == MODEL and b.wildcards["dataset"] == DATASET
+    ]
     assert judged and "updated by another job" in judged[0].reason, "the finished cell's judge is not redone"
     assert {(b.wildcards["dataset"], b.wildcards["model"]) for b in blocks if b.rule == "train"} == {
-        (d, MODEL) for d in SMOKE_DATASETS}
-
+        (d, MODEL) for d in SMOKE_DATASETS
+    }
 
 
 def test_forcerun_after_the_target_rebuilds_one_cell(trained_smoke: Path) -> None:
@@ -89,7 +93,10 @@ def test_forcerun_after_the_target_rebuilds_one_cell(trained_smoke: Path) -> Non
     assert dry_run(trained_smoke, target, "-R", "symbolic")[0] == {"symbolic": 1, "total": 1}
     assert dry_run(trained_smoke, "-R", "symbolic", "--", target)[0] == {"symbolic": 1, "total": 1}
     assert dry_run(trained_smoke, f"results/judge/{CELL}.json", "-R", "symbolic")[0] == {
-        "symbolic": 1, "judge": 1, "total": 2}
+        "symbolic": 1,
+        "judge": 1,
+        "total": 2,
+    }
     # The argparse trap (snakemake/snakemake#3233) docs/cluster.md warns about: -R swallows the target, the run
     # falls back to `rule all` and every cell's search runs. If this fails, Snakemake fixed it: update the docs.
     swallowed, _ = dry_run(trained_smoke, "-R", "symbolic", target)

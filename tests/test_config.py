@@ -7,7 +7,16 @@ import copy
 import pytest
 import yaml
 
-from symdistill.config import ConfigError, Cell, cells, datasets, model_params, parse_dataset, simulation_params, validate_config
+from symdistill.config import (
+    Cell,
+    ConfigError,
+    cells,
+    datasets,
+    model_params,
+    parse_dataset,
+    simulation_params,
+    validate_config,
+)
 from symdistill.systems import SIM_NAMES
 
 
@@ -24,27 +33,57 @@ def schema(root):
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda c: c["experiment"].update(sims=["sprong"]),
-         "'experiment.sims.0': 'sprong' is not allowed; expected one of r1, r2, spring"),
-        (lambda c: c.update(trainig={}), "'(top level)': Additional properties are not allowed ('trainig' was unexpected)"),
+        (
+            lambda c: c["experiment"].update(sims=["sprong"]),
+            "'experiment.sims.0': 'sprong' is not allowed; expected one of r1, r2, spring",
+        ),
+        (
+            lambda c: c.update(trainig={}),
+            "'(top level)': Additional properties are not allowed ('trainig' was unexpected)",
+        ),
         (lambda c: c["training"].update(epochs="30"), "'training.epochs': '30' is not of type 'integer'"),
-        (lambda c: c["models"]["l1"].update(msgdim=3), "'models.l1': Additional properties .* allowed keys here: architecture"),
+        (
+            lambda c: c["models"]["l1"].update(msgdim=3),
+            "'models.l1': Additional properties .* allowed keys here: architecture",
+        ),
         (lambda c: c["experiment"].update(models=["l2"]), "'experiment.models': 'l2' is not a variant under 'models'"),
-        (lambda c: c["models"]["kl"].update(architecture="gn"), "'models.kl': the KL regulariser needs architecture 'vargn'"),
-        (lambda c: c["simulation"].update(split="random"), "'simulation.split': 'random' is not allowed; expected one of seed, time"),
+        (
+            lambda c: c["models"]["kl"].update(architecture="gn"),
+            "'models.kl': the KL regulariser needs architecture 'vargn'",
+        ),
+        (
+            lambda c: c["simulation"].update(split="random"),
+            "'simulation.split': 'random' is not allowed; expected one of seed, time",
+        ),
         (lambda c: c["experiment"].update(dims=[4]), "'experiment.dims.0': 4 is not allowed; expected one of 2, 3"),
         (lambda c: c["simulation"].pop("dt"), "'simulation': 'dt' is a required property"),
         (lambda c: c["models"]["flathgn"].update(msg_dim=2), "'models.flathgn': architecture 'hgn' .* has msg_dim 1"),
-        (lambda c: c["models"]["l1"].update(regularizer="hamiltonian"), "'models.l1': the hamiltonian regulariser needs"),
-        (lambda c: c["models"]["flathgn"].update(sims=["spring", "sprong"]), "'models.flathgn.sims.1': 'sprong' is not allowed"),
+        (
+            lambda c: c["models"]["l1"].update(regularizer="hamiltonian"),
+            "'models.l1': the hamiltonian regulariser needs",
+        ),
+        (
+            lambda c: c["models"]["flathgn"].update(sims=["spring", "sprong"]),
+            "'models.flathgn.sims.1': 'sprong' is not allowed",
+        ),
         # a variant that selects no cell: its own systems are not in the experiment (it used to drop out silently)
-        (lambda c: (c["experiment"].update(sims=["r1"]), c["models"]["flathgn"].update(sims=["spring", "charge"])),
-         "'models.flathgn.sims': the variant runs only on spring, charge, none of which is in experiment.sims (r1)"),
+        (
+            lambda c: (c["experiment"].update(sims=["r1"]), c["models"]["flathgn"].update(sims=["spring", "charge"])),
+            "'models.flathgn.sims': the variant runs only on spring, charge, none of which is in experiment.sims (r1)",
+        ),
         # YAML 1.1 reads 1.0e6 as text: say what is meant
-        (lambda c: c["training"].update(final_div_factor="1.0e6"),
-         "'training.final_div_factor': '1.0e6' is not of type 'number'; YAML reads 1.0e6 as text .* write 1.0e[+]6"),
-        (lambda c: c["symbolic"]["budget"].update(generations=0), "'symbolic.budget.generations': 0 is less than the minimum of 1"),
-        (lambda c: c["symbolic"].update(time_limit=300), "'symbolic': Additional properties .*'time_limit' was unexpected"),
+        (
+            lambda c: c["training"].update(final_div_factor="1.0e6"),
+            "'training.final_div_factor': '1.0e6' is not of type 'number'; YAML reads 1.0e6 as text .* write 1.0e[+]6",
+        ),
+        (
+            lambda c: c["symbolic"]["budget"].update(generations=0),
+            "'symbolic.budget.generations': 0 is less than the minimum of 1",
+        ),
+        (
+            lambda c: c["symbolic"].update(time_limit=300),
+            "'symbolic': Additional properties .*'time_limit' was unexpected",
+        ),
     ],
 )
 def test_bad_configs_fail_with_one_clear_message(config, schema, edit, message) -> None:
@@ -77,8 +116,12 @@ def test_names_and_params(config, schema) -> None:
     assert datasets(config)[:2] == ["charge_2d_n4", "charge_3d_n4"]
     assert Cell("spring_2d_n4", "l1", 0) in cells(config) and len(cells(config)) == 6 * 2 * 5
     config["models"]["flathgn"]["sims"] = ["spring", "charge"]
-    assert {c.dataset for c in cells(config) if c.model == "flathgn"} == {"spring_2d_n4", "spring_3d_n4",
-                                                                           "charge_2d_n4", "charge_3d_n4"}
+    assert {c.dataset for c in cells(config) if c.model == "flathgn"} == {
+        "spring_2d_n4",
+        "spring_3d_n4",
+        "charge_2d_n4",
+        "charge_3d_n4",
+    }
     assert "sims" not in model_params(config, "spring_2d_n4", "flathgn")["model"]  # which cells, not how to train
     assert parse_dataset("spring_3d_n8").n == 8
     with pytest.raises(ConfigError, match="not of the form"):
@@ -102,6 +145,9 @@ def test_a_backend_that_cannot_run_here_fails_before_any_job(config, schema, mon
     monkeypatch.setenv("PATH", "/nonexistent")
     monkeypatch.delenv("PYTHON_JULIAPKG_EXE", raising=False)
     config["symbolic"]["backend"] = "pysr"
-    with pytest.raises(ConfigError, match=r"^invalid config at 'symbolic.backend': symbolic.backend is 'pysr' but "
-                                          r"(PySR is not installed|no Julia was found)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^invalid config at 'symbolic.backend': symbolic.backend is 'pysr' but "
+        r"(PySR is not installed|no Julia was found)",
+    ):
         validate_config(config, schema)

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-
 from conftest import small_spec
+
 from symdistill.data import DatasetError, DatasetWriter, read_metadata, read_split
 from symdistill.simulate import simulate_dataset
 
@@ -24,11 +24,31 @@ def spring_files(tmp_path_factory) -> tuple[Path, Path]:
 def test_long_layout_and_provenance(spring_files) -> None:
     train, _ = spring_files
     frame = pd.read_parquet(train)
-    assert list(frame.columns) == ["sim", "step", "time", "particle", "x", "y", "z", "vx", "vy", "vz", "q", "m",
-                                   "ax", "ay", "az"]
+    assert list(frame.columns) == [
+        "sim",
+        "step",
+        "time",
+        "particle",
+        "x",
+        "y",
+        "z",
+        "vx",
+        "vy",
+        "vz",
+        "q",
+        "m",
+        "ax",
+        "ay",
+        "az",
+    ]
     assert len(frame) == 12 * 20 * 4
-    assert frame[["sim", "step", "particle"]].iloc[:5].values.tolist() == [[0, 0, 0], [0, 0, 1], [0, 0, 2],
-                                                                            [0, 0, 3], [0, 5, 0]]
+    assert frame[["sim", "step", "particle"]].iloc[:5].values.tolist() == [
+        [0, 0, 0],
+        [0, 0, 1],
+        [0, 0, 2],
+        [0, 0, 3],
+        [0, 5, 0],
+    ]
     meta = read_metadata(train)
     assert meta["sim"] == "spring" and meta["dt"] == 0.01 and meta["nt"] == 100 and meta["keep_every"] == 5
     assert meta["split_method"] == "seed" and meta["sim_seed"] == 0 and "jax" in meta["package_versions"]
@@ -39,7 +59,9 @@ def test_reader_returns_samples_by_nodes_by_features(spring_files) -> None:
     split = read_split(train)
     assert split.x.shape == (240, 4, 8) and split.y.shape == (240, 4, 3) and split.x.dtype == np.float32
     frame = pd.read_parquet(train)
-    np.testing.assert_array_equal(split.x[1, 2], frame.iloc[6][["x", "y", "z", "vx", "vy", "vz", "q", "m"]].to_numpy(np.float32))
+    np.testing.assert_array_equal(
+        split.x[1, 2], frame.iloc[6][["x", "y", "z", "vx", "vy", "vz", "q", "m"]].to_numpy(np.float32)
+    )
     assert read_split(test).x.shape == (4 * 20, 4, 8)
     assert read_metadata(test)["sim_seed"] == 1
 

@@ -25,11 +25,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-
 from cellfiles import write_training
 from conftest import ROOT, small_spec
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from workflow import snakemake
+
 from symdistill.config import Cell, ConfigError, IdentityError, validate_config
 from symdistill.data import DatasetError, read_split
 from symdistill.forcefit import fit_forces
@@ -38,7 +39,6 @@ from symdistill.messages import read_messages, write_messages
 from symdistill.search import SearchBudget
 from symdistill.symbolic import SearchSpec, fit_symbolic
 from symdistill.train import load_model
-from workflow import snakemake
 
 CELL = "spring_2d_n4/bottleneck/seed0"
 
@@ -63,8 +63,12 @@ def _set(table: pa.Table, column: str, row: int, value: float) -> pa.Table:
 @pytest.mark.parametrize("value", [np.nan, np.inf])
 def test_a_non_finite_dataset_value_is_named_with_its_file_and_column(spring_data, tmp_path, value) -> None:
     """Used to surface as "training loss became nan in epoch 1", without the data file's name."""
-    bad = _rewrite(spring_data[0], tmp_path / "results/data/spring_2d_n4/train.parquet", lambda t: _set(t, "ax", 7, value))
-    with pytest.raises(InputError, match=rf"^{bad}: non-finite values \(NaN or inf\) in ax \(1 of \d+\).*`-R simulate`"):
+    bad = _rewrite(
+        spring_data[0], tmp_path / "results/data/spring_2d_n4/train.parquet", lambda t: _set(t, "ax", 7, value)
+    )
+    with pytest.raises(
+        InputError, match=rf"^{bad}: non-finite values \(NaN or inf\) in ax \(1 of \d+\).*`-R simulate`"
+    ):
         read_split(bad)
 
 
@@ -106,12 +110,29 @@ def _messages(root: Path, cell: str = CELL, n: int = 3000) -> tuple[pd.DataFrame
     rng = np.random.default_rng(0)
     dx, dy = rng.normal(scale=1.5, size=(2, n))
     r = np.hypot(dx, dy)
-    frame = pd.DataFrame({"dx": dx, "dy": dy, "r": r, "m1": np.exp(rng.normal(size=n)), "m2": np.exp(rng.normal(size=n)),
-                          "q1": 1.0, "q2": 1.0, "fx": -dx * (r - 1) / r, "fy": -dy * (r - 1) / r, "u": (r - 1) ** 2})
+    frame = pd.DataFrame(
+        {
+            "dx": dx,
+            "dy": dy,
+            "r": r,
+            "m1": np.exp(rng.normal(size=n)),
+            "m2": np.exp(rng.normal(size=n)),
+            "q1": 1.0,
+            "q2": 1.0,
+            "fx": -dx * (r - 1) / r,
+            "fy": -dy * (r - 1) / r,
+            "u": (r - 1) ** 2,
+        }
+    )
     frame["e0"] = 0.8 * frame["fx"] - 0.3 * frame["fy"]
     frame["e1"] = 0.3 * frame["fx"] + 0.9 * frame["fy"]
-    meta = {"format": "symdistill.messages/1", "cell": cell, "system": {"sim": "spring", "dim": 2, "n": 4},
-            "message": "force", "ranked_components": ["e0", "e1"]}
+    meta = {
+        "format": "symdistill.messages/1",
+        "cell": cell,
+        "system": {"sim": "spring", "dim": 2, "n": 4},
+        "message": "force",
+        "ranked_components": ["e0", "e1"],
+    }
     return frame, meta
 
 
@@ -145,9 +166,20 @@ def test_nan_in_the_top_component_stops_the_search_instead_of_becoming_a_table_o
     frame, meta = _messages(tmp_path)
     frame.loc[5, "e0"] = np.nan
     path = _message_file(tmp_path, frame, meta)
-    spec = SearchSpec(backend="pyoperon", operators=("add", "mul"), budget=SearchBudget(5, 60), max_length=10,
-                      population_size=20, optimizer_iterations=1, samples=100, r_min=0.0, components=1,
-                      selection="best", loss="mae", seed=0)
+    spec = SearchSpec(
+        backend="pyoperon",
+        operators=("add", "mul"),
+        budget=SearchBudget(5, 60),
+        max_length=10,
+        population_size=20,
+        optimizer_iterations=1,
+        samples=100,
+        r_min=0.0,
+        components=1,
+        selection="best",
+        loss="mae",
+        seed=0,
+    )
     out = tmp_path / f"results/symbolic/{CELL}"
     with pytest.raises(InputError, match=r"non-finite values \(NaN or inf\) in e0 \(1 of 3000\)"):
         fit_symbolic(path, out / "front.parquet", out / "result.json", spec)
@@ -157,8 +189,11 @@ def test_nan_in_the_top_component_stops_the_search_instead_of_becoming_a_table_o
 def test_a_message_table_of_another_cell_is_refused(tmp_path) -> None:
     frame, meta = _messages(tmp_path, cell="spring_2d_n4/standard/seed0")
     path = _message_file(tmp_path, frame, meta, cell=CELL)
-    with pytest.raises(IdentityError, match=rf"^{path}: holds cell spring_2d_n4/standard/seed0, but its path is cell "
-                                            rf"{CELL} .*`-R messages`"):
+    with pytest.raises(
+        IdentityError,
+        match=rf"^{path}: holds cell spring_2d_n4/standard/seed0, but its path is cell "
+        rf"{CELL} .*`-R messages`",
+    ):
         read_messages(path)
 
 
@@ -168,8 +203,11 @@ def test_a_model_copied_into_another_cell_is_refused(tmp_path) -> None:
     copied = tmp_path / f"results/models/{CELL}/model.pt"
     copied.parent.mkdir(parents=True)
     shutil.copy(tmp_path / "results/models/spring_2d_n4/standard/seed0/model.pt", copied)
-    with pytest.raises(IdentityError, match=rf"holds cell spring_2d_n4/standard/seed0, but its path is cell {CELL}.*"
-                                            r"`-R train`"):
+    with pytest.raises(
+        IdentityError,
+        match=rf"holds cell spring_2d_n4/standard/seed0, but its path is cell {CELL}.*"
+        r"`-R train`",
+    ):
         load_model(copied)
 
 
@@ -196,8 +234,13 @@ def test_a_full_disk_leaves_no_partial_output(tmp_path) -> None:
     """The same on a real full file system: a 64 KiB tmpfs (root only) and a dataset that does not fit."""
     mount = tmp_path / "small"
     mount.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
-                                           capture_output=True).returncode != 0:
+    if (
+        os.geteuid() != 0
+        or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True
+        ).returncode
+        != 0
+    ):
         pytest.skip("mounting a tmpfs needs root (the injected OSError above covers the same path)")
     try:
         with pytest.raises(OSError):
@@ -221,15 +264,27 @@ def _kill_midway(code: str, args: list[str], midway: Callable[[], bool], seconds
     assert process.returncode == -signal.SIGKILL, "the stage finished before it could be killed"
 
 
-SIMULATE = ("import sys, json; from symdistill.simulate import SimulationSpec, simulate_dataset;"
-            "simulate_dataset(SimulationSpec(**json.loads(sys.argv[1])), sys.argv[2], sys.argv[3])")
+SIMULATE = (
+    "import sys, json; from symdistill.simulate import SimulationSpec, simulate_dataset;"
+    "simulate_dataset(SimulationSpec(**json.loads(sys.argv[1])), sys.argv[2], sys.argv[3])"
+)
 
 
 def test_a_killed_simulation_leaves_no_dataset_and_its_rerun_is_byte_identical(tmp_path) -> None:
     spec = small_spec("spring", train_sims=200, test_sims=50)
     done, killed = tmp_path / "done", tmp_path / "killed"
-    subprocess.run([sys.executable, "-c", SIMULATE, json.dumps(asdict(spec)), str(done / "train.parquet"),
-                    str(done / "test.parquet")], check=True, cwd=ROOT)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            SIMULATE,
+            json.dumps(asdict(spec)),
+            str(done / "train.parquet"),
+            str(done / "test.parquet"),
+        ],
+        check=True,
+        cwd=ROOT,
+    )
     killed.mkdir()
     args = [json.dumps(asdict(spec)), str(killed / "train.parquet"), str(killed / "test.parquet")]
     _kill_midway(SIMULATE, args, lambda: any(killed.glob(".*.tmp")))  # killed while it writes a split
@@ -239,23 +294,37 @@ def test_a_killed_simulation_leaves_no_dataset_and_its_rerun_is_byte_identical(t
         assert (killed / name).read_bytes() == (done / name).read_bytes(), name
 
 
-SYMBOLIC = ("import sys, json; from symdistill.symbolic import SearchSpec, fit_symbolic;"
-            "fit_symbolic(sys.argv[1], sys.argv[2], sys.argv[3], SearchSpec(**json.loads(sys.argv[4])), threads=2)")
+SYMBOLIC = (
+    "import sys, json; from symdistill.symbolic import SearchSpec, fit_symbolic;"
+    "fit_symbolic(sys.argv[1], sys.argv[2], sys.argv[3], SearchSpec(**json.loads(sys.argv[4])), threads=2)"
+)
 
 
 def test_a_killed_search_leaves_no_result_and_its_rerun_is_byte_identical(tmp_path) -> None:
     frame, meta = _messages(tmp_path)
     path = _message_file(tmp_path, frame, meta)
-    spec = SearchSpec(backend="pyoperon", operators=("add", "sub", "mul", "div"), budget=SearchBudget(150, 120),
-                      max_length=20, population_size=200, optimizer_iterations=5, samples=1000, r_min=0.0,
-                      components=2, selection="best", loss="mae", seed=0)
+    spec = SearchSpec(
+        backend="pyoperon",
+        operators=("add", "sub", "mul", "div"),
+        budget=SearchBudget(150, 120),
+        max_length=20,
+        population_size=200,
+        optimizer_iterations=5,
+        samples=1000,
+        r_min=0.0,
+        components=2,
+        selection="best",
+        loss="mae",
+        seed=0,
+    )
     outputs = {}
     for name in ("done", "killed"):
         out = tmp_path / name
         args = [str(path), str(out / "front.parquet"), str(out / "result.json"), json.dumps(asdict(spec))]
         if name == "killed":
             started = time.time()
-            _kill_midway(SYMBOLIC, args, lambda: time.time() > started + 3)  # inside the first of two searches
+            # killed inside the first of two searches
+            _kill_midway(SYMBOLIC, args, lambda started=started: time.time() > started + 3)
             assert not out.exists() or list(out.iterdir()) == []
         subprocess.run([sys.executable, "-c", SYMBOLIC, *args], check=True, cwd=ROOT)
         result = json.loads((out / "result.json").read_text())
@@ -271,10 +340,27 @@ def test_two_runs_on_one_results_folder_cannot_overlap(tmp_path) -> None:
     """A second invocation that would write what the first is writing gets Snakemake's lock error. (Snakemake locks
     outputs, not the folder: runs with disjoint outputs may share it, safely.)"""
     first = subprocess.Popen(
-        [str(Path(sys.executable).with_name("snakemake")), "--snakefile", str(ROOT / "Snakefile"), "--directory",
-         str(tmp_path), "--profile", "none", "--workflow-profile", "none", "--cores", "1", "--configfile",
-         str(ROOT / "config.yaml"), str(ROOT / "presets" / "smoke.yaml"), "-p", "results/data/spring_2d_n4/train.parquet"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            str(Path(sys.executable).with_name("snakemake")),
+            "--snakefile",
+            str(ROOT / "Snakefile"),
+            "--directory",
+            str(tmp_path),
+            "--profile",
+            "none",
+            "--workflow-profile",
+            "none",
+            "--cores",
+            "1",
+            "--configfile",
+            str(ROOT / "config.yaml"),
+            str(ROOT / "presets" / "smoke.yaml"),
+            "-p",
+            "results/data/spring_2d_n4/train.parquet",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         locks = tmp_path / ".snakemake" / "locks"
         deadline = time.time() + 120
@@ -303,7 +389,7 @@ def _paths(node, prefix=()):
 BASE = yaml.safe_load((ROOT / "config.yaml").read_text())
 KEYS = [p for p in _paths(BASE) if p]
 VALUES = st.recursive(
-    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=True) | st.text(max_size=8),
+    st.none() | st.booleans() | st.integers(-(10**6), 10**6) | st.floats(allow_nan=True) | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
     max_leaves=6,
 )

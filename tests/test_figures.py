@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from cellfiles import front_members
+
 from symdistill.figures import front_points, pareto_figure, rk4_rollout
 
 
@@ -22,13 +22,21 @@ def test_rk4_rollout_follows_an_exact_harmonic_oscillator() -> None:
 
 
 def test_a_diverging_model_is_drawn_not_raised() -> None:
-    states = rk4_rollout(lambda x: np.exp(50 * x[:, :1]) * np.ones((len(x), 1)), np.ones((1, 4)), np.linspace(0, 1, 5), 1, 4)
+    states = rk4_rollout(
+        lambda x: np.exp(50 * x[:, :1]) * np.ones((len(x), 1)), np.ones((1, 4)), np.linspace(0, 1, 5), 1, 4
+    )
     assert not np.isfinite(states[-1]).all()
 
 
 def _front(complexities: list[int]) -> pd.DataFrame:
-    return pd.DataFrame({"component": "e0", "complexity": complexities, "loss": [0.5, 0.1][: len(complexities)],
-                         "selected": [True, False][: len(complexities)]})
+    return pd.DataFrame(
+        {
+            "component": "e0",
+            "complexity": complexities,
+            "loss": [0.5, 0.1][: len(complexities)],
+            "selected": [True, False][: len(complexities)],
+        }
+    )
 
 
 def test_front_points_join_the_judge_verdict_to_the_front() -> None:
@@ -40,7 +48,9 @@ def test_front_points_join_the_judge_verdict_to_the_front() -> None:
 
 def test_front_points_refuse_a_judge_verdict_of_another_front() -> None:
     component = {"component": "e0", "members": front_members("strict", "strict")}
-    with pytest.raises(ValueError, match=r"the judge's members of e0 \(complexities \[7, 11\]\) are not the front's \(\[7\]\)"):
+    with pytest.raises(
+        ValueError, match=r"the judge's members of e0 \(complexities \[7, 11\]\) are not the front's \(\[7\]\)"
+    ):
         front_points(_front([7]), component)
 
 

@@ -12,8 +12,9 @@ RNG = np.random.default_rng(0)
 
 
 def table(messages: np.ndarray, force: np.ndarray, m1: np.ndarray) -> tuple[pd.DataFrame, dict]:
-    frame = pd.DataFrame({"fx": force[:, 0], "fy": force[:, 1], "m1": m1,
-                          **{f"e{k}": messages[:, k] for k in range(messages.shape[1])}})
+    frame = pd.DataFrame(
+        {"fx": force[:, 0], "fy": force[:, 1], "m1": m1, **{f"e{k}": messages[:, k] for k in range(messages.shape[1])}}
+    )
     meta = {"cell": "spring_2d_n4/l1/seed0", "system": {"dim": 2}, "ranked_components": ["e0", "e1"]}
     return frame, meta
 
@@ -56,9 +57,22 @@ def test_an_energy_message_is_fitted_against_the_potential_up_to_a_function_of_c
     q1, q2 = RNG.choice([-1.0, 1.0], size=(2, n))
     m1, m2 = np.exp(RNG.normal(size=(2, n)))
     u = q1 * q2 / (np.exp(RNG.normal(size=n)) + 0.01)
-    frame = pd.DataFrame({"u": u, "q1": q1, "q2": q2, "m1": m1, "m2": m2,
-                          "e0": 0.0019 * u - 0.0112 - 0.00143 * q1 - 0.00112 * q1 * q2 + 0.01 * m1})
-    meta = {"cell": "charge_2d_n4/flathgn/seed0", "system": {"dim": 2}, "message": "energy", "ranked_components": ["e0"]}
+    frame = pd.DataFrame(
+        {
+            "u": u,
+            "q1": q1,
+            "q2": q2,
+            "m1": m1,
+            "m2": m2,
+            "e0": 0.0019 * u - 0.0112 - 0.00143 * q1 - 0.00112 * q1 * q2 + 0.01 * m1,
+        }
+    )
+    meta = {
+        "cell": "charge_2d_n4/flathgn/seed0",
+        "system": {"dim": 2},
+        "message": "energy",
+        "ranked_components": ["e0"],
+    }
     record = force_fit(frame, meta, 0.9)
     assert record["message"] == "energy" and record["components"] == ["e0"] and "force" not in record
     assert record["potential"]["r2_mean"] == pytest.approx(1.0, abs=1e-9)

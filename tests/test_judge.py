@@ -21,8 +21,16 @@ from symdistill.judge import (
 )
 from symdistill.symbolic import evaluate, input_names
 
-SPEC = JudgeSpec(edges=4000, truth_r2=0.999, fit_margin=0.01, keep_fraction=0.9, r_min=0.3, range_factor=1.5,
-                 receiver_bins=10, seed=0)
+SPEC = JudgeSpec(
+    edges=4000,
+    truth_r2=0.999,
+    fit_margin=0.01,
+    keep_fraction=0.9,
+    r_min=0.3,
+    range_factor=1.5,
+    receiver_bins=10,
+    seed=0,
+)
 NAMES = input_names(2)
 
 
@@ -40,8 +48,13 @@ def _edges(sim: str) -> pd.DataFrame:
 
 
 def _front(expressions: list[str], selected: int) -> pd.DataFrame:
-    return pd.DataFrame({"complexity": np.arange(len(expressions)) + 5, "sympy": expressions,
-                         "selected": [i == selected for i in range(len(expressions))]})
+    return pd.DataFrame(
+        {
+            "complexity": np.arange(len(expressions)) + 5,
+            "sympy": expressions,
+            "selected": [i == selected for i in range(len(expressions))],
+        }
+    )
 
 
 def _judge(sim: str, message: np.ndarray, expressions: list[str], selected: int = 0):
@@ -146,8 +159,13 @@ def test_an_energy_of_the_wrong_form_fails() -> None:
 
 def _split(sims: int = 5, steps: int = 6) -> Split:
     x = np.random.default_rng(0).normal(size=(sims * steps, 4, 6))
-    return Split(x=x, y=x[..., :2], sim=np.repeat(np.arange(sims), steps), step=np.tile(np.arange(steps), sims),
-                 metadata={"sim": "spring", "dim": 2, "n": 4})
+    return Split(
+        x=x,
+        y=x[..., :2],
+        sim=np.repeat(np.arange(sims), steps),
+        step=np.tile(np.arange(steps), sims),
+        metadata={"sim": "spring", "dim": 2, "n": 4},
+    )
 
 
 def test_heldout_graphs_avoid_the_message_tables_graphs() -> None:
@@ -170,12 +188,12 @@ def test_other_snapshots_are_the_same_simulation_at_another_step() -> None:
 def test_the_network_is_judged_on_held_out_edges_and_the_equation_also_on_probe_edges() -> None:
     """(b) compares with the message on the held-out edges only; (a) compares the equation with the law on the
     probe edges, which reach beyond them: a law that is right where the data are but wrong beyond is only (b)-good."""
-    heldout = force_domain("spring", fresh_edges(_nodes("spring"), 2, SPEC, r_max=3.0), 2, 4, NAMES,
-                           SPEC.receiver_bins)
-    probe = force_domain("spring", fresh_edges(_nodes("spring"), 2, SPEC, r_max=30.0), 2, 4, NAMES,
-                         SPEC.receiver_bins)
+    heldout = force_domain("spring", fresh_edges(_nodes("spring"), 2, SPEC, r_max=3.0), 2, 4, NAMES, SPEC.receiver_bins)
+    probe = force_domain("spring", fresh_edges(_nodes("spring"), 2, SPEC, r_max=30.0), 2, 4, NAMES, SPEC.receiver_bins)
     message = _noisy(heldout.evaluate(LAWS["spring"]))
-    assert judge_component(_front([LAWS["spring"]], 0), message, heldout, probe, SPEC)["outcome"]["physical"] == "strict"
+    assert (
+        judge_component(_front([LAWS["spring"]], 0), message, heldout, probe, SPEC)["outcome"]["physical"] == "strict"
+    )
     bent = f"({LAWS['spring']})*(1 + 0.002*r**2)"  # within 2 % of the law below r = 3, not beyond
     verdict = judge_component(_front([bent], 0), message, heldout, probe, SPEC)
     member = verdict["members"][0]

@@ -29,8 +29,9 @@ def test_chain_graph_of_the_string_uses_index_add_correctly() -> None:
     model = GraphNetwork(6, 3, 2, hidden=16)
     graph = Graph.for_system("string", 5)
     x = torch.randn(3, 5, 6)
-    torch.testing.assert_close(model.run(x, graph)[0],
-                               model(x.reshape(-1, 6), graph.batched_edge_index(3)).reshape(3, 5, 2))
+    torch.testing.assert_close(
+        model.run(x, graph)[0], model(x.reshape(-1, 6), graph.batched_edge_index(3)).reshape(3, 5, 2)
+    )
 
 
 def test_permutation_equivariance(batch: torch.Tensor) -> None:

@@ -8,18 +8,28 @@ import sys
 
 import pandas as pd
 import pytest
-
 from cellfiles import figure_paths, write_figures, write_forcefit, write_judge, write_symbolic, write_training
+
 from symdistill.config import Cell
 from symdistill.report import build_report, read_benchmarks
 from symdistill.tables import TABLES, TableInputError, TableSettings, make_tables
 
-SETTINGS = TableSettings({"standard": "Std", "bottleneck": "Bottleneck", "l1": "L1", "kl": "KL"}, ("strict", "on_front"))
-CELLS = {Cell("spring_2d_n4", "bottleneck", 0): "strict", Cell("spring_2d_n4", "kl", 0): "fail",
-         Cell("r2_2d_n4", "l1", 0): "no_result"}
+SETTINGS = TableSettings(
+    {"standard": "Std", "bottleneck": "Bottleneck", "l1": "L1", "kl": "KL"}, ("strict", "on_front")
+)
+CELLS = {
+    Cell("spring_2d_n4", "bottleneck", 0): "strict",
+    Cell("spring_2d_n4", "kl", 0): "fail",
+    Cell("r2_2d_n4", "l1", 0): "no_result",
+}
 CONFIG = {
-    "experiment": {"sims": ["spring", "r2"], "dims": [2], "n_bodies": [4], "models": ["bottleneck", "kl", "l1"],
-                   "seeds": [0]},
+    "experiment": {
+        "sims": ["spring", "r2"],
+        "dims": [2],
+        "n_bodies": [4],
+        "models": ["bottleneck", "kl", "l1"],
+        "seeds": [0],
+    },
     "training": {"epochs": 2, "graphs_per_epoch": 2000},
     "simulation": {"train_sims": 40, "nt": 100, "keep_every": 5},
     "symbolic": {"backend": "pyoperon", "budget": {"generations": 60, "time_limit": 4}},
@@ -43,7 +53,9 @@ def inputs(tmp_path_factory) -> dict:
         "symbolic": [root / f"results/symbolic/{c.path}/result.json" for c in CELLS],
         "figures": [p for c in CELLS for p in figure_paths(root, c)],
     }
-    outputs = {f"{name}_{ext}": root / f"results/tables/{name}.{ext}" for name in TABLES for ext in ("csv", "md", "html")}
+    outputs = {
+        f"{name}_{ext}": root / f"results/tables/{name}.{ext}" for name in TABLES for ext in ("csv", "md", "html")
+    }
     make_tables(lists["metrics"], lists["forcefit"], lists["judge"], outputs, SETTINGS)
     bench = root / "results/benchmarks"
     (bench / "train/spring_2d_n4/kl").mkdir(parents=True)
@@ -58,12 +70,21 @@ def inputs(tmp_path_factory) -> dict:
 
 def test_the_report_holds_summary_tables_cells_figures_and_provenance(inputs) -> None:
     out = inputs["root"] / "results/report/index.html"
-    build_report(inputs, out, SETTINGS, CONFIG, "abc123", inputs["root"] / "results/benchmarks",
-                 ["config.yaml", "presets/smoke.yaml"])
+    build_report(
+        inputs,
+        out,
+        SETTINGS,
+        CONFIG,
+        "abc123",
+        inputs["root"] / "results/benchmarks",
+        ["config.yaml", "presets/smoke.yaml"],
+    )
     page = out.read_text()
     summary = page.index('id="summary"')
     assert page.index("Table 5 matches the paper in 1/3 compared cells (physical reading).") > summary
-    assert summary < page.index("Table 5: force-law recovery") < page.index('id="systems"') < page.index('id="provenance"')
+    assert (
+        summary < page.index("Table 5: force-law recovery") < page.index('id="systems"') < page.index('id="provenance"')
+    )
     assert page.count("data:image/png;base64,") == 3 * 5
     assert "r⁻²-2 · n = 4" in page and "Spring-2 · n = 4" in page
     # equations as mathematics (rounded, simplified, MathML), the backend's string one click away
@@ -95,7 +116,9 @@ def test_a_figure_that_is_not_a_png_is_named(inputs, tmp_path) -> None:
     fake.write_text("<svg/>")
     figures = [fake if p.match("*/spring_2d_n4/kl/seed0/pareto.png") else p for p in inputs["figures"]]
     with pytest.raises(TableInputError, match=f"{fake}: expected a PNG figure"):
-        build_report({**inputs, "figures": figures}, tmp_path / "index.html", SETTINGS, CONFIG, "abc", tmp_path, ["config.yaml"])
+        build_report(
+            {**inputs, "figures": figures}, tmp_path / "index.html", SETTINGS, CONFIG, "abc", tmp_path, ["config.yaml"]
+        )
 
 
 def test_benchmarks_of_other_configs_are_counted_not_shown(inputs) -> None:
@@ -106,4 +129,6 @@ def test_benchmarks_of_other_configs_are_counted_not_shown(inputs) -> None:
 
 def test_the_report_module_stays_light() -> None:
     code = "import sys, symdistill.report; print(sorted({'torch', 'jax'} & set(sys.modules)))"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    )

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from browser import render
+from PIL import Image
+from workflow import ROOT, snakemake
+
 from symdistill.report import FIGURE_CAPTIONS
 from symdistill.tables import read_table
-from workflow import ROOT, snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -41,8 +41,14 @@ def test_partial_run_tables_show_what_ran_and_nothing_else(partial_run: Path) ->
     table5 = read_table(partial_run / "results/tables/table5_success.csv", "table5_success")
     ran = table5[table5["runs"] > 0]
     assert sorted(zip(ran["row"], ran["n"], ran["model"], strict=True)) == [
-        ("Spring-2", 4, "bottleneck"), ("Spring-2", 4, "kl")]
-    assert table5[(table5["row"] == "Spring-2") & table5["model"].isin(["standard", "l1"])]["physical_success"].isna().all()
+        ("Spring-2", 4, "bottleneck"),
+        ("Spring-2", 4, "kl"),
+    ]
+    assert (
+        table5[(table5["row"] == "Spring-2") & table5["model"].isin(["standard", "l1"])]["physical_success"]
+        .isna()
+        .all()
+    )
     md = (partial_run / "results/tables/table5_success.md").read_text()
     assert len(re.findall(r" \d/1( · law R² -?\d\.\d\d)? \|", md)) == 2  # a k/N per cell that ran; the others show —
     assert "compared cells (physical reading)" in md and "/2 compared cells" in md
@@ -61,7 +67,10 @@ def test_the_report_renders_in_headless_chromium(partial_run: Path) -> None:
     page = partial_run / "results/report/index.html"
     assert page.read_text().count("data:image/png;base64,") == len(CELLS) * len(FIGURE_CAPTIONS)
     # every MathML equation is laid out by the browser (MathML Core: no script), with a non-zero size
-    sizes = "[...document.querySelectorAll('math')].map(m => [m.getBoundingClientRect().width, m.getBoundingClientRect().height])"
+    sizes = (
+        "[...document.querySelectorAll('math')]"
+        ".map(m => [m.getBoundingClientRect().width, m.getBoundingClientRect().height])"
+    )
     screenshot, errors, boxes = render(page, evaluate=sizes)
     assert errors == []
     assert len(boxes) >= len(CELLS) and all(w > 5 and h > 5 for w, h in boxes), boxes
@@ -73,8 +82,10 @@ def test_the_report_renders_in_headless_chromium(partial_run: Path) -> None:
 def test_chromium_reports_a_pages_errors(tmp_path: Path) -> None:
     """The check above means something: a broken page's console error, exception and missing file are all seen."""
     page = tmp_path / "broken.html"
-    page.write_text('<!DOCTYPE html><html><body><img src="missing.png">'
-                    '<script>console.error("boom"); undefinedFunction();</script></body></html>')
+    page.write_text(
+        '<!DOCTYPE html><html><body><img src="missing.png">'
+        '<script>console.error("boom"); undefinedFunction();</script></body></html>'
+    )
     _, errors, _ = render(page)
     assert len(errors) == 3, errors
     assert {e.split(":")[0] for e in errors} == {"console", "exception", "log"}
@@ -85,8 +96,15 @@ def test_snakemake_report_collects_tables_figures_and_the_page(partial_run: Path
     run(partial_run, "--report", str(partial_run / "report.zip"))
     names = zipfile.ZipFile(partial_run / "report.zip").namelist()
     files = [Path(n).name for n in names if "/data/raw/" in n]
-    assert sorted(set(files)) == sorted({"index.html", "table5_success.html", "table1_r2.html", "table3_loss.html",
-                                         *(f"{name}.png" for name in FIGURE_CAPTIONS)})
+    assert sorted(set(files)) == sorted(
+        {
+            "index.html",
+            "table5_success.html",
+            "table1_r2.html",
+            "table3_loss.html",
+            *(f"{name}.png" for name in FIGURE_CAPTIONS),
+        }
+    )
     assert files.count("pareto.png") == len(CELLS)
 
 

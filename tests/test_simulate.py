@@ -6,9 +6,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import small_spec
 from jax.experimental.ode import odeint
 
-from conftest import small_spec
 from symdistill.simulate import initial_state, simulate, simulation_keys
 from symdistill.systems import acceleration, total_potential
 
@@ -33,13 +33,22 @@ def _odeint_reference(spec, keys) -> np.ndarray:
 
     with jax.enable_x64(True):
         times = jnp.linspace(0.0, spec.dt * spec.nt, spec.nt, dtype=jnp.float64)
-        run = jax.jit(lambda k: odeint(rhs, initial_state(sim, k, n, dim).astype(jnp.float64), times,
-                                       rtol=spec.rtol, atol=spec.atol, mxstep=100_000))
+        run = jax.jit(
+            lambda k: odeint(
+                rhs,
+                initial_state(sim, k, n, dim).astype(jnp.float64),
+                times,
+                rtol=spec.rtol,
+                atol=spec.atol,
+                mxstep=100_000,
+            )
+        )
         return np.stack([np.asarray(run(k))[:: spec.keep_every] for k in keys])
 
 
-@pytest.mark.parametrize(("sim", "dim", "tolerance"), [("spring", 2, 1e-5), ("r2", 2, 1e-5), ("charge", 3, 1e-5),
-                                                      ("discontinuous", 2, 1e-2)])
+@pytest.mark.parametrize(
+    ("sim", "dim", "tolerance"), [("spring", 2, 1e-5), ("r2", 2, 1e-5), ("charge", 3, 1e-5), ("discontinuous", 2, 1e-2)]
+)
 def test_agrees_with_reference_odeint(sim: str, dim: int, tolerance: float) -> None:
     """Same method and tolerances; only the step sequence differs (ours lands exactly on each snapshot)."""
     spec = small_spec(sim, dim, nt=300)

@@ -16,14 +16,13 @@ import shutil
 import subprocess
 import time
 from collections import Counter
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 import yaml
-
 from cluster import SMOKE_CONFIGS, job_blocks, snakemake_with_profile
 from workflow import ROOT, job_counts
 
@@ -32,10 +31,10 @@ pytestmark = [pytest.mark.slurm, pytest.mark.workflow]
 SCRIPTS = ROOT / "tests" / "slurm"
 LOCK = Path("/run/symdistill-local-slurm.lock")  # one test session at a time owns the local cluster
 PROFILE = ROOT / "profiles" / "slurm" / "config.yaml"
-PARTITION = "debug"          # the only partition of the local cluster (setup-local-slurm.sh)
-FAKE_GPU_TYPE = "fake"       # gres.conf Type= of the fake GPU; what a site puts in gpu_model
-SMOKE_MEM_MB = 1500          # a smoke job peaks at ~1.1 GB (symbolic); see site_profile()
-MAX_THREADS = 1              # see slurm_run()
+PARTITION = "debug"  # the only partition of the local cluster (setup-local-slurm.sh)
+FAKE_GPU_TYPE = "fake"  # gres.conf Type= of the fake GPU; what a site puts in gpu_model
+SMOKE_MEM_MB = 1500  # a smoke job peaks at ~1.1 GB (symbolic); see site_profile()
+MAX_THREADS = 1  # see slurm_run()
 # The rules that do the work; each of their jobs must go through sbatch. (Aggregations such as `all`, or the
 # report rules declared `localrules`, may run on the submit host.)
 PIPELINE_RULES = ("simulate", "train", "messages", "forcefit", "symbolic", "judge")
@@ -120,7 +119,8 @@ def local_cluster() -> Iterator[LocalCluster]:
             if setup.returncode == 3:
                 pytest.skip(f"this machine has its own SLURM; the test will not reconfigure it: {setup.stderr.strip()}")
             assert setup.returncode == 0, (
-                f"local SLURM setup failed (exit {setup.returncode}):\n{setup.stdout}\n{setup.stderr}")
+                f"local SLURM setup failed (exit {setup.returncode}):\n{setup.stdout}\n{setup.stderr}"
+            )
             nodes = _run(["sinfo", "-h", "-N", "-o", "%N|%G"], check=True).stdout.split()
             gpu_nodes = frozenset(node for node, gres in (line.split("|") for line in nodes) if "gpu" in gres)
             assert gpu_nodes, f"the local cluster advertises no GPU:\n{nodes}"
@@ -186,8 +186,18 @@ def accounting(subs: list[Submission], wait_s: float = 30) -> dict[str, Accounti
     """
     names = {re.search(r"--job-name (\S+)", sub.sbatch)[1] for sub in subs}
     assert len(names) == 1, f"one run should use one SLURM job name (its UUID), got {names}"
-    cmd = ["sacct", "-X", "--parsable2", "--noheader", "--name", names.pop(), "--starttime", "now-1days",
-           "--format", "JobIDRaw,State,AllocTRES,NodeList"]
+    cmd = [
+        "sacct",
+        "-X",
+        "--parsable2",
+        "--noheader",
+        "--name",
+        names.pop(),
+        "--starttime",
+        "now-1days",
+        "--format",
+        "JobIDRaw,State,AllocTRES,NodeList",
+    ]
     expected = len({sub.slurm_id for sub in subs})
     deadline = time.monotonic() + wait_s
     while True:
@@ -220,16 +230,30 @@ def slurm_run(local_cluster: LocalCluster, tmp_path_factory) -> tuple[str, Path,
     profile = site_profile(tmp_path_factory.mktemp("site_profile"), [rule for rule in counts if rule in PIPELINE_RULES])
     started = time.monotonic()
     result = snakemake_with_profile(
-        workdir, profile, "--verbose", "--slurm-init-seconds-before-status-checks", "2",
-        "--max-threads", str(MAX_THREADS), "--latency-wait", "5", check=False, timeout=1800, configs=configs,
+        workdir,
+        profile,
+        "--verbose",
+        "--slurm-init-seconds-before-status-checks",
+        "2",
+        "--max-threads",
+        str(MAX_THREADS),
+        "--latency-wait",
+        "5",
+        check=False,
+        timeout=1800,
+        configs=configs,
     )
     wall = time.monotonic() - started
     log = result.stdout + result.stderr
     if result.returncode != 0:
-        slurm_logs = "\n".join(f"== {p}\n{p.read_text()[-2000:]}" for p in workdir.glob(".snakemake/slurm_logs/**/*.log"))
+        slurm_logs = "\n".join(
+            f"== {p}\n{p.read_text()[-2000:]}" for p in workdir.glob(".snakemake/slurm_logs/**/*.log")
+        )
         ctld = Path("/var/log/slurm/slurmctld.log")
-        pytest.fail(f"snakemake --profile slurm failed (exit {result.returncode}) after {wall:.0f} s:\n{log[-10000:]}\n"
-                    f"{slurm_logs[-6000:]}\n== slurmctld.log\n{ctld.read_text()[-3000:] if ctld.exists() else ''}")
+        pytest.fail(
+            f"snakemake --profile slurm failed (exit {result.returncode}) after {wall:.0f} s:\n{log[-10000:]}\n"
+            f"{slurm_logs[-6000:]}\n== slurmctld.log\n{ctld.read_text()[-3000:] if ctld.exists() else ''}"
+        )
     print(f"SLURM smoke run: {sum(counts.values()) - counts.get('total', 0)} jobs in {wall:.0f} s")
     return log, workdir, counts, wall
 
@@ -250,19 +274,29 @@ def test_every_pipeline_job_went_through_sbatch_and_completed(slurm_run) -> None
 
     records = accounting(subs)
     assert set(records) == {sub.slurm_id for sub in subs}, (
-        f"sacct and Snakemake disagree on the jobs: sacct {sorted(records)}, snakemake {sorted(s.slurm_id for s in subs)}"
+        f"sacct and Snakemake disagree on the jobs: sacct {sorted(records)}, "
+        f"snakemake {sorted(s.slurm_id for s in subs)}"
     )
     failed = {job_id: r.state for job_id, r in records.items() if r.state != "COMPLETED"}
     assert not failed, f"jobs not COMPLETED in sacct (each job should run exactly once): {failed}"
 
-    after = snakemake_with_profile(workdir, "none", "-n", "--workflow-profile", "none",
-                                   configs=(*SMOKE_CONFIGS, str(workdir / "paper_models.yaml")))
+    after = snakemake_with_profile(
+        workdir,
+        "none",
+        "-n",
+        "--workflow-profile",
+        "none",
+        configs=(*SMOKE_CONFIGS, str(workdir / "paper_models.yaml")),
+    )
     assert "Nothing to be done" in after.stdout + after.stderr, (
         f"after the SLURM run the DAG is not complete:\n{after.stdout[-3000:]}"
     )
     for cell in ("spring_2d_n4/l1/seed0", "r2_2d_n4/kl/seed0"):
-        for path in (f"results/models/{cell}/metrics.json", f"results/symbolic/{cell}/result.json",
-                     f"results/judge/{cell}.json"):
+        for path in (
+            f"results/models/{cell}/metrics.json",
+            f"results/symbolic/{cell}/result.json",
+            f"results/judge/{cell}.json",
+        ):
             assert (workdir / path).stat().st_size > 0, f"{path} is empty"
 
 
@@ -276,10 +310,15 @@ def test_only_train_jobs_request_the_gpu_and_run_on_the_gpu_node(slurm_run, loca
         record = records[sub.slurm_id]
         gpu_args = re.findall(r"--(?:gpus|gres)=\S+", sub.sbatch)
         if sub.rule in GPU_RULES:
-            assert gpu_args == [gpu_flag], f"{sub.rule} {sub.wildcards}: GPU arguments {gpu_args}, expected [{gpu_flag}]"
-            assert "gres/gpu=1" in record.alloc_tres, f"{sub.rule} {sub.wildcards}: no GPU allocated: {record.alloc_tres}"
+            assert gpu_args == [gpu_flag], (
+                f"{sub.rule} {sub.wildcards}: GPU arguments {gpu_args}, expected [{gpu_flag}]"
+            )
+            assert "gres/gpu=1" in record.alloc_tres, (
+                f"{sub.rule} {sub.wildcards}: no GPU allocated: {record.alloc_tres}"
+            )
             assert record.nodes in local_cluster.gpu_nodes, (
-                f"{sub.rule} {sub.wildcards} ran on {record.nodes!r}, not on a GPU node {sorted(local_cluster.gpu_nodes)}"
+                f"{sub.rule} {sub.wildcards} ran on {record.nodes!r}, "
+                f"not on a GPU node {sorted(local_cluster.gpu_nodes)}"
             )
         else:
             assert not gpu_args, f"{sub.rule} {sub.wildcards} asked for a GPU: {gpu_args}"

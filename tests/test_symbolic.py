@@ -15,17 +15,42 @@ import pandas as pd
 import pytest
 import sympy
 import yaml
-
 from conftest import ROOT
-from symdistill.search import BackendUnavailable, SearchBudget, check_pysr
-from symdistill.messages import write_messages
-from symdistill.symbolic import (RUN_KEY, Candidate, SearchSpec, evaluate, fit_symbolic,
-                                 fitting_sample, free_constants, front_table, input_names, occam_scores, pareto_front,
-                                 polish, search, select, to_sympy)
 
-SPEC = SearchSpec(backend="pyoperon", operators=("add", "sub", "mul", "div", "square"),
-                  budget=SearchBudget(generations=60, time_limit=60), max_length=25, population_size=500,
-                  optimizer_iterations=10, samples=3000, r_min=0.0, components=1, selection="best", loss="mae", seed=0)
+from symdistill.messages import write_messages
+from symdistill.search import BackendUnavailable, SearchBudget, check_pysr
+from symdistill.symbolic import (
+    RUN_KEY,
+    Candidate,
+    SearchSpec,
+    evaluate,
+    fit_symbolic,
+    fitting_sample,
+    free_constants,
+    front_table,
+    input_names,
+    occam_scores,
+    pareto_front,
+    polish,
+    search,
+    select,
+    to_sympy,
+)
+
+SPEC = SearchSpec(
+    backend="pyoperon",
+    operators=("add", "sub", "mul", "div", "square"),
+    budget=SearchBudget(generations=60, time_limit=60),
+    max_length=25,
+    population_size=500,
+    optimizer_iterations=10,
+    samples=3000,
+    r_min=0.0,
+    components=1,
+    selection="best",
+    loss="mae",
+    seed=0,
+)
 
 
 def test_occam_score_by_hand() -> None:
@@ -46,11 +71,15 @@ def test_best_rule_only_considers_accurate_members() -> None:
 
 
 def test_pareto_front_drops_dominated_members() -> None:
-    np.testing.assert_array_equal(pareto_front(np.array([5, 3, 7, 3, 9]), np.array([0.5, 0.8, 0.6, 0.7, 0.1])), [3, 0, 4])
+    np.testing.assert_array_equal(
+        pareto_front(np.array([5, 3, 7, 3, 9]), np.array([0.5, 0.8, 0.6, 0.7, 0.1])), [3, 0, 4]
+    )
 
 
 def test_evaluate_broadcasts_constants_and_uses_the_inputs() -> None:
-    data = pd.DataFrame({"dx": [1.0, 2.0], "dy": [0.0, 1.0], "r": [1.0, 2.0], "m1": 1.0, "m2": 2.0, "q1": 1.0, "q2": -1.0})
+    data = pd.DataFrame(
+        {"dx": [1.0, 2.0], "dy": [0.0, 1.0], "r": [1.0, 2.0], "m1": 1.0, "m2": 2.0, "q1": 1.0, "q2": -1.0}
+    )
     names = input_names(2)
     np.testing.assert_allclose(evaluate("0.5", names, data), [0.5, 0.5])
     np.testing.assert_allclose(evaluate("m2*dx/r**2", names, data), [2.0, 1.0])
@@ -63,8 +92,19 @@ def _spring_messages(n: int = 4000, noise: float = 0.01, seed: int = 0) -> pd.Da
     r = np.hypot(dx, dy)
     magnitude = -2 * (r + 0.01 - 1) / r
     fx, fy = magnitude * dx, magnitude * dy
-    frame = pd.DataFrame({"dx": dx, "dy": dy, "r": r, "m1": np.exp(rng.normal(size=n)), "m2": np.exp(rng.normal(size=n)),
-                          "q1": rng.normal(size=n), "q2": rng.normal(size=n), "fx": fx, "fy": fy})
+    frame = pd.DataFrame(
+        {
+            "dx": dx,
+            "dy": dy,
+            "r": r,
+            "m1": np.exp(rng.normal(size=n)),
+            "m2": np.exp(rng.normal(size=n)),
+            "q1": rng.normal(size=n),
+            "q2": rng.normal(size=n),
+            "fx": fx,
+            "fy": fy,
+        }
+    )
     frame["u"] = (r + 0.01 - 1) ** 2
     frame["e0"] = 0.8 * fx - 0.3 * fy + 0.2 + noise * rng.normal(size=n)
     frame["e1"] = 0.01 * rng.normal(size=n)
@@ -85,8 +125,12 @@ def test_pyoperon_recovers_a_spring_message(tmp_path: Path) -> None:
 
 
 def _message_table(path: Path, frame: pd.DataFrame) -> Path:
-    meta = {"format": "symdistill.messages/1", "cell": "spring_2d_n4/l1/seed0", "system": {"sim": "spring", "dim": 2, "n": 4},
-            "ranked_components": ["e0", "e1"]}
+    meta = {
+        "format": "symdistill.messages/1",
+        "cell": "spring_2d_n4/l1/seed0",
+        "system": {"sim": "spring", "dim": 2, "n": 4},
+        "ranked_components": ["e0", "e1"],
+    }
     write_messages(frame, meta, path)
     return path
 
@@ -135,7 +179,9 @@ def test_candidate_round_trip() -> None:
 def test_the_search_process_stays_light() -> None:
     """Every search runs in a child Python that imports this module: torch and JAX would cost it seconds."""
     code = "import sys, symdistill.symbolic; print(sorted({'torch', 'jax'} & set(sys.modules)))"
-    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    )
 
 
 def _smoke_spec() -> SearchSpec:
@@ -160,8 +206,10 @@ def test_a_search_is_byte_identical_across_reruns_and_thread_counts(tmp_path: Pa
         result = json.loads((tmp_path / f"{name}.json").read_text())
         assert result[RUN_KEY]["threads"] == threads and result["status"] == "ok"
         assert result["components"][0]["generations"] == spec.budget.generations
-        outputs[name] = ((tmp_path / f"{name}.parquet").read_bytes(),
-                         json.dumps({k: v for k, v in result.items() if k != RUN_KEY}, sort_keys=True))
+        outputs[name] = (
+            (tmp_path / f"{name}.parquet").read_bytes(),
+            json.dumps({k: v for k, v in result.items() if k != RUN_KEY}, sort_keys=True),
+        )
     assert len(pd.read_parquet(tmp_path / "first.parquet")) > 3
     for name in ("rerun", "one", "slurm"):
         assert outputs[name][0] == outputs["first"][0], f"front.parquet differs: {name}"
@@ -190,8 +238,16 @@ def test_the_budget_sizes_the_child_process_and_the_cluster_job() -> None:
 
 # PySR prints its own operator names; each must evaluate as PySR means it (x = 2 below).
 PYSR_STRINGS = {
-    "cube(r)": 8.0, "inv(r)": 0.5, "square(r)": 4.0, "neg(r)": -2.0, "sqrt(r)": 2**0.5, "abs(neg(r))": 2.0,
-    "exp(r)": np.exp(2.0), "log(r)": np.log(2.0), "r ^ -1.68": 2**-1.68, "(r ^ 2.5) * inv(cube(r))": 2**-0.5,
+    "cube(r)": 8.0,
+    "inv(r)": 0.5,
+    "square(r)": 4.0,
+    "neg(r)": -2.0,
+    "sqrt(r)": 2**0.5,
+    "abs(neg(r))": 2.0,
+    "exp(r)": np.exp(2.0),
+    "log(r)": np.log(2.0),
+    "r ^ -1.68": 2**-1.68,
+    "(r ^ 2.5) * inv(cube(r))": 2**-0.5,
 }
 # One PySR-style string per system's law, with the operators its search would need (dx = 1.5, r = 2, m = 3, q = ±1).
 PYSR_LAWS = {

@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 
 from symdistill.simulate import initial_state
-from symdistill.systems import SIM_NAMES, acceleration, edge_index, get_system, interaction_pairs, pair_force, total_potential
+from symdistill.systems import (
+    SIM_NAMES,
+    acceleration,
+    edge_index,
+    get_system,
+    interaction_pairs,
+    pair_force,
+    total_potential,
+)
 
 
 def _nodes(sim: str, n: int, dim: int, seed: int = 3) -> np.ndarray:

@@ -9,17 +9,34 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from cellfiles import write_energy_fit, write_forcefit, write_judge, write_training
+
 from symdistill import judge
 from symdistill.config import Cell
 from symdistill.tables import (
-    READINGS, SCHEMAS, SYMBOLS, TABLES, TableInputError, TableSettings, agreement, build_tables, make_tables,
-    read_table, reference, render_table1, render_table3, render_table5, table1_agreement, table1_frame,
-    table3_agreement, table3_frame,
+    READINGS,
+    SCHEMAS,
+    SYMBOLS,
+    TABLES,
+    TableInputError,
+    TableSettings,
+    agreement,
+    build_tables,
+    make_tables,
+    read_table,
+    reference,
+    render_table1,
+    render_table3,
+    render_table5,
+    table1_agreement,
+    table1_frame,
+    table3_agreement,
+    table3_frame,
 )
 
-SETTINGS = TableSettings({"standard": "Std", "bottleneck": "Bottleneck", "l1": "L1", "kl": "KL"}, ("strict", "on_front"))
+SETTINGS = TableSettings(
+    {"standard": "Std", "bottleneck": "Bottleneck", "l1": "L1", "kl": "KL"}, ("strict", "on_front")
+)
 
 # cell → (physical outcome, receiver-scaled outcome); every cell also gets training and force-fit files.
 OUTCOMES = {
@@ -44,14 +61,23 @@ def run(tmp_path_factory) -> Path:
     for cell, (physical, scaled) in OUTCOMES.items():
         write_training(root, cell, test_loss=0.05 * (cell.seed + 1))
         write_forcefit(root, cell, noise=NOISE[cell.seed])
-        write_judge(root, cell, physical, scaled, law_r2=0.9 + 0.03 * cell.seed,
-                    symbolic_status="timeout" if cell in TIMED_OUT else "ok")
+        write_judge(
+            root,
+            cell,
+            physical,
+            scaled,
+            law_r2=0.9 + 0.03 * cell.seed,
+            symbolic_status="timeout" if cell in TIMED_OUT else "ok",
+        )
     return root
 
 
 def paths(root: Path, kind: str) -> list[Path]:
-    pattern = {"metrics": "results/models/{}/metrics.json", "forcefit": "results/forcefit/{}.json",
-               "judge": "results/judge/{}.json"}[kind]
+    pattern = {
+        "metrics": "results/models/{}/metrics.json",
+        "forcefit": "results/forcefit/{}.json",
+        "judge": "results/judge/{}.json",
+    }[kind]
     return [root / pattern.format(cell.path) for cell in OUTCOMES]
 
 
@@ -61,8 +87,9 @@ def tables(run: Path) -> dict[str, pd.DataFrame]:
 
 
 def slot(frame: pd.DataFrame, row: str, n: int | None, model: str) -> pd.Series:
-    match = frame[(frame["row"] == row) & (frame["model"] == model)
-                  & (frame["n"].isna() if n is None else frame["n"] == n)]
+    match = frame[
+        (frame["row"] == row) & (frame["model"] == model) & (frame["n"].isna() if n is None else frame["n"] == n)
+    ]
     assert len(match) == 1, match
     return match.iloc[0]
 
@@ -71,7 +98,11 @@ def test_table5_symbols_and_k_of_n(tables) -> None:
     frame = tables["table5_success"]
     bottleneck = slot(frame, "Spring-2", 4, "bottleneck")
     assert (bottleneck["seeds"], bottleneck["physical"], bottleneck["physical_successes"], bottleneck["runs"]) == (
-        "0 1 2", "strict on_front fail", 2, 3)
+        "0 1 2",
+        "strict on_front fail",
+        2,
+        3,
+    )
     assert bottleneck["physical_success"] and bottleneck["paper"] and bottleneck["cambridge"]
     assert slot(frame, "r⁻¹-2", 4, "kl")["physical_success"]  # ∅ then ✓: 1 of 2 is at least half
     assert not slot(frame, "Spring-2", 8, "bottleneck")["physical_success"]  # n = 8 compared with the Spring-2 row
@@ -107,8 +138,10 @@ def test_agreement_counts_only_cells_that_were_run(tables) -> None:
     # Compared with the paper: spring n4 standard ✗=✗, bottleneck ✓=✓, l1 ✗≠✓; spring n8 bottleneck ✗≠✓; r1 kl ✓=✓.
     paper = agreement(frame, "paper", "physical")
     assert (paper.matches, paper.compared) == (3, 5)
-    assert paper.disagreements == ("Spring-2 n=4, l1: the paper ✓, ours ✗ 0/1",
-                                   "Spring-2 n=8, bottleneck: the paper ✓, ours ◦ 0/1")
+    assert paper.disagreements == (
+        "Spring-2 n=4, l1: the paper ✓, ours ✗ 0/1",
+        "Spring-2 n=8, bottleneck: the paper ✓, ours ◦ 0/1",
+    )
     assert paper.sentence() == "matches the paper in 3/5 compared cells (physical reading)"
     scaled = agreement(frame, "paper", "receiver_scaled")  # l1 recovers on the receiver-scaled reading
     assert (scaled.matches, scaled.compared) == (4, 5)
@@ -119,7 +152,7 @@ def test_agreement_counts_only_cells_that_were_run(tables) -> None:
     assert "Ours matches the paper in 3/5 compared cells (physical reading)." in notes
     assert "Disagrees with the paper (physical): Spring-2 n=8, bottleneck: the paper ✓, ours ◦ 0/1" in notes
     page = wide.html()  # the lists fold; their counts stay visible
-    assert "<details class=\"notes\"><summary>Disagrees with the paper (physical): 2 cells</summary><ul>" in page
+    assert '<details class="notes"><summary>Disagrees with the paper (physical): 2 cells</summary><ul>' in page
     assert page.index("Ours matches the paper in 3/5") < page.index("<details")
 
 
@@ -128,7 +161,9 @@ def test_table1_mean_and_sd_over_seeds(run, tables) -> None:
     fits = [json.loads((run / f"results/forcefit/spring_2d_n4/bottleneck/seed{s}.json").read_text()) for s in range(3)]
     force = [f["force"]["r2_mean"] for f in fits]
     row = slot(frame, "Spring-2", 4, "bottleneck")
-    assert row["force_mean"] == pytest.approx(np.mean(force)) and row["force_sd"] == pytest.approx(np.std(force, ddof=1))
+    assert row["force_mean"] == pytest.approx(np.mean(force)) and row["force_sd"] == pytest.approx(
+        np.std(force, ddof=1)
+    )
     assert force[0] == pytest.approx(1.0) and force[2] < 0.5  # the writer's noise levels reach the table
     assert row["paper"] == 1.0 and row["runs"] == 3
     single = slot(frame, "Spring-2", 4, "standard")
@@ -136,20 +171,27 @@ def test_table1_mean_and_sd_over_seeds(run, tables) -> None:
 
 
 def test_table1_agreement_is_the_side_of_the_linear_threshold() -> None:
-    fits = {Cell("spring_2d_n4", "standard", 0): (0.2, 0.3),  # the paper 0.032: both below 0.9
-            Cell("spring_2d_n4", "bottleneck", 0): (0.5, 0.95),  # the paper 1.000: the F/m₁ basis counts
-            Cell("spring_2d_n4", "kl", 0): (0.99, 0.9),  # the paper 0.883
-            Cell("damped_2d_n4", "l1", 0): (0.99, 0.9)}  # no paper value: not compared
+    fits = {
+        Cell("spring_2d_n4", "standard", 0): (0.2, 0.3),  # the paper 0.032: both below 0.9
+        Cell("spring_2d_n4", "bottleneck", 0): (0.5, 0.95),  # the paper 1.000: the F/m₁ basis counts
+        Cell("spring_2d_n4", "kl", 0): (0.99, 0.9),  # the paper 0.883
+        Cell("damped_2d_n4", "l1", 0): (0.99, 0.9),
+    }  # no paper value: not compared
     frame = table1_frame(fits, SETTINGS)
     assert table1_agreement(frame) == (2, 3, ["Spring-2 n=4, kl: the paper 0.883, ours 0.990"])
     notes = render_table1(frame, SETTINGS).note_lines()
-    assert "Ours matches the paper in 2/3 compared cells (the better of F and F/m₁ on the paper's side of R² = 0.9)." in notes
+    assert (
+        "Ours matches the paper in 2/3 compared cells (the better of F and F/m₁ on the paper's side of R² = 0.9)."
+        in notes
+    )
     assert "Disagrees with the paper: Spring-2 n=4, kl: the paper 0.883, ours 0.990" in notes
 
 
 def test_table3_agreement_is_the_lowest_loss_model_of_each_row() -> None:
     losses = {Cell("spring_2d_n4", m, 0): v for m, v in [("standard", 0.05), ("bottleneck", 0.04), ("l1", 0.06)]}
-    losses |= {Cell("r2_2d_n4", m, 0): v for m, v in [("standard", 2.0), ("l1", 1.0)]}  # the paper: L1 1.184 < Std 1.613
+    losses |= {
+        Cell("r2_2d_n4", m, 0): v for m, v in [("standard", 2.0), ("l1", 1.0)]
+    }  # the paper: L1 1.184 < Std 1.613
     losses[Cell("r1_2d_n4", "kl", 0)] = 3.0  # alone in its row: nothing to rank
     frame = table3_frame(losses, SETTINGS)
     disagreement = "Spring-2 n=4: lowest loss here bottleneck, in the paper l1 (of standard, bottleneck, l1)"
@@ -164,7 +206,9 @@ def test_table3_shows_every_paper_column_and_our_extra_rows(tables) -> None:
     damped = slot(frame, "Damped-2", 4, "bottleneck")
     assert damped["test_loss_mean"] == pytest.approx(0.05) and damped["paper"] == pytest.approx(0.328)
     kl = slot(frame, "r⁻¹-2", 4, "kl")
-    assert kl["test_loss_mean"] == pytest.approx(0.075) and kl["test_loss_sd"] == pytest.approx(np.std([0.05, 0.1], ddof=1))
+    assert kl["test_loss_mean"] == pytest.approx(0.075) and kl["test_loss_sd"] == pytest.approx(
+        np.std([0.05, 0.1], ddof=1)
+    )
 
 
 def test_flathgn_has_table3_and_its_own_table5_column_but_no_table1_column(tmp_path) -> None:
@@ -175,8 +219,12 @@ def test_flathgn_has_table3_and_its_own_table5_column_but_no_table1_column(tmp_p
     write_judge(tmp_path, cell, "strict", "strict")
     root = tmp_path / "results"
     settings = TableSettings({**SETTINGS.paper_models, "flathgn": "FlatHGN"}, SETTINGS.success)
-    built = build_tables([root / f"models/{cell.path}/metrics.json"], [root / f"forcefit/{cell.path}.json"],
-                         [root / f"judge/{cell.path}.json"], settings)
+    built = build_tables(
+        [root / f"models/{cell.path}/metrics.json"],
+        [root / f"forcefit/{cell.path}.json"],
+        [root / f"judge/{cell.path}.json"],
+        settings,
+    )
     loss = slot(built["table3_loss"], "Spring-2", 4, "flathgn")
     assert loss["test_loss_mean"] == pytest.approx(0.02) and loss["paper"] == pytest.approx(0.016)
     recovery = slot(built["table5_success"], "Spring-2", 4, "flathgn")
@@ -196,7 +244,7 @@ def test_written_files_round_trip_and_render(run, tables, tmp_path) -> None:
     assert '<td class="disagree">◦ 0/1 · law R² 0.90</td>' in table5
     assert '<td class="notrun">—</td>' in table5
     mean, sd = slot(tables["table1_r2"], "Spring-2", 4, "bottleneck")[["force_mean", "force_sd"]]
-    assert f"| Spring-2 | 4 | 1.000 | " in outputs["table1_r2_md"].read_text()  # standard: one seed, noise 0
+    assert "| Spring-2 | 4 | 1.000 | " in outputs["table1_r2_md"].read_text()  # standard: one seed, noise 0
     assert f"{mean:.3f} ± {sd:.3f}" in outputs["table1_r2_md"].read_text()
     assert "| Spring-2 | 4 | 0.050 | 0.047 |" in outputs["table3_loss_md"].read_text()  # standard: one seed
 
@@ -215,14 +263,27 @@ def test_partial_model_mapping_keeps_unmapped_paper_columns(run) -> None:
 @pytest.mark.parametrize(
     ("kind", "content", "message"),
     [
-        ("judge", {"cell": "spring_2d_n4/kl/seed0", "outcome": {"physical": "maybe", "receiver_scaled": "fail"}},
-         "a judge JSON .* unknown outcome 'maybe'"),
+        (
+            "judge",
+            {"cell": "spring_2d_n4/kl/seed0", "outcome": {"physical": "maybe", "receiver_scaled": "fail"}},
+            "a judge JSON .* unknown outcome 'maybe'",
+        ),
         ("judge", {"cell": "spring_2d_n4/kl/seed0", "outcome": {"physical": "fail"}}, "KeyError: 'receiver_scaled'"),
-        ("judge", {"cell": "spring_2d_n4/kl/seed0", "outcome": {"physical": "fail", "receiver_scaled": "fail"}},
-         r"numeric 'law_r2.physical' .* \(KeyError: 'law_r2'\)"),
-        ("metrics", {"cell": "spring_2d_n4/kl/seed0", "test_loss": "low"}, "numeric 'test_loss' .* 'low' is not a number"),
-        ("forcefit", {"cell": "spring-2d/kl/seed0", "force": {"r2_mean": 1}, "acceleration": {"r2_mean": 1}},
-         "ConfigError: dataset name 'spring-2d' is not of the form"),
+        (
+            "judge",
+            {"cell": "spring_2d_n4/kl/seed0", "outcome": {"physical": "fail", "receiver_scaled": "fail"}},
+            r"numeric 'law_r2.physical' .* \(KeyError: 'law_r2'\)",
+        ),
+        (
+            "metrics",
+            {"cell": "spring_2d_n4/kl/seed0", "test_loss": "low"},
+            "numeric 'test_loss' .* 'low' is not a number",
+        ),
+        (
+            "forcefit",
+            {"cell": "spring-2d/kl/seed0", "force": {"r2_mean": 1}, "acceleration": {"r2_mean": 1}},
+            "ConfigError: dataset name 'spring-2d' is not of the form",
+        ),
     ],
 )
 def test_a_bad_file_is_named_with_what_was_expected(tmp_path, kind, content, message) -> None:
@@ -237,14 +298,18 @@ def test_a_cell_recorded_twice_is_an_error(run, tmp_path) -> None:
     copy = tmp_path / "copy.json"
     first = paths(run, "judge")[0]
     copy.write_text(first.read_text())
-    with pytest.raises(TableInputError, match=re.escape(f"{copy}: cell spring_2d_n4/bottleneck/seed0 is also recorded by {first}")):
+    with pytest.raises(
+        TableInputError, match=re.escape(f"{copy}: cell spring_2d_n4/bottleneck/seed0 is also recorded by {first}")
+    ):
         build_tables([], [], [first, copy], SETTINGS)
 
 
 def test_a_foreign_csv_is_refused_by_name(tmp_path) -> None:
     foreign = tmp_path / "t.csv"
     foreign.write_text("a,b\n1,2\n")
-    with pytest.raises(TableInputError, match=re.escape(f"{foreign}: columns ['a', 'b'], expected the table1_r2 columns")):
+    with pytest.raises(
+        TableInputError, match=re.escape(f"{foreign}: columns ['a', 'b'], expected the table1_r2 columns")
+    ):
         read_table(foreign, "table1_r2")
 
 
@@ -263,7 +328,7 @@ def test_reference_tables_are_complete_and_consistent() -> None:
 
 def test_outcomes_and_readings_match_the_judge() -> None:
     assert set(SYMBOLS) == {*judge.OUTCOMES, "no_result"}
-    assert READINGS == tuple(judge.READINGS)
+    assert tuple(judge.READINGS) == READINGS
     assert set(SCHEMAS["table5_success"]) >= {*READINGS, *(f"{r}_success" for r in READINGS)}
 
 

@@ -14,11 +14,18 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-
 from conftest import tiny_training_spec
+
 from symdistill.models import EdgeOutput, Graph, GraphNetwork
-from symdistill.train import (TrainingError, check_divergence, load_model, loss_sum, message_penalty, regularizer,
-                             train_cell)
+from symdistill.train import (
+    TrainingError,
+    check_divergence,
+    load_model,
+    loss_sum,
+    message_penalty,
+    regularizer,
+    train_cell,
+)
 
 
 def test_losses_by_hand() -> None:
@@ -34,8 +41,11 @@ def test_penalties_by_hand() -> None:
     mu, logvar = torch.tensor([[1.0, 0.0]]), torch.tensor([[0.0, 2.0]])
     kl = EdgeOutput(mu, mu, logvar)  # ½Σ(e^lv + μ² − lv) = ½[(1 + 1 − 0) + (e² + 0 − 2)]
     assert float(message_penalty("kl", kl)) == pytest.approx(0.5 * (2 + torch.e**2 - 2))
-    hamiltonian = EdgeOutput(torch.zeros(1, 2, 1), node_energy=torch.tensor([[[1.0], [-2.0]]]),
-                             parameter_gradient=torch.tensor([[[0.5, 0.0], [0.0, 3.0]]]))
+    hamiltonian = EdgeOutput(
+        torch.zeros(1, 2, 1),
+        node_energy=torch.tensor([[[1.0], [-2.0]]]),
+        parameter_gradient=torch.tensor([[[0.5, 0.0], [0.0, 3.0]]]),
+    )
     assert float(message_penalty("hamiltonian", hamiltonian)) == pytest.approx(1 + 4 + 0.25 + 9)
 
 
@@ -58,8 +68,15 @@ def test_regulariser_scopes_share_the_reference_scale() -> None:
 
 def _train(tmp: Path, data, spec, threads: int = 1) -> Path:
     out = tmp / "cell"
-    train_cell(spec, "spring_2d_n4/test/seed0", *data, out / "model.pt", out / "history.parquet",
-               out / "metrics.json", threads=threads)
+    train_cell(
+        spec,
+        "spring_2d_n4/test/seed0",
+        *data,
+        out / "model.pt",
+        out / "history.parquet",
+        out / "metrics.json",
+        threads=threads,
+    )
     return out
 
 
@@ -104,8 +121,11 @@ def test_a_finite_but_diverged_loss_stops_like_nan(tmp_path: Path, spring_data) 
         _train(tmp_path, spring_data, tiny_training_spec(max_lr=100.0, epochs=4))
     assert not (tmp_path / "cell" / "model.pt").exists()
     check_divergence("c", 2, 1999.0, 2.0, 1000.0)
-    with pytest.raises(TrainingError, match=r"c: the training loss diverged in epoch 2: 2e\+03 > training.divergence_factor "
-                                            r"\(1000\) × the untrained network's 2"):
+    with pytest.raises(
+        TrainingError,
+        match=r"c: the training loss diverged in epoch 2: 2e\+03 > training.divergence_factor "
+        r"\(1000\) × the untrained network's 2",
+    ):
         check_divergence("c", 2, 2001.0, 2.0, 1000.0)
 
 
@@ -121,8 +141,15 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path: Path, spring_data) -> 
         "train_cell(spec, 'spring_2d_n4/test/seed0', sys.argv[4], sys.argv[5], out + '/model.pt',"
         " out + '/history.parquet', out + '/metrics.json', threads=1)"
     )
-    args = [sys.executable, "-c", script, str(Path(__file__).parent), json.dumps(asdict(spec)),
-            str(interrupted / "cell"), *map(str, spring_data)]
+    args = [
+        sys.executable,
+        "-c",
+        script,
+        str(Path(__file__).parent),
+        json.dumps(asdict(spec)),
+        str(interrupted / "cell"),
+        *map(str, spring_data),
+    ]
     process = subprocess.Popen(args)
     checkpoint = interrupted / "cell" / "checkpoint.pt"
     deadline = time.time() + 300
@@ -138,8 +165,10 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path: Path, spring_data) -> 
     got, _ = load_model(resumed / "model.pt")
     for (name, a), (_, b) in zip(expected.state_dict().items(), got.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
-    pd.testing.assert_frame_equal(pd.read_parquet(reference / "history.parquet").drop(columns="seconds"),
-                                  pd.read_parquet(resumed / "history.parquet").drop(columns="seconds"))
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(reference / "history.parquet").drop(columns="seconds"),
+        pd.read_parquet(resumed / "history.parquet").drop(columns="seconds"),
+    )
     metrics = json.loads((resumed / "metrics.json").read_text())
     assert metrics["wall_seconds"] >= metrics["train_seconds"]  # the killed attempt's time is counted too
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from workflow import ROOT, job_counts, snakemake
 
 from symdistill.data import read_split
-from workflow import ROOT, job_counts, snakemake
 
 pytestmark = pytest.mark.workflow
 
@@ -29,8 +29,17 @@ def test_dry_run_builds_the_dag_for_each_preset(tmp_path: Path, preset: str | No
 def test_seeds_fan_out_into_replicate_cells(tmp_path: Path) -> None:
     seeds = tmp_path / "seeds.yaml"
     seeds.write_text("experiment:\n  seeds: [0, 1, 2]\n")
-    counts = job_counts(snakemake(tmp_path, "-n", "--configfile", str(ROOT / "config.yaml"),
-                                  str(ROOT / "presets" / "demo.yaml"), str(seeds), preset=None).stdout)
+    counts = job_counts(
+        snakemake(
+            tmp_path,
+            "-n",
+            "--configfile",
+            str(ROOT / "config.yaml"),
+            str(ROOT / "presets" / "demo.yaml"),
+            str(seeds),
+            preset=None,
+        ).stdout
+    )
     assert counts["simulate"] == 8  # seeds replicate training on the same data
     assert counts["train"] == counts["judge"] == counts["figures"] == 3 * 36
 
@@ -90,8 +99,11 @@ def test_a_rerun_of_one_cells_search_and_judge_is_byte_identical(smoke_run: Path
     """Rerunning one cell's search (here with 1 thread instead of 2) and judge gives the same files: the search
     stops after its generations, so the verdict does not depend on the machine, its load or the thread count."""
     cell = "spring_2d_n4/bottleneck/seed0"
-    front, result, verdict = (smoke_run / f"results/symbolic/{cell}/front.parquet",
-                              smoke_run / f"results/symbolic/{cell}/result.json", smoke_run / f"results/judge/{cell}.json")
+    front, result, verdict = (
+        smoke_run / f"results/symbolic/{cell}/front.parquet",
+        smoke_run / f"results/symbolic/{cell}/result.json",
+        smoke_run / f"results/judge/{cell}.json",
+    )
     before = {path: path.read_bytes() for path in (front, verdict)}
     first = json.loads(result.read_text())
     snakemake(smoke_run, "--set-threads", "symbolic=1", "--forcerun", "symbolic", "-p", f"results/judge/{cell}.json")

@@ -10,14 +10,32 @@ ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 
-def snakemake(workdir: Path, *args: str, preset: str | None = "smoke", check: bool = True) -> subprocess.CompletedProcess:
+def snakemake(
+    workdir: Path, *args: str, preset: str | None = "smoke", check: bool = True
+) -> subprocess.CompletedProcess:
     """``snakemake`` on the repo's Snakefile in ``workdir``; no profile leaks in from the environment."""
     configs = [str(ROOT / "config.yaml")] + ([str(ROOT / "presets" / f"{preset}.yaml")] if preset else [])
-    cmd = [SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--directory", str(workdir),
-           "--profile", "none", "--workflow-profile", "none", "--cores", "2", "--configfile", *configs, *args]
+    cmd = [
+        SNAKEMAKE,
+        "--snakefile",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--profile",
+        "none",
+        "--workflow-profile",
+        "none",
+        "--cores",
+        "2",
+        "--configfile",
+        *configs,
+        *args,
+    ]
     result = subprocess.run(cmd, capture_output=True, text=True)
     if check and result.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)}\nexit {result.returncode}\n{result.stdout[-5000:]}\n{result.stderr[-5000:]}")
+        raise AssertionError(
+            f"{' '.join(cmd)}\nexit {result.returncode}\n{result.stdout[-5000:]}\n{result.stderr[-5000:]}"
+        )
     return result
 
 

@@ -2,5 +2,12 @@ from symdistill.judge import JudgeSpec, judge_cell
 from symdistill.logs import logging_to
 
 with logging_to(snakemake.log[0]):
-    judge_cell(snakemake.input.model, snakemake.input.test, snakemake.input.messages, snakemake.input.front,
-               snakemake.input.result, snakemake.output[0], JudgeSpec(**snakemake.params.spec))
+    judge_cell(
+        snakemake.input.model,
+        snakemake.input.test,
+        snakemake.input.messages,
+        snakemake.input.front,
+        snakemake.input.result,
+        snakemake.output[0],
+        JudgeSpec(**snakemake.params.spec),
+    )

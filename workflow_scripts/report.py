@@ -3,6 +3,12 @@ from symdistill.report import build_report
 from symdistill.tables import TableSettings
 
 with logging_to(snakemake.log[0]):
-    build_report(snakemake.input, snakemake.output[0], TableSettings(**snakemake.params.settings),
-                 snakemake.params.config, snakemake.params.commit, snakemake.params.benchmarks,
-                 snakemake.params.configfiles)
+    build_report(
+        snakemake.input,
+        snakemake.output[0],
+        TableSettings(**snakemake.params.settings),
+        snakemake.params.config,
+        snakemake.params.commit,
+        snakemake.params.benchmarks,
+        snakemake.params.configfiles,
+    )

@@ -2,5 +2,10 @@ from symdistill.logs import logging_to
 from symdistill.symbolic import SearchSpec, fit_symbolic
 
 with logging_to(snakemake.log[0]):
-    fit_symbolic(snakemake.input[0], snakemake.output.front, snakemake.output.result,
-                 SearchSpec(**snakemake.params.spec), threads=snakemake.threads)
+    fit_symbolic(
+        snakemake.input[0],
+        snakemake.output.front,
+        snakemake.output.result,
+        SearchSpec(**snakemake.params.spec),
+        threads=snakemake.threads,
+    )

@@ -1,8 +1,8 @@
 """From the validated config to the pipeline's names and each rule's parameters, and the names back from paths.
 
 Imported by the Snakefile and by every stage's readers, so it stays light (no JAX, PyTorch or Snakemake at
-import). Every function returns plain data with sorted keys: Snakemake stores the ``repr`` of each rule's params and reruns a job when it changes, so the
-params must change exactly when a result would.
+import). Every function returns plain data with sorted keys: Snakemake stores the ``repr`` of each rule's params
+and reruns a job when it changes, so the params must change exactly when a result would.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ CELL_PATTERN = re.compile(r"^(?P<dataset>[^/]+)/(?P<model>[a-z][a-z0-9_]*)/seed(
 # Where the DAG contract's paths name a cell or a dataset: .../{dataset}/{model}/seed{seed}(.ext | /file)
 # and .../data/{dataset}/{split}.parquet.
 CELL_IN_PATH = re.compile(
-    r"(?:^|/)(?P<stage>[a-z]+)/(?P<cell>[a-z0-9]+_[23]d_n\d+/[a-z][a-z0-9_]*/seed\d+)(?:\.[a-z]+|/[^/]+)$")
+    r"(?:^|/)(?P<stage>[a-z]+)/(?P<cell>[a-z0-9]+_[23]d_n\d+/[a-z][a-z0-9_]*/seed\d+)(?:\.[a-z]+|/[^/]+)$"
+)
 STAGE_RULES = {"models": "train"}  # results/{folder}/… is written by the rule of the same name, except these
 DATASET_IN_PATH = re.compile(r"(?:^|/)data/(?P<dataset>[a-z0-9]+_[23]d_n\d+)/(?P<split>train|test)\.parquet$")
 
@@ -43,8 +44,10 @@ def check_cell_identity(path: str | Path, recorded: str) -> None:
     match = CELL_IN_PATH.search(Path(path).as_posix())
     if match and match["cell"] != recorded:
         rule = STAGE_RULES.get(match["stage"], match["stage"])
-        raise IdentityError(f"{path}: holds cell {recorded}, but its path is cell {match['cell']} (a file copied "
-                            f"or moved between cells): rebuild it with `-R {rule}`")
+        raise IdentityError(
+            f"{path}: holds cell {recorded}, but its path is cell {match['cell']} (a file copied "
+            f"or moved between cells): rebuild it with `-R {rule}`"
+        )
 
 
 def check_dataset_identity(path: str | Path, sim: str, dim: int, n: int, split: str) -> None:
@@ -52,8 +55,10 @@ def check_dataset_identity(path: str | Path, sim: str, dim: int, n: int, split: 
     match = DATASET_IN_PATH.search(Path(path).as_posix())
     recorded = f"{Dataset(sim, dim, n).name}/{split}"
     if match and f"{match['dataset']}/{match['split']}" != recorded:
-        raise IdentityError(f"{path}: holds dataset {recorded}, but its path is {match['dataset']}/{match['split']} "
-                            "(a file copied or moved between datasets): rebuild it with `-R simulate`")
+        raise IdentityError(
+            f"{path}: holds dataset {recorded}, but its path is {match['dataset']}/{match['split']} "
+            "(a file copied or moved between datasets): rebuild it with `-R simulate`"
+        )
 
 
 @dataclass(frozen=True)
@@ -91,7 +96,9 @@ def parse_cell(name: str) -> Cell:
     """The inverse of ``Cell.path``: every per-cell output records its cell under this name."""
     match = CELL_PATTERN.match(name)
     if match is None:
-        raise ConfigError(f"cell name {name!r} is not of the form {{dataset}}/{{model}}/seed{{seed}}, e.g. spring_2d_n4/l1/seed0")
+        raise ConfigError(
+            f"cell name {name!r} is not of the form {{dataset}}/{{model}}/seed{{seed}}, e.g. spring_2d_n4/l1/seed0"
+        )
     parse_dataset(match["dataset"])
     return Cell(match["dataset"], match["model"], int(match["seed"]))
 
@@ -126,8 +133,10 @@ def _describe(error: jsonschema.ValidationError) -> str:
         allowed = ", ".join(sorted(error.schema.get("properties", {})))
         return f"{error.message}; allowed keys here: {allowed}"
     if error.validator in ("type", "oneOf", "anyOf") and isinstance(error.instance, str) and _is_number(error.instance):
-        return (f"{error.message}; YAML reads {error.instance} as text (an exponent needs a sign and a dot in the "
-                f"mantissa): write {_yaml_number(error.instance)}")
+        return (
+            f"{error.message}; YAML reads {error.instance} as text (an exponent needs a sign and a dot in the "
+            f"mantissa): write {_yaml_number(error.instance)}"
+        )
     return error.message
 
 
@@ -166,7 +175,9 @@ def _check_models(config: Mapping[str, Any]) -> None:
                 "pair energy) and regularizer 'hamiltonian' or 'none'"
             )
         if regularizer == "hamiltonian" and architecture != "hgn":
-            raise ConfigError(f"invalid config at 'models.{name}': the hamiltonian regulariser needs architecture 'hgn'")
+            raise ConfigError(
+                f"invalid config at 'models.{name}': the hamiltonian regulariser needs architecture 'hgn'"
+            )
 
 
 def _check_selection(config: Mapping[str, Any]) -> None:
@@ -191,8 +202,11 @@ def datasets(config: Mapping[str, Any]) -> list[str]:
 def cells(config: Mapping[str, Any]) -> list[Cell]:
     """Every dataset × model × seed, less the systems a variant is restricted away from (``models.*.sims``)."""
     exp = config["experiment"]
-    return [Cell(d, m, s) for d, m, s in product(datasets(config), exp["models"], exp["seeds"])
-            if parse_dataset(d).sim in config["models"][m].get("sims", exp["sims"])]
+    return [
+        Cell(d, m, s)
+        for d, m, s in product(datasets(config), exp["models"], exp["seeds"])
+        if parse_dataset(d).sim in config["models"][m].get("sims", exp["sims"])
+    ]
 
 
 def simulation_params(config: Mapping[str, Any], dataset: str) -> dict[str, Any]:

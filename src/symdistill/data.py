@@ -66,7 +66,9 @@ class DatasetWriter:
         self._writer = pq.ParquetWriter(tmp, dataset_schema(self.dim, self.metadata), compression="zstd")
         return self
 
-    def write(self, sims: np.ndarray, steps: np.ndarray, times: np.ndarray, states: np.ndarray, accel: np.ndarray) -> None:
+    def write(
+        self, sims: np.ndarray, steps: np.ndarray, times: np.ndarray, states: np.ndarray, accel: np.ndarray
+    ) -> None:
         """Append ``states`` (sims, steps, n, f) and ``accel`` (sims, steps, n, dim) in (sim, step, particle) order."""
         n_sims, n_steps, n, _ = states.shape
         rows = n_sims * n_steps * n
@@ -85,7 +87,9 @@ class DatasetWriter:
         self._writer.write_table(pa.table(columns, schema=self._writer.schema))
         self._rows += rows
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self._writer.close()
         expected = self.metadata["n_sims"] * self.metadata["n_steps"] * self.n
         if exc is None and self._rows != expected:

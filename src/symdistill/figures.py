@@ -29,8 +29,8 @@ from PIL import Image
 
 from symdistill.config import message_of
 from symdistill.data import AXES, read_split
-from symdistill.io import atomic_output, read_json
 from symdistill.forcefit import potential_basis
+from symdistill.io import atomic_output, read_json
 from symdistill.judge import READINGS
 from symdistill.messages import read_messages
 from symdistill.models import Graph, Network, VariationalGraphNetwork
@@ -64,8 +64,14 @@ def sparsity_figure(history: pd.DataFrame, top: list[str], ranking: str, cell: s
     over_time, final = fig.subplots(1, 2)
     for k, name in enumerate(names):
         chosen = name in top
-        over_time.plot(history["epoch"], std[:, k], color=HIGHLIGHT if chosen else MUTED, lw=1.6 if chosen else 0.7,
-                       label=name if chosen else None, zorder=3 if chosen else 2)
+        over_time.plot(
+            history["epoch"],
+            std[:, k],
+            color=HIGHLIGHT if chosen else MUTED,
+            lw=1.6 if chosen else 0.7,
+            label=name if chosen else None,
+            zorder=3 if chosen else 2,
+        )
     over_time.set(yscale="log", xlabel="epoch", ylabel="message std over test edges", title=f"{cell}: message sparsity")
     over_time.legend(title=f"most significant ({ranking})", fontsize="small")
     order = np.argsort(-std[-1], kind="stable")
@@ -116,8 +122,13 @@ def force_fit_figure(frame: pd.DataFrame, fit: dict[str, Any], dim: int, cell: s
         lo, hi = np.percentile(np.concatenate([message, fitted]), [1, 99])
         pad = 0.1 * (hi - lo) or 1.0
         ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], "k--", lw=0.8)
-        ax.set(xlim=(lo - pad, hi + pad), ylim=(lo - pad, hi + pad), xlabel=f"best linear combination of {law}",
-               ylabel=f"message {component}", title=f"{component}: R² {r2:.3f}" + ("" if energy else " (Table 1)"))
+        ax.set(
+            xlim=(lo - pad, hi + pad),
+            ylim=(lo - pad, hi + pad),
+            xlabel=f"best linear combination of {law}",
+            ylabel=f"message {component}",
+            title=f"{component}: R² {r2:.3f}" + ("" if energy else " (Table 1)"),
+        )
     fig.suptitle(f"{cell}: messages vs the true {'potential' if energy else 'force'}")
     return fig
 
@@ -125,8 +136,9 @@ def force_fit_figure(frame: pd.DataFrame, fit: dict[str, Any], dim: int, cell: s
 # ---------------------------------------------------------------- symbolic regression
 
 
-def front_points(front: pd.DataFrame, component: dict[str, Any],
-                 readings: Mapping[str, list[str]] = READINGS) -> pd.DataFrame:
+def front_points(
+    front: pd.DataFrame, component: dict[str, Any], readings: Mapping[str, list[str]] = READINGS
+) -> pd.DataFrame:
     """One component's front (complexity, loss) with the judge's verdict on each member beside it."""
     rows = front[front["component"] == component["component"]].set_index("complexity")["loss"]
     members = pd.DataFrame(
@@ -139,8 +151,10 @@ def front_points(front: pd.DataFrame, component: dict[str, Any],
         }
     )
     if sorted(members["complexity"]) != sorted(rows.index):
-        raise ValueError(f"the judge's members of {component['component']} (complexities "
-                         f"{sorted(members['complexity'])}) are not the front's ({sorted(rows.index)})")
+        raise ValueError(
+            f"the judge's members of {component['component']} (complexities "
+            f"{sorted(members['complexity'])}) are not the front's ({sorted(rows.index)})"
+        )
     return members.assign(loss=rows.loc[members["complexity"]].to_numpy()).sort_values("complexity")
 
 
@@ -150,8 +164,14 @@ def pareto_figure(front: pd.DataFrame, verdict: dict[str, Any], cell: str) -> Fi
     fig = Figure(figsize=(max(5.0, 4.6 * len(components)), 3.8), layout="constrained")
     if not components:
         ax = fig.subplots()
-        ax.text(0.5, 0.5, f"no symbolic result ({verdict['symbolic_status']}):\n{verdict.get('reason', '')[:200]}",
-                ha="center", va="center", wrap=True)
+        ax.text(
+            0.5,
+            0.5,
+            f"no symbolic result ({verdict['symbolic_status']}):\n{verdict.get('reason', '')[:200]}",
+            ha="center",
+            va="center",
+            wrap=True,
+        )
         ax.set_axis_off()
         fig.suptitle(f"{cell}: Pareto front")
         return fig
@@ -160,8 +180,11 @@ def pareto_figure(front: pd.DataFrame, verdict: dict[str, Any], cell: str) -> Fi
         ax.plot(points["complexity"], points["loss"], color=MUTED, marker="o", ms=4, label="front")
         marks = [
             (points["affine"] & ~points["receiver_scaled"], dict(marker="^", color="C0", s=50), "law's form, poor fit"),
-            (points["receiver_scaled"] & ~points["physical"], dict(marker="D", color="C1", s=50),
-             "passes (receiver-scaled)"),
+            (
+                points["receiver_scaled"] & ~points["physical"],
+                dict(marker="D", color="C1", s=50),
+                "passes (receiver-scaled)",
+            ),
             (points["physical"], dict(marker="*", color="C2", s=160), "passes (physical)"),
             (points["selected"], dict(marker="o", facecolors="none", edgecolors=HIGHLIGHT, s=220, lw=2), "selected"),
         ]
@@ -169,9 +192,13 @@ def pareto_figure(front: pd.DataFrame, verdict: dict[str, Any], cell: str) -> Fi
             if rows.any():
                 ax.scatter(points.loc[rows, "complexity"], points.loc[rows, "loss"], label=label, zorder=3, **style)
         outcome = component["outcome"]
-        ax.set(yscale="log", xlabel="complexity", ylabel="loss",
-               title=f"{component['component']}: physical {outcome['physical']}, "
-                     f"receiver-scaled {outcome['receiver_scaled']}")
+        ax.set(
+            yscale="log",
+            xlabel="complexity",
+            ylabel="loss",
+            title=f"{component['component']}: physical {outcome['physical']}, "
+            f"receiver-scaled {outcome['receiver_scaled']}",
+        )
         ax.legend(fontsize="small")
     fig.suptitle(f"{cell}: Pareto front")
     return fig
@@ -185,16 +212,19 @@ def stored_trajectory(test_path: str | Path, index: int) -> tuple[np.ndarray, np
     split = read_split(test_path)
     sims = np.unique(split.sim)
     if not 0 <= index < len(sims):
-        raise ValueError(f"{test_path}: report.rollout_simulation is {index}, but the test split holds "
-                         f"{len(sims)} simulations (0 … {len(sims) - 1})")
+        raise ValueError(
+            f"{test_path}: report.rollout_simulation is {index}, but the test split holds "
+            f"{len(sims)} simulations (0 … {len(sims) - 1})"
+        )
     rows = np.flatnonzero(split.sim == sims[index])
     rows = rows[np.argsort(split.step[rows], kind="stable")]
     times = pq.read_table(test_path, columns=["time"]).column("time").to_numpy()[:: split.n]
     return split.x[rows].astype(np.float64), times[rows]
 
 
-def rk4_rollout(acceleration: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, times: np.ndarray, dim: int,
-                substeps: int) -> np.ndarray:
+def rk4_rollout(
+    acceleration: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, times: np.ndarray, dim: int, substeps: int
+) -> np.ndarray:
     """States (len(times), n, features) from ``x0`` at ``times[0]``: classical RK4, ``substeps`` per interval.
 
     Positions follow the velocities and velocities the ``acceleration`` of the whole state (n, features) →
@@ -242,13 +272,19 @@ def trajectory_figure(truth: np.ndarray, predicted: np.ndarray, times: np.ndarra
     for p in range(truth.shape[1]):
         color = f"C{p % 10}"
         paths.plot(truth[:, p, 0], truth[:, p, 1], color=color, lw=1.6, label="truth" if p == 0 else None)
-        paths.plot(predicted[:, p, 0], predicted[:, p, 1], color=color, lw=1.2, ls="--",
-                   label="GNN" if p == 0 else None)
+        paths.plot(
+            predicted[:, p, 0], predicted[:, p, 1], color=color, lw=1.2, ls="--", label="GNN" if p == 0 else None
+        )
         paths.plot(truth[0, p, 0], truth[0, p, 1], "o", color=color, ms=5)
     lo, hi = truth[..., :2].min(axis=(0, 1)), truth[..., :2].max(axis=(0, 1))
     pad = 0.25 * (hi - lo).max()
-    paths.set(xlim=(lo[0] - pad, hi[0] + pad), ylim=(lo[1] - pad, hi[1] + pad), xlabel="x", ylabel="y",
-              title=f"{cell}: test simulation" + (" (x–y projection)" if dim == 3 else ""))
+    paths.set(
+        xlim=(lo[0] - pad, hi[0] + pad),
+        ylim=(lo[1] - pad, hi[1] + pad),
+        xlabel="x",
+        ylabel="y",
+        title=f"{cell}: test simulation" + (" (x–y projection)" if dim == 3 else ""),
+    )
     paths.legend(fontsize="small")
     with np.errstate(all="ignore"):
         distance = np.linalg.norm(predicted[..., :dim] - truth[..., :dim], axis=-1).mean(axis=1)
@@ -260,8 +296,9 @@ def trajectory_figure(truth: np.ndarray, predicted: np.ndarray, times: np.ndarra
 # ---------------------------------------------------------------- the rule
 
 
-def cell_figures(inputs: Mapping[str, str], outputs: Mapping[str, str], rollout_simulation: int,
-                 rollout_substeps: int) -> None:
+def cell_figures(
+    inputs: Mapping[str, str], outputs: Mapping[str, str], rollout_simulation: int, rollout_substeps: int
+) -> None:
     """Rule ``figures``: the five PNGs of one cell, ``outputs[name]`` for each name in FIGURES.
 
     ``inputs`` holds the cell's history, messages, forcefit, front, judge, model and test files by those names.
@@ -280,8 +317,7 @@ def cell_figures(inputs: Mapping[str, str], outputs: Mapping[str, str], rollout_
     model, record = load_model(inputs["model"])
     truth, times = stored_trajectory(inputs["test"], rollout_simulation)
     system = record["system"]
-    predicted = rk4_rollout(gnn_acceleration(model, system["sim"], system["n"]), truth[0], times, dim,
-                            rollout_substeps)
+    predicted = rk4_rollout(gnn_acceleration(model, system["sim"], system["n"]), truth[0], times, dim, rollout_substeps)
     figures = {
         "sparsity": sparsity_figure(history, fit["components"], meta["significance"], cell),
         "force_fit": force_fit_figure(frame, fit, dim, cell),

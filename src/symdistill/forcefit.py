@@ -82,8 +82,13 @@ def fit_bases(frame: pd.DataFrame, meta: dict[str, Any]) -> dict[str, np.ndarray
 def force_fit(frame: pd.DataFrame, meta: dict[str, Any], keep: float) -> dict[str, Any]:
     dim = meta["system"]["dim"] if message_of(meta) == "force" else 1
     components = meta["ranked_components"][:dim]
-    result: dict[str, Any] = {"cell": meta["cell"], "message": message_of(meta), "components": components,
-                              "keep_fraction": keep, "edges": len(frame)}
+    result: dict[str, Any] = {
+        "cell": meta["cell"],
+        "message": message_of(meta),
+        "components": components,
+        "keep_fraction": keep,
+        "edges": len(frame),
+    }
     for name, basis in fit_bases(frame, meta).items():
         per_component = [trimmed_r2(frame[c].to_numpy(), basis, keep) for c in components]
         result[name] = {"r2": per_component, "r2_mean": float(np.mean(per_component))}

@@ -55,8 +55,10 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> None:
     try:
         text = json.dumps(obj, indent=2, sort_keys=True, default=_json_default, allow_nan=False)
     except ValueError:
-        raise ValueError(f"{path}: refusing to write non-finite numbers (NaN or inf) at "
-                         f"{', '.join(_non_finite(obj)) or 'an unknown key'}") from None
+        raise ValueError(
+            f"{path}: refusing to write non-finite numbers (NaN or inf) at "
+            f"{', '.join(_non_finite(obj)) or 'an unknown key'}"
+        ) from None
     with atomic_output(path) as tmp:
         tmp.write_text(text + "\n")
 
@@ -113,5 +115,7 @@ def check_finite(path: str | os.PathLike[str], columns: dict[str, np.ndarray], r
     bad = {name: count for name, count in bad.items() if count}
     if bad:
         where = ", ".join(f"{name} ({count} of {len(columns[name])})" for name, count in bad.items())
-        raise InputError(f"{path}: non-finite values (NaN or inf) in {where}: the file is corrupt or was made "
-                         f"from diverged inputs; rebuild it with `-R {rerun}`")
+        raise InputError(
+            f"{path}: non-finite values (NaN or inf) in {where}: the file is corrupt or was made "
+            f"from diverged inputs; rebuild it with `-R {rerun}`"
+        )

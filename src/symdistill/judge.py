@@ -123,8 +123,10 @@ def heldout_graphs(test: Split, seen: np.ndarray, edges: int, rng: np.random.Gen
     """Test graphs outside ``seen`` (the message table's), as many as ``edges`` edges need, in random order."""
     pool = np.setdiff1d(np.arange(len(test.x)), seen)
     if len(pool) == 0:
-        raise ValueError(f"no test graph is left for the judge's held-out edges: the message table uses all "
-                         f"{len(test.x)}; lower messages.graphs or raise simulation.test_sims")
+        raise ValueError(
+            f"no test graph is left for the judge's held-out edges: the message table uses all "
+            f"{len(test.x)}; lower messages.graphs or raise simulation.test_sims"
+        )
     per_graph = len(edge_index(test.metadata["sim"], test.n)[0])
     return rng.choice(pool, size=min(len(pool), -(-edges // per_graph)), replace=False)
 
@@ -162,8 +164,11 @@ class Laws:
 def force_laws(force: np.ndarray, m1: np.ndarray, groups: np.ndarray) -> Laws:
     """F, F/m₁, and F·h(receiver): within a narrow bin of the receiver h(m₁) ≈ a + b/m₁, so affine in [F, F/m₁]."""
     acceleration = force / m1[:, None]
-    return Laws({"force": force, "acceleration": acceleration, "receiver": np.column_stack([force, acceleration])},
-                {"force": None, "acceleration": None, "receiver": groups}, READINGS)
+    return Laws(
+        {"force": force, "acceleration": acceleration, "receiver": np.column_stack([force, acceleration])},
+        {"force": None, "acceleration": None, "receiver": groups},
+        READINGS,
+    )
 
 
 def energy_laws(potential_difference: np.ndarray) -> Laws:
@@ -179,8 +184,9 @@ class Domain:
 
 
 def force_domain(sim: str, frame: pd.DataFrame, dim: int, n: int, names: list[str], bins: int) -> Domain:
-    laws = force_laws(true_forces(sim, frame, dim, n), frame["m1"].to_numpy(),
-                      receiver_groups(frame, bins, get_system(sim).charged))
+    laws = force_laws(
+        true_forces(sim, frame, dim, n), frame["m1"].to_numpy(), receiver_groups(frame, bins, get_system(sim).charged)
+    )
     return Domain(laws, lambda equation: evaluate(equation, names, frame))
 
 
@@ -202,8 +208,9 @@ def robust_law(message: np.ndarray, values: np.ndarray, groups: np.ndarray | Non
     return prediction
 
 
-def judge_component(front: pd.DataFrame, message: np.ndarray, heldout: Domain, probe: Domain,
-                    spec: JudgeSpec) -> dict[str, Any]:
+def judge_component(
+    front: pd.DataFrame, message: np.ndarray, heldout: Domain, probe: Domain, spec: JudgeSpec
+) -> dict[str, Any]:
     """Numbers and outcome per reading for one message component's front: (a) on ``probe``, (b) on
     ``heldout``, where ``message`` was taken.
 
@@ -211,8 +218,10 @@ def judge_component(front: pd.DataFrame, message: np.ndarray, heldout: Domain, p
     message's robust combination); within the receiver groups, both may be rescaled group by group.
     """
     laws = heldout.laws
-    ceiling = {b: r2_affine(message, robust_law(message, laws.values[b], g, spec.keep_fraction)[:, None], g)
-               for b, g in laws.groups.items()}
+    ceiling = {
+        b: r2_affine(message, robust_law(message, laws.values[b], g, spec.keep_fraction)[:, None], g)
+        for b, g in laws.groups.items()
+    }
     members = []
     for row in front.itertuples():
         on_probe = probe.evaluate(row.sympy)
@@ -221,10 +230,22 @@ def judge_component(front: pd.DataFrame, message: np.ndarray, heldout: Domain, p
         fit = {b: r2_affine(message, on_heldout, g) for b, g in laws.groups.items()}
         affine = {b: bool(truth[b] >= spec.truth_r2) for b in laws.groups}
         passes = {b: affine[b] and bool(fit[b] >= ceiling[b] - spec.fit_margin) for b in laws.groups}
-        members.append({"complexity": int(row.complexity), "selected": bool(row.selected), "sympy": row.sympy,
-                        "truth_r2": truth, "fit_r2": fit, "affine": affine, "passes": passes})
-    return {"ceiling_r2": ceiling, "members": members,
-            "outcome": {reading: outcome(members, bases) for reading, bases in laws.readings.items()}}
+        members.append(
+            {
+                "complexity": int(row.complexity),
+                "selected": bool(row.selected),
+                "sympy": row.sympy,
+                "truth_r2": truth,
+                "fit_r2": fit,
+                "affine": affine,
+                "passes": passes,
+            }
+        )
+    return {
+        "ceiling_r2": ceiling,
+        "members": members,
+        "outcome": {reading: outcome(members, bases) for reading, bases in laws.readings.items()},
+    }
 
 
 def outcome(members: list[dict[str, Any]], bases: tuple[str, ...]) -> str:
@@ -244,8 +265,15 @@ def worst(outcomes: list[str]) -> str:
 JUDGED_STATUSES = ("ok", "timeout")  # a search stopped by its time ceiling keeps its front, which is judged
 
 
-def judge_cell(model_path: str | Path, test_path: str | Path, messages_path: str | Path, front_path: str | Path,
-               result_path: str | Path, out_path: str | Path, spec: JudgeSpec) -> None:
+def judge_cell(
+    model_path: str | Path,
+    test_path: str | Path,
+    messages_path: str | Path,
+    front_path: str | Path,
+    result_path: str | Path,
+    out_path: str | Path,
+    spec: JudgeSpec,
+) -> None:
     """Rule ``judge``: the recovery outcome of one cell with every number behind it."""
     result = read_json(result_path)
     check_cell_identity(result_path, result["cell"])
@@ -274,12 +302,17 @@ def judge_cell(model_path: str | Path, test_path: str | Path, messages_path: str
     verdict.update(
         message=message_kind(record["model"]),
         readings={reading: list(bases) for reading, bases in held.laws.readings.items()},
-        probe_edges=len(pairs), probe_r_range=[spec.r_min, r_max], r_train_p99=r_in,
-        heldout_graphs=len(heldout), heldout_edges=len(values),
+        probe_edges=len(pairs),
+        probe_r_range=[spec.r_min, r_max],
+        r_train_p99=r_in,
+        heldout_graphs=len(heldout),
+        heldout_edges=len(values),
         components=components,
         outcome={reading: worst([c["outcome"][reading] for c in components]) for reading in READINGS},
-        law_r2={reading: min(max(c["ceiling_r2"][b] for b in bases) for c in components)
-                for reading, bases in held.laws.readings.items()},
+        law_r2={
+            reading: min(max(c["ceiling_r2"][b] for b in bases) for c in components)
+            for reading, bases in held.laws.readings.items()
+        },
     )
     write_json(out_path, verdict)
 
@@ -287,18 +320,37 @@ def judge_cell(model_path: str | Path, test_path: str | Path, messages_path: str
 JudgedSets = tuple[np.ndarray, Domain, Domain]  # messages on the held-out edges, the held-out and probe domains
 
 
-def force_sets(model: torch.nn.Module, test: Split, heldout: np.ndarray, pairs: np.ndarray, rng: np.random.Generator,
-               r_max: float, names: list[str], spec: JudgeSpec) -> JudgedSets:
+def force_sets(
+    model: torch.nn.Module,
+    test: Split,
+    heldout: np.ndarray,
+    pairs: np.ndarray,
+    rng: np.random.Generator,
+    r_max: float,
+    names: list[str],
+    spec: JudgeSpec,
+) -> JudgedSets:
     sim, dim, n = test.metadata["sim"], test.dim, test.n
     frame = graph_edges(test, heldout)
     frame = frame[frame["r"].to_numpy() >= spec.r_min].reset_index(drop=True)
     probe = place_senders(pairs, dim, rng, spec.r_min, r_max)
-    return (edge_messages(model, frame, dim)[0], force_domain(sim, frame, dim, n, names, spec.receiver_bins),
-            force_domain(sim, probe, dim, n, names, spec.receiver_bins))
+    return (
+        edge_messages(model, frame, dim)[0],
+        force_domain(sim, frame, dim, n, names, spec.receiver_bins),
+        force_domain(sim, probe, dim, n, names, spec.receiver_bins),
+    )
 
 
-def energy_sets(model: torch.nn.Module, test: Split, heldout: np.ndarray, pairs: np.ndarray, rng: np.random.Generator,
-                r_max: float, names: list[str], spec: JudgeSpec) -> JudgedSets:
+def energy_sets(
+    model: torch.nn.Module,
+    test: Split,
+    heldout: np.ndarray,
+    pairs: np.ndarray,
+    rng: np.random.Generator,
+    r_max: float,
+    names: list[str],
+    spec: JudgeSpec,
+) -> JudgedSets:
     """Energies are judged as differences: each held-out edge against the same pair in another snapshot,
     each probe pair at two distances."""
     sim, dim, n = test.metadata["sim"], test.dim, test.n

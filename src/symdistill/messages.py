@@ -104,7 +104,9 @@ def message_table(model: Network, record: dict[str, Any], x: np.ndarray) -> tupl
     components = [f"e{k}" for k in range(values.shape[1])]
     frame = pd.concat([frame, pd.DataFrame(values, columns=components, index=frame.index)], axis=1)
     if logvar is not None:
-        frame = pd.concat([frame, pd.DataFrame(logvar, columns=[f"lv{k}" for k in range(logvar.shape[1])], index=frame.index)], axis=1)
+        frame = pd.concat(
+            [frame, pd.DataFrame(logvar, columns=[f"lv{k}" for k in range(logvar.shape[1])], index=frame.index)], axis=1
+        )
     measure, score = significance(values, logvar)
     order = np.argsort(-score, kind="stable")
     meta = {
@@ -131,8 +133,17 @@ def table_columns(meta: dict[str, Any]) -> list[str]:
     """The columns every consumer reads: edge geometry, both ends' charge and mass, the true force and energy,
     and every message component the metadata ranks."""
     dim = meta["system"]["dim"]
-    return [*(f"d{a}" for a in AXES[:dim]), "r", "m1", "m2", "q1", "q2", *(f"f{a}" for a in AXES[:dim]), "u",
-            *meta["ranked_components"]]
+    return [
+        *(f"d{a}" for a in AXES[:dim]),
+        "r",
+        "m1",
+        "m2",
+        "q1",
+        "q2",
+        *(f"f{a}" for a in AXES[:dim]),
+        "u",
+        *meta["ranked_components"],
+    ]
 
 
 def read_messages(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -145,14 +156,17 @@ def read_messages(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     raw = (table.schema.metadata or {}).get(META_KEY)
     meta = json.loads(raw) if raw else {}
     if meta.get("format") != FORMAT:
-        raise InputError(f"{path}: not a symdistill message table (expected format {FORMAT!r}); "
-                         "rebuild it with `-R messages`")
+        raise InputError(
+            f"{path}: not a symdistill message table (expected format {FORMAT!r}); rebuild it with `-R messages`"
+        )
     check_cell_identity(path, meta["cell"])
     columns = table_columns(meta)
     missing = [c for c in columns if c not in table.column_names]
     if missing:
-        raise InputError(f"{path}: lacks the column(s) {', '.join(missing)} (a {meta['system']['dim']}D message "
-                         f"table has {', '.join(columns)}); rebuild it with `-R messages`")
+        raise InputError(
+            f"{path}: lacks the column(s) {', '.join(missing)} (a {meta['system']['dim']}D message "
+            f"table has {', '.join(columns)}); rebuild it with `-R messages`"
+        )
     frame = table.to_pandas()
     check_finite(path, {c: frame[c].to_numpy() for c in columns}, "messages")
     return frame, meta
@@ -163,7 +177,9 @@ def sample_graphs(n_test: int, graphs: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n_test, size=min(graphs, n_test), replace=False))
 
 
-def extract_messages(model_path: str | Path, test_path: str | Path, out_path: str | Path, graphs: int, seed: int) -> None:
+def extract_messages(
+    model_path: str | Path, test_path: str | Path, out_path: str | Path, graphs: int, seed: int
+) -> None:
     """Rule ``messages``: the message table of ``graphs`` sampled test graphs of one trained cell."""
     model, record = load_model(model_path)
     test = read_split(test_path)

@@ -28,7 +28,16 @@ from symdistill.config import Cell, cells, datasets, message_of, parse_cell, par
 from symdistill.io import PROVENANCE_PACKAGES, atomic_output, package_versions
 from symdistill.symbolic import to_sympy
 from symdistill.tables import (
-    N_NOTE, RENDERERS, SYMBOLS, TABLE_CSS, TABLES, TableInputError, TableSettings, agreements, read_cells, read_table,
+    N_NOTE,
+    RENDERERS,
+    SYMBOLS,
+    TABLE_CSS,
+    TABLES,
+    TableInputError,
+    TableSettings,
+    agreements,
+    read_cells,
+    read_table,
     row_names,
 )
 
@@ -98,13 +107,23 @@ class CellReport:
     def equations(self) -> list[Equation]:
         """Each component's selected equation, then every other front member the judge accepted (physical reading)."""
         names = self.symbolic["inputs"]
-        shown = [equation(c["component"], c["selected"]["sympy"], names,
-                          "selected" + (f", {c['status']}" if c["status"] != "ok" else ""))
-                 for c in self.symbolic["components"] if "selected" in c]
+        shown = [
+            equation(
+                c["component"],
+                c["selected"]["sympy"],
+                names,
+                "selected" + (f", {c['status']}" if c["status"] != "ok" else ""),
+            )
+            for c in self.symbolic["components"]
+            if "selected" in c
+        ]
         bases = self.judge.get("readings", {}).get("physical", ())
         for c in self.judge.get("components", ()):
-            shown += [equation(c["component"], m["sympy"], names, "passes the judge")
-                      for m in c["members"] if not m["selected"] and any(m["passes"][b] for b in bases)]
+            shown += [
+                equation(c["component"], m["sympy"], names, "passes the judge")
+                for m in c["members"]
+                if not m["selected"] and any(m["passes"][b] for b in bases)
+            ]
         return shown
 
     @property
@@ -123,15 +142,20 @@ class CellReport:
         law = self.judge["law_r2"]["physical"]
         if law < LEARNED_R2:
             return f"the network did not learn the law (law R² {law:.2f})"
-        missed = ("a front member has the law's form but does not fit the message" if physical == "partial"
-                  else "no front member passes")
+        missed = (
+            "a front member has the law's form but does not fit the message"
+            if physical == "partial"
+            else "no front member passes"
+        )
         return f"the network learned it, the search missed it (law R² {law:.2f}, {missed})"
 
     @property
     def search(self) -> str:
         """Status, the work each component's search did, and its wall time (the one thing a rerun changes)."""
-        work = ", ".join(f"{c['generations']} generations" if c.get("generations") is not None else "generations unknown"
-                         for c in self.symbolic["components"])
+        work = ", ".join(
+            f"{c['generations']} generations" if c.get("generations") is not None else "generations unknown"
+            for c in self.symbolic["components"]
+        )
         return f"{self.symbolic['status']}, {work}, {self.symbolic['run']['wall_seconds']:.0f} s"
 
     @property
@@ -146,8 +170,9 @@ def keys_of(kind: str, record: dict[str, Any]) -> tuple[str, ...]:
     if kind == "forcefit" and message_of(record) == "energy":
         return ("potential",)
     if kind == "judge":  # a judged front has its members and the law's R²; a failed search its reason
-        return KEYS[kind] + (("reason",) if record["outcome"]["physical"] == "no_result"
-                             else ("components", "readings", "law_r2"))
+        return KEYS[kind] + (
+            ("reason",) if record["outcome"]["physical"] == "no_result" else ("components", "readings", "law_r2")
+        )
     return KEYS[kind]
 
 
@@ -168,8 +193,10 @@ def figure_cell(path: str | Path) -> tuple[Cell, str]:
     """The cell and figure name of results/figures/{dataset}/{model}/seed{seed}/{name}.png."""
     path = Path(path)
     if path.stem not in FIGURE_CAPTIONS or len(path.parts) < 4:
-        raise TableInputError(f"{path}: expected results/figures/{{dataset}}/{{model}}/seed{{seed}}/{{name}}.png "
-                              f"with name one of {', '.join(FIGURE_CAPTIONS)}")
+        raise TableInputError(
+            f"{path}: expected results/figures/{{dataset}}/{{model}}/seed{{seed}}/{{name}}.png "
+            f"with name one of {', '.join(FIGURE_CAPTIONS)}"
+        )
     return parse_cell("/".join(path.parts[-4:-1])), path.stem
 
 
@@ -212,17 +239,21 @@ def read_benchmarks(root: str | Path, keys: set[str]) -> tuple[pd.DataFrame, int
         except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
             raise TableInputError(f"{path}: not a readable benchmark TSV ({err})") from None
         if not {"s", "max_rss"} <= set(frame.columns):
-            raise TableInputError(f"{path}: expected Snakemake benchmark columns s and max_rss, found {list(frame.columns)}")
-        for s, rss in zip(pd.to_numeric(frame["s"], errors="coerce"), pd.to_numeric(frame["max_rss"], errors="coerce"),
-                          strict=True):
+            raise TableInputError(
+                f"{path}: expected Snakemake benchmark columns s and max_rss, found {list(frame.columns)}"
+            )
+        for s, rss in zip(
+            pd.to_numeric(frame["s"], errors="coerce"), pd.to_numeric(frame["max_rss"], errors="coerce"), strict=True
+        ):
             rows.append({"rule": rule, "job": "/".join(key) or rule, "seconds": s, "max_rss_mb": rss})
     return pd.DataFrame(rows, columns=["rule", "job", "seconds", "max_rss_mb"]), others
 
 
 def benchmark_summary(jobs: pd.DataFrame) -> list[dict[str, Any]]:
     """Per rule: jobs, total and longest wall time, peak resident memory."""
-    summary = jobs.groupby("rule", sort=True).agg(jobs=("job", "size"), total_s=("seconds", "sum"),
-                                                  max_s=("seconds", "max"), peak_mb=("max_rss_mb", "max"))
+    summary = jobs.groupby("rule", sort=True).agg(
+        jobs=("job", "size"), total_s=("seconds", "sum"), max_s=("seconds", "max"), peak_mb=("max_rss_mb", "max")
+    )
     return [{"rule": rule, **row} for rule, row in summary.to_dict("index").items()]
 
 
@@ -239,8 +270,10 @@ def versions(reports: list[CellReport]) -> list[dict[str, str]]:
         for name, version in r.symbolic["package_versions"].items():
             recorded[name].add(version)
     here = package_versions((*PROVENANCE_PACKAGES, "matplotlib", "jinja2", "snakemake"))
-    return [{"package": name, "report": here.get(name, ""), "symbolic": ", ".join(sorted(recorded.get(name, ())))}
-            for name in sorted(set(here) | set(recorded))]
+    return [
+        {"package": name, "report": here.get(name, ""), "symbolic": ", ".join(sorted(recorded.get(name, ())))}
+        for name in sorted(set(here) | set(recorded))
+    ]
 
 
 def symbolic_summary(reports: list[CellReport]) -> dict[str, Any]:
@@ -265,19 +298,33 @@ def systems(reports: list[CellReport]) -> list[dict[str, Any]]:
     sections = []
     for name, members in by_dataset.items():
         d = parse_dataset(name)
-        sections.append({"id": name, "title": f"{names.get((d.sim, d.dim), f'{d.sim}-{d.dim}')} · n = {d.n}",
-                         "dataset": name, "cells": members})
+        sections.append(
+            {
+                "id": name,
+                "title": f"{names.get((d.sim, d.dim), f'{d.sim}-{d.dim}')} · n = {d.n}",
+                "dataset": name,
+                "cells": members,
+            }
+        )
     return sections
 
 
 def render(context: dict[str, Any]) -> str:
-    environment = jinja2.Environment(loader=jinja2.PackageLoader("symdistill", "templates"),
-                                     autoescape=True, undefined=jinja2.StrictUndefined)
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("symdistill", "templates"), autoescape=True, undefined=jinja2.StrictUndefined
+    )
     return environment.get_template("report.html.j2").render(**context)
 
 
-def build_report(inputs: Mapping[str, Any], output: str | Path, settings: TableSettings, config: dict[str, Any],
-                 commit: str, benchmarks: str | Path, configfiles: list[str]) -> None:
+def build_report(
+    inputs: Mapping[str, Any],
+    output: str | Path,
+    settings: TableSettings,
+    config: dict[str, Any],
+    commit: str,
+    benchmarks: str | Path,
+    configfiles: list[str],
+) -> None:
     """Rule ``report``: results/report/index.html. ``configfiles``: what the resolved ``config`` was built from.
 
     ``inputs`` holds the tables' CSVs by table name and the lists metrics, forcefit, judge, symbolic (per cell)

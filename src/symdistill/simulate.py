@@ -167,7 +167,9 @@ def _integrate(
         d0, d1 = _rms(y / scale), _rms(f0 / scale)
         h0 = jnp.where((d0 < 1e-5) | (d1 < 1e-5), 1e-6, 0.01 * d0 / d1)
         d2 = _rms((f(y + h0 * f0, params) - f0) / scale) / h0
-        h1 = jnp.where((d1 <= 1e-15) & (d2 <= 1e-15), jnp.maximum(1e-6, h0 * 1e-3), (0.01 / jnp.maximum(d1, d2)) ** (1 / 6))
+        h1 = jnp.where(
+            (d1 <= 1e-15) & (d2 <= 1e-15), jnp.maximum(1e-6, h0 * 1e-3), (0.01 / jnp.maximum(d1, d2)) ** (1 / 6)
+        )
         return f0, jnp.minimum(100 * h0, h1)
 
     def record(out: jax.Array, sid: jax.Array, idx: jax.Array, y: jax.Array, dy: jax.Array) -> jax.Array:
@@ -181,8 +183,16 @@ def _integrate(
     zeros = jnp.zeros(slots, jnp.int32)
     out = jnp.zeros((n_sims, n_out, y.shape[0], 3 * dim), y.dtype)
     state = _Slots(
-        sid=jnp.arange(slots), y=y, params=params, f0=f0, t=jnp.zeros(slots, y.dtype), h=h, idx=zeros + 1,
-        attempts=zeros, next_sim=jnp.array(slots), out=record(out, jnp.arange(slots), zeros, y, f0),
+        sid=jnp.arange(slots),
+        y=y,
+        params=params,
+        f0=f0,
+        t=jnp.zeros(slots, y.dtype),
+        h=h,
+        idx=zeros + 1,
+        attempts=zeros,
+        next_sim=jnp.array(slots),
+        out=record(out, jnp.arange(slots), zeros, y, f0),
         used=jnp.zeros(n_sims, jnp.int32),
     )
 
@@ -231,9 +241,15 @@ def _integrate(
         f0, h = start(y, params)
         return s._replace(
             out=record(s.out, jnp.where(refill, new_sid, n_sims), jnp.zeros_like(s.idx), y, f0),
-            sid=jnp.where(refill, new_sid, s.sid), next_sim=s.next_sim + jnp.sum(refill), y=y, params=params,
-            f0=jnp.where(refill, f0, s.f0), h=jnp.where(refill, h, s.h), t=jnp.where(refill, 0.0, s.t),
-            idx=jnp.where(refill, 1, s.idx), attempts=jnp.where(refill, 0, s.attempts),
+            sid=jnp.where(refill, new_sid, s.sid),
+            next_sim=s.next_sim + jnp.sum(refill),
+            y=y,
+            params=params,
+            f0=jnp.where(refill, f0, s.f0),
+            h=jnp.where(refill, h, s.h),
+            t=jnp.where(refill, 0.0, s.t),
+            idx=jnp.where(refill, 1, s.idx),
+            attempts=jnp.where(refill, 0, s.attempts),
         )
 
     state = jax.lax.while_loop(running, attempt, state)
@@ -263,7 +279,9 @@ def simulate(spec: SimulationSpec, keys: jax.Array, width: int | None = None) ->
         slots = min(SLOTS, width)
         states, accel, attempts = (
             np.asarray(a)[:size]
-            for a in _integrate(spec.sim, spec.dim, spec.rtol, spec.atol, max_steps, slots, jnp.transpose(x0, (1, 2, 0)), t_out)
+            for a in _integrate(
+                spec.sim, spec.dim, spec.rtol, spec.atol, max_steps, slots, jnp.transpose(x0, (1, 2, 0)), t_out
+            )
         )
     if (attempts == 0).any():
         raise FloatingPointError(

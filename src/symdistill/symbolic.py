@@ -104,11 +104,15 @@ def to_sympy(text: str, names: list[str]) -> sympy.Expr:
     """
     local: dict[str, Any] = {**OPERATOR_NAMES, **{n: sympy.Symbol(n) for n in names}}
     expr = sympy.sympify(sympy.parse_expr(text.replace("^", "**"), local_dict=local))
-    unknown = sorted({type(f).__name__ for f in expr.atoms(AppliedUndef)}
-                     | {s.name for s in expr.free_symbols if s.name not in names})
+    unknown = sorted(
+        {type(f).__name__ for f in expr.atoms(AppliedUndef)}
+        | {s.name for s in expr.free_symbols if s.name not in names}
+    )
     if unknown:
-        raise ValueError(f"equation {text!r} uses {', '.join(unknown)}: neither an input ({', '.join(names)}) "
-                         f"nor a known operator ({', '.join(OPERATOR_NAMES)})")
+        raise ValueError(
+            f"equation {text!r} uses {', '.join(unknown)}: neither an input ({', '.join(names)}) "
+            f"nor a known operator ({', '.join(OPERATOR_NAMES)})"
+        )
     return expr
 
 
@@ -161,7 +165,9 @@ def run_pyoperon(x: np.ndarray, y: np.ndarray, names: list[str], spec: SearchSpe
         candidates.append(Candidate(int(entry["length"]), text, str(to_sympy(text, names))))
     generations = int(regressor.stats_["generations"])
     status = "ok" if generations >= spec.budget.generations else "timeout"
-    message = "" if status == "ok" else f"stopped at time_limit {spec.budget.time_limit:g} s after {generations} generations"
+    message = (
+        "" if status == "ok" else f"stopped at time_limit {spec.budget.time_limit:g} s after {generations} generations"
+    )
     return Search(status, tuple(candidates), message, generations, int(regressor.stats_["residual_evaluations"]))
 
 
@@ -192,8 +198,10 @@ def run_pysr(x: np.ndarray, y: np.ndarray, names: list[str], spec: SearchSpec, t
     regressor.fit(pd.DataFrame(x, columns=names), y)
     # PySR does not report the iterations it ran; reaching the ceiling is the only way it stops early.
     timed_out = time.perf_counter() - started >= spec.budget.time_limit
-    candidates = tuple(Candidate(int(row.complexity), str(row.equation), str(to_sympy(str(row.equation), names)))
-                       for row in regressor.equations_.itertuples())
+    candidates = tuple(
+        Candidate(int(row.complexity), str(row.equation), str(to_sympy(str(row.equation), names)))
+        for row in regressor.equations_.itertuples()
+    )
     if timed_out:
         return Search("timeout", candidates, f"stopped at time_limit {spec.budget.time_limit:g} s")
     return Search("ok", candidates, "", spec.budget.generations)
@@ -214,11 +222,16 @@ def search(x: np.ndarray, y: np.ndarray, names: list[str], spec: SearchSpec, thr
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=limit)
         except subprocess.TimeoutExpired:
-            return Search("error", (), f"killed after {limit:.0f} s: the {spec.backend} search ignored its "
-                                       f"time_limit of {spec.budget.time_limit:g} s")
+            return Search(
+                "error",
+                (),
+                f"killed after {limit:.0f} s: the {spec.backend} search ignored its "
+                f"time_limit of {spec.budget.time_limit:g} s",
+            )
         if done.returncode != 0:
-            return Search("error", (), f"the {spec.backend} search failed (exit code {done.returncode}):\n"
-                                       f"{done.stderr[-3000:]}")
+            return Search(
+                "error", (), f"the {spec.backend} search failed (exit code {done.returncode}):\n{done.stderr[-3000:]}"
+            )
         found = json.loads((work / "search.json").read_text())
     return Search(**{**found, "candidates": tuple(Candidate(**c) for c in found["candidates"])})
 
@@ -283,7 +296,8 @@ def polish(expression: str, names: list[str], sample: pd.DataFrame, target: np.n
     if not constants:
         return expression
     theta = sympy.symbols(f"theta0:{len(constants)}")
-    function = sympy.lambdify([*map(sympy.Symbol, names), *theta], expr.xreplace(dict(zip(constants, theta))), "numpy")
+    free = expr.xreplace(dict(zip(constants, theta, strict=True)))
+    function = sympy.lambdify([*map(sympy.Symbol, names), *theta], free, "numpy")
     columns = [sample[n].to_numpy(np.float64) for n in names]
 
     def residual(values: np.ndarray) -> np.ndarray:
@@ -309,8 +323,9 @@ def free_constants(expr: sympy.Expr) -> list[sympy.Float]:
     return sorted(expr.atoms(sympy.Float) - exponents, key=float)
 
 
-def front_table(candidates: list[Candidate], names: list[str], sample: pd.DataFrame, target: np.ndarray,
-                spec: SearchSpec) -> pd.DataFrame:
+def front_table(
+    candidates: list[Candidate], names: list[str], sample: pd.DataFrame, target: np.ndarray, spec: SearchSpec
+) -> pd.DataFrame:
     """The front with constants refitted (``polish``), our loss, score and the selected member marked."""
     expressions = [polish(c.sympy, names, sample, target) for c in candidates]
     loss = np.array([loss_of(evaluate(e, names, sample), target, spec.loss) for e in expressions])
@@ -348,8 +363,9 @@ def fitting_sample(frame: pd.DataFrame, spec: SearchSpec) -> pd.DataFrame:
     return frame.iloc[np.sort(rows)].reset_index(drop=True)
 
 
-def fit_symbolic(messages_path: str | Path, front_path: str | Path, result_path: str | Path, spec: SearchSpec,
-                 threads: int = 1) -> None:
+def fit_symbolic(
+    messages_path: str | Path, front_path: str | Path, result_path: str | Path, spec: SearchSpec, threads: int = 1
+) -> None:
     """Rule ``symbolic``: fronts for the top ``components`` messages of one cell → front.parquet, result.json."""
     check_backend(spec.backend)
     from symdistill.messages import read_messages  # torch and JAX: kept out of every search's child process
@@ -365,16 +381,29 @@ def fit_symbolic(messages_path: str | Path, front_path: str | Path, result_path:
         started = time.perf_counter()
         found = search(x, target, names, spec, threads)
         seconds[component] = time.perf_counter() - started
-        log.info("%s %s: %s after %.0f s, %s generations, %d candidates", meta["cell"], component, found.status,
-                 seconds[component], found.generations, len(found.candidates))
-        entry: dict[str, Any] = {"component": component, "status": found.status, "generations": found.generations,
-                                 "evaluations": found.evaluations}
+        log.info(
+            "%s %s: %s after %.0f s, %s generations, %d candidates",
+            meta["cell"],
+            component,
+            found.status,
+            seconds[component],
+            found.generations,
+            len(found.candidates),
+        )
+        entry: dict[str, Any] = {
+            "component": component,
+            "status": found.status,
+            "generations": found.generations,
+            "evaluations": found.evaluations,
+        }
         if found.status != "error" and found.candidates:
             front = front_table(list(found.candidates), names, sample, target, spec).assign(component=component)
             fronts.append(front)
             chosen = front[front["selected"]].iloc[0]
-            entry["selected"] = {k: chosen[k].item() if hasattr(chosen[k], "item") else chosen[k]
-                                 for k in ("complexity", "loss", "score", "equation", "sympy")}
+            entry["selected"] = {
+                k: chosen[k].item() if hasattr(chosen[k], "item") else chosen[k]
+                for k in ("complexity", "loss", "score", "equation", "sympy")
+            }
             entry["front_size"] = len(front)
         else:
             entry["status"] = "error"
@@ -413,8 +442,17 @@ FRONT_COLUMNS = ["component", "complexity", "loss", "score", "selected", "equati
 
 
 def write_front(fronts: list[pd.DataFrame], path: str | Path) -> None:
-    frame = pd.concat(fronts, ignore_index=True)[FRONT_COLUMNS] if fronts else pd.DataFrame(
-        {c: pd.Series(dtype=t) for c, t in zip(FRONT_COLUMNS, ["str", "int64", "float64", "float64", "bool", "str", "str"], strict=True)}
+    frame = (
+        pd.concat(fronts, ignore_index=True)[FRONT_COLUMNS]
+        if fronts
+        else pd.DataFrame(
+            {
+                c: pd.Series(dtype=t)
+                for c, t in zip(
+                    FRONT_COLUMNS, ["str", "int64", "float64", "float64", "bool", "str", "str"], strict=True
+                )
+            }
+        )
     )
     with atomic_output(path) as tmp:
         frame.to_parquet(tmp, index=False)

@@ -50,18 +50,43 @@ MARKS = {"✓": True, "✗": False}
 SOURCES = {"paper": "Cranmer et al. 2020", "cambridge": "Jain 2024"}  # prefixes of the reference CSVs' source column
 WHO = {"paper": "the paper", "cambridge": "the Cambridge reproduction"}
 TABLES = ("table5_success", "table1_r2", "table3_loss")
-N_NOTE = ("The paper's rows do not state the number of bodies n (it used 4 and 8); every n run here is compared "
-          "with the paper's row of the same system and dimension.")
+N_NOTE = (
+    "The paper's rows do not state the number of bodies n (it used 4 and 8); every n run here is compared "
+    "with the paper's row of the same system and dimension."
+)
 
-_SLOT = {"row": "string", "sim": "string", "dim": "int64", "n": "Int64", "model": "string",
-         "paper_model": "string", "seeds": "string", "runs": "int64"}
+_SLOT = {
+    "row": "string",
+    "sim": "string",
+    "dim": "int64",
+    "n": "Int64",
+    "model": "string",
+    "paper_model": "string",
+    "seeds": "string",
+    "runs": "int64",
+}
 SCHEMAS: dict[str, dict[str, str]] = {
-    "table5_success": {**_SLOT, "physical": "string", "physical_successes": "int64", "physical_success": "boolean",
-                       "receiver_scaled": "string", "receiver_scaled_successes": "int64",
-                       "receiver_scaled_success": "boolean", "law_r2": "float64", "timeouts": "int64", "paper": "boolean",
-                       "cambridge": "boolean"},
-    "table1_r2": {**_SLOT, "force_mean": "float64", "force_sd": "float64", "acceleration_mean": "float64",
-                  "acceleration_sd": "float64", "paper": "float64"},
+    "table5_success": {
+        **_SLOT,
+        "physical": "string",
+        "physical_successes": "int64",
+        "physical_success": "boolean",
+        "receiver_scaled": "string",
+        "receiver_scaled_successes": "int64",
+        "receiver_scaled_success": "boolean",
+        "law_r2": "float64",
+        "timeouts": "int64",
+        "paper": "boolean",
+        "cambridge": "boolean",
+    },
+    "table1_r2": {
+        **_SLOT,
+        "force_mean": "float64",
+        "force_sd": "float64",
+        "acceleration_mean": "float64",
+        "acceleration_sd": "float64",
+        "paper": "float64",
+    },
     "table3_loss": {**_SLOT, "test_loss_mean": "float64", "test_loss_sd": "float64", "paper": "float64"},
 }
 
@@ -97,8 +122,10 @@ class TableSettings:
     @property
     def rule(self) -> str:
         names = " or ".join(f"{SYMBOLS[o]} {o.replace('_', '-')}" for o in self.success)
-        return (f"a seed recovers the law when its outcome is {names}; a cell counts as a recovery when at least "
-                "half of its seeds do. Only cells that were run and have a reference value are compared.")
+        return (
+            f"a seed recovers the law when its outcome is {names}; a cell counts as a recovery when at least "
+            "half of its seeds do. Only cells that were run and have a reference value are compared."
+        )
 
 
 # ---------------------------------------------------------------- per-cell inputs
@@ -149,16 +176,18 @@ def outcomes_of(record: dict[str, Any]) -> dict[str, Any]:
         if value not in SYMBOLS:
             raise ValueError(f"unknown outcome {value!r}; expected one of {', '.join(SYMBOLS)}")
     no_result = outcomes["physical"] == "no_result"
-    return outcomes | {"law_r2": float("nan") if no_result else _number(record["law_r2"]["physical"]),
-                       "timeout": record["symbolic_status"] == "timeout"}
+    return outcomes | {
+        "law_r2": float("nan") if no_result else _number(record["law_r2"]["physical"]),
+        "timeout": record["symbolic_status"] == "timeout",
+    }
 
 
 EXPECTED = {
     "metrics": "a training metrics.json with 'cell' and a numeric 'test_loss'",
     "forcefit": "a force-fit JSON with 'cell' and numeric 'force.r2_mean' and 'acceleration.r2_mean' "
-                "(energy messages: 'potential.r2_mean')",
+    "(energy messages: 'potential.r2_mean')",
     "judge": f"a judge JSON with 'cell', 'symbolic_status', 'outcome' for the readings {' and '.join(READINGS)} "
-             "and a numeric 'law_r2.physical' (unless there was no result)",
+    "and a numeric 'law_r2.physical' (unless there was no result)",
 }
 
 
@@ -205,7 +234,9 @@ class Slot:
     paper_model: str | None
 
 
-def model_columns(paper: list[str], run: set[str], paper_models: Mapping[str, str]) -> list[tuple[str | None, str | None]]:
+def model_columns(
+    paper: list[str], run: set[str], paper_models: Mapping[str, str]
+) -> list[tuple[str | None, str | None]]:
     """(our model, paper column) in the paper's order, then models the paper does not have.
 
     A paper column no model maps to stays as (None, column), so its reference values are still shown.
@@ -217,7 +248,9 @@ def model_columns(paper: list[str], run: set[str], paper_models: Mapping[str, st
     return columns + [(m, None) for m in sorted(run - mapped)]
 
 
-def slots(cells: Iterable[Cell], systems: list[tuple[str, int]], paper: list[str], settings: TableSettings) -> list[Slot]:
+def slots(
+    cells: Iterable[Cell], systems: list[tuple[str, int]], paper: list[str], settings: TableSettings
+) -> list[Slot]:
     """Every (row, n) × column: the reference's rows first, in its order, then systems only this run has."""
     cells = list(cells)
     datasets = {parse_dataset(c.dataset) for c in cells}
@@ -231,14 +264,23 @@ def slots(cells: Iterable[Cell], systems: list[tuple[str, int]], paper: list[str
     return out
 
 
-def _frame(name: str, values: Mapping[Cell, T], settings: TableSettings,
-           measure: Callable[[list[T]], dict[str, Any]], convert: Callable[[str], Any]) -> pd.DataFrame:
+def _frame(
+    name: str,
+    values: Mapping[Cell, T],
+    settings: TableSettings,
+    measure: Callable[[list[T]], dict[str, Any]],
+    convert: Callable[[str], Any],
+) -> pd.DataFrame:
     """The tidy frame of one table: ``measure`` of each slot's seeds, the reference values ``convert``-ed."""
     ref = reference(name)
     systems = [(r.sim, int(r.dim)) for r in source_of(ref, "paper").itertuples()]
     sources = [key for key in SOURCES if key in SCHEMAS[name]]
-    known = {(key, r["sim"], int(r["dim"]), column): convert(r[column])
-             for key in sources for _, r in source_of(ref, key).iterrows() for column in paper_columns(ref)}
+    known = {
+        (key, r["sim"], int(r["dim"]), column): convert(r[column])
+        for key in sources
+        for _, r in source_of(ref, key).iterrows()
+        for column in paper_columns(ref)
+    }
     groups: dict[tuple[str, int, int, str], list[tuple[int, T]]] = defaultdict(list)
     for cell, value in sorted(values.items()):
         d = parse_dataset(cell.dataset)
@@ -246,12 +288,20 @@ def _frame(name: str, values: Mapping[Cell, T], settings: TableSettings,
     records = []
     for slot in slots(values, systems, paper_columns(ref), settings):
         runs = groups.get((slot.sim, slot.dim, slot.n, slot.model), [])
-        records.append({
-            "row": slot.row, "sim": slot.sim, "dim": slot.dim, "n": slot.n, "model": slot.model or "",
-            "paper_model": slot.paper_model or "", "seeds": " ".join(str(seed) for seed, _ in runs), "runs": len(runs),
-            **measure([value for _, value in runs]),
-            **{key: known.get((key, slot.sim, slot.dim, slot.paper_model)) for key in sources},
-        })
+        records.append(
+            {
+                "row": slot.row,
+                "sim": slot.sim,
+                "dim": slot.dim,
+                "n": slot.n,
+                "model": slot.model or "",
+                "paper_model": slot.paper_model or "",
+                "seeds": " ".join(str(seed) for seed, _ in runs),
+                "runs": len(runs),
+                **measure([value for _, value in runs]),
+                **{key: known.get((key, slot.sim, slot.dim, slot.paper_model)) for key in sources},
+            }
+        )
     return typed(pd.DataFrame.from_records(records, columns=list(SCHEMAS[name])), name)
 
 
@@ -285,11 +335,16 @@ def table5_frame(outcomes: Mapping[Cell, dict[str, Any]], settings: TableSetting
         for reading in READINGS:
             results = [run[reading] for run in runs]
             successes = sum(r in settings.success for r in results)
-            out |= {reading: " ".join(results), f"{reading}_successes": successes,
-                    f"{reading}_success": recovered(successes, len(results))}
+            out |= {
+                reading: " ".join(results),
+                f"{reading}_successes": successes,
+                f"{reading}_success": recovered(successes, len(results)),
+            }
         law = [run["law_r2"] for run in runs if not np.isnan(run["law_r2"])]
-        return out | {"law_r2": float(np.mean(law)) if law else float("nan"),
-                      "timeouts": sum(run["timeout"] for run in runs)}
+        return out | {
+            "law_r2": float(np.mean(law)) if law else float("nan"),
+            "timeouts": sum(run["timeout"] for run in runs),
+        }
 
     return _frame("table5_success", outcomes, settings, measure, lambda mark: MARKS[mark])
 
@@ -299,8 +354,12 @@ def table1_frame(fits: Mapping[Cell, tuple[float, float]], settings: TableSettin
 
     def measure(runs: list[tuple[float, float]]) -> dict[str, Any]:
         force, acceleration = mean_sd([r[0] for r in runs]), mean_sd([r[1] for r in runs])
-        return {"force_mean": force[0], "force_sd": force[1],
-                "acceleration_mean": acceleration[0], "acceleration_sd": acceleration[1]}
+        return {
+            "force_mean": force[0],
+            "force_sd": force[1],
+            "acceleration_mean": acceleration[0],
+            "acceleration_sd": acceleration[1],
+        }
 
     return _frame("table1_r2", fits, settings, measure, float)
 
@@ -329,8 +388,10 @@ class Agreement:
     disagreements: tuple[str, ...]
 
     def sentence(self) -> str:
-        return (f"matches {WHO[self.against]} in {self.matches}/{self.compared} compared cells "
-                f"({self.reading.replace('_', '-')} reading)")
+        return (
+            f"matches {WHO[self.against]} in {self.matches}/{self.compared} compared cells "
+            f"({self.reading.replace('_', '-')} reading)"
+        )
 
 
 def compared_cells(frame: pd.DataFrame, against: str) -> pd.DataFrame:
@@ -361,8 +422,11 @@ def table1_agreement(frame: pd.DataFrame) -> tuple[int, int, list[str]]:
     compared = compared_cells(frame, "paper")
     ours = compared[["force_mean", "acceleration_mean"]].max(axis=1)
     same = (ours >= LINEAR_R2) == (compared["paper"] >= LINEAR_R2)
-    disagreements = [f"{r['row']} n={r['n']}, {r['model']}: the paper {r['paper']:.3f}, ours {best:.3f}"
-                     for (_, r), best, agree in zip(compared.iterrows(), ours, same, strict=True) if not agree]
+    disagreements = [
+        f"{r['row']} n={r['n']}, {r['model']}: the paper {r['paper']:.3f}, ours {best:.3f}"
+        for (_, r), best, agree in zip(compared.iterrows(), ours, same, strict=True)
+        if not agree
+    ]
     return int(same.sum()), len(compared), disagreements
 
 
@@ -379,8 +443,9 @@ def table3_agreement(frame: pd.DataFrame) -> tuple[int, int, list[str]]:
         rows += 1
         matches += ours == paper
         if ours != paper:
-            disagreements.append(f"{row} n={n}: lowest loss here {ours}, in the paper {paper} "
-                                 f"(of {', '.join(part['model'])})")
+            disagreements.append(
+                f"{row} n={n}: lowest loss here {ours}, in the paper {paper} (of {', '.join(part['model'])})"
+            )
     return matches, rows, disagreements
 
 
@@ -445,17 +510,23 @@ class WideTable:
     def html(self) -> str:
         e = html.escape
         top = '<th rowspan="2">System</th><th rowspan="2">n</th>' + "".join(
-            f'<th colspan="{len(subs)}">{e(group)}</th>' for group, subs in self.groups)
+            f'<th colspan="{len(subs)}">{e(group)}</th>' for group, subs in self.groups
+        )
         sub = "".join(f"<th>{e(s)}</th>" for _, subs in self.groups for s in subs)
         body = "".join(
-            "<tr>" + "".join(f'<td class="{cls}">{e(text)}</td>' for text, cls in row) + "</tr>" for row in self.rows)
+            "<tr>" + "".join(f'<td class="{cls}">{e(text)}</td>' for text, cls in row) + "</tr>" for row in self.rows
+        )
         notes = "".join(f"<li>{e(note)}</li>" for note in self.notes if isinstance(note, str))
         folds = "".join(
             f'<details class="notes"><summary>{e(f.heading)}: {len(f.items)} cell{"s" * (len(f.items) != 1)}</summary>'
             "<ul>" + "".join(f"<li>{e(item)}</li>" for item in f.items) + "</ul></details>"
-            for f in self.notes if isinstance(f, Fold))
-        return (f"<h2>{e(self.title)}</h2><table class=\"sd\"><thead><tr>{top}</tr><tr>{sub}</tr></thead>"
-                f"<tbody>{body}</tbody></table><ul class=\"notes\">{notes}</ul>{folds}")
+            for f in self.notes
+            if isinstance(f, Fold)
+        )
+        return (
+            f'<h2>{e(self.title)}</h2><table class="sd"><thead><tr>{top}</tr><tr>{sub}</tr></thead>'
+            f'<tbody>{body}</tbody></table><ul class="notes">{notes}</ul>{folds}'
+        )
 
 
 def _md_row(cells: list[str]) -> str:
@@ -468,8 +539,12 @@ def _column_title(model: str, paper: str) -> str:
     return f"{model} (not in the paper)" if model else f"paper {paper} (no model here)"
 
 
-def _wide(frame: pd.DataFrame, subs: list[str], cells: Callable[[pd.Series], list[tuple[str, str]]]) -> tuple[list, list]:
-    groups = [(_column_title(m, p), subs) for m, p in dict.fromkeys(zip(frame["model"], frame["paper_model"], strict=True))]
+def _wide(
+    frame: pd.DataFrame, subs: list[str], cells: Callable[[pd.Series], list[tuple[str, str]]]
+) -> tuple[list, list]:
+    groups = [
+        (_column_title(m, p), subs) for m, p in dict.fromkeys(zip(frame["model"], frame["paper_model"], strict=True))
+    ]
     rows = []
     for (row, n), part in frame.groupby(["row", "n"], sort=False, dropna=False):
         stubs = [(row, "stub"), ("" if pd.isna(n) else str(n), "")]
@@ -510,15 +585,21 @@ def render_table5(frame: pd.DataFrame, settings: TableSettings) -> WideTable:
             ours += f" · law R² {r['law_r2']:.2f}"
         if r["timeouts"]:
             ours += f" · {TIMEOUT} {r['timeouts']}/{r['runs']}"
-        state = "notrun" if r["runs"] == 0 else "" if pd.isna(r["paper"]) else (
-            "agree" if r["physical_success"] == r["paper"] else "disagree")
+        state = (
+            "notrun"
+            if r["runs"] == 0
+            else ""
+            if pd.isna(r["paper"])
+            else ("agree" if r["physical_success"] == r["paper"] else "disagree")
+        )
         return [(ours, state), (_mark(r["paper"]), ""), (_mark(r["cambridge"]), "")]
 
     groups, rows = _wide(frame, ["ours", "paper", "Cambridge"], cells)
     found = agreements(frame)
     notes = [
         "Ours: the judge's outcome per seed, in seed order, then k/N seeds that recovered the law. "
-        + "; ".join(f"{SYMBOLS[o]} {o.replace('_', ' ')}: {LEGEND[o]}" for o in SYMBOLS) + f"; {NOT_RUN} not run.",
+        + "; ".join(f"{SYMBOLS[o]} {o.replace('_', ' ')}: {LEGEND[o]}" for o in SYMBOLS)
+        + f"; {NOT_RUN} not run.",
         f"Recovery: {settings.rule}",
         f"{TIMEOUT} k/N: k seeds' searches stopped at symbolic.budget.time_limit before their generations ran out. "
         "Their fronts are judged as they were, but a rerun (or another machine) may search more or less and judge "
@@ -539,38 +620,54 @@ def render_table5(frame: pd.DataFrame, settings: TableSettings) -> WideTable:
 def render_table1(frame: pd.DataFrame, settings: TableSettings) -> WideTable:
     def cells(r: pd.Series) -> list[tuple[str, str]]:
         state = "notrun" if r["runs"] == 0 else ""
-        return [(_value(r["force_mean"], r["force_sd"], r["runs"]), state),
-                (_value(r["acceleration_mean"], r["acceleration_sd"], r["runs"]), state),
-                (_reference_value(r["paper"]), "")]
+        return [
+            (_value(r["force_mean"], r["force_sd"], r["runs"]), state),
+            (_value(r["acceleration_mean"], r["acceleration_sd"], r["runs"]), state),
+            (_reference_value(r["paper"]), ""),
+        ]
 
     groups, rows = _wide(frame, ["ours F", "ours F/m₁", "paper"], cells)
-    notes = ["R² of the best linear combination of the true force (F) or acceleration (F/m₁) components fitted to "
-             "each of the dim most significant messages (on the best forcefit.keep_fraction of edges, trimmed as the "
-             "paper's notebook), averaged over the components. FlatHGN's message is a pair energy, not a force: its "
-             "fit to the potential is in the report.",
-             "Ours: mean ± sample sd over seeds (one seed: its value).", N_NOTE,
-             *agreement_notes(table1_agreement(frame), "cells",
-                              f"the better of F and F/m₁ on the paper's side of R² = {LINEAR_R2}"),
-             _sources("table1_r2")]
+    notes = [
+        "R² of the best linear combination of the true force (F) or acceleration (F/m₁) components fitted to "
+        "each of the dim most significant messages (on the best forcefit.keep_fraction of edges, trimmed as the "
+        "paper's notebook), averaged over the components. FlatHGN's message is a pair energy, not a force: its "
+        "fit to the potential is in the report.",
+        "Ours: mean ± sample sd over seeds (one seed: its value).",
+        N_NOTE,
+        *agreement_notes(
+            table1_agreement(frame), "cells", f"the better of F and F/m₁ on the paper's side of R² = {LINEAR_R2}"
+        ),
+        _sources("table1_r2"),
+    ]
     return WideTable("Table 1: R² of the force fit", groups, rows, notes)
 
 
 def render_table3(frame: pd.DataFrame, settings: TableSettings) -> WideTable:
     def cells(r: pd.Series) -> list[tuple[str, str]]:
-        return [(_value(r["test_loss_mean"], r["test_loss_sd"], r["runs"]), "notrun" if r["runs"] == 0 else ""),
-                (_reference_value(r["paper"]), "")]
+        return [
+            (_value(r["test_loss_mean"], r["test_loss_sd"], r["runs"]), "notrun" if r["runs"] == 0 else ""),
+            (_reference_value(r["paper"]), ""),
+        ]
 
     groups, rows = _wide(frame, ["ours", "paper"], cells)
-    notes = ["Test loss: mean over test graphs of Σ|a − â| over nodes and dimensions.",
-             "Ours: mean ± sample sd over seeds (one seed: its value).", N_NOTE,
-             *agreement_notes(table3_agreement(frame), "rows",
-                              "the same model has the lowest loss, among the models run here that the paper reports"),
-             _sources("table3_loss")]
+    notes = [
+        "Test loss: mean over test graphs of Σ|a − â| over nodes and dimensions.",
+        "Ours: mean ± sample sd over seeds (one seed: its value).",
+        N_NOTE,
+        *agreement_notes(
+            table3_agreement(frame),
+            "rows",
+            "the same model has the lowest loss, among the models run here that the paper reports",
+        ),
+        _sources("table3_loss"),
+    ]
     return WideTable("Table 3: test prediction loss", groups, rows, notes)
 
 
 RENDERERS: dict[str, Callable[[pd.DataFrame, TableSettings], WideTable]] = {
-    "table5_success": render_table5, "table1_r2": render_table1, "table3_loss": render_table3,
+    "table5_success": render_table5,
+    "table1_r2": render_table1,
+    "table3_loss": render_table3,
 }
 
 
@@ -579,8 +676,10 @@ RENDERERS: dict[str, Callable[[pd.DataFrame, TableSettings], WideTable]] = {
 
 def html_page(title: str, body: str, css: str = TABLE_CSS) -> str:
     e = html.escape
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>'
-            f"<style>{css}</style></head><body>{body}</body></html>\n")
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>'
+        f"<style>{css}</style></head><body>{body}</body></html>\n"
+    )
 
 
 def write_table(frame: pd.DataFrame, wide: WideTable, csv: str | Path, md: str | Path, page: str | Path) -> None:
@@ -599,7 +698,9 @@ def read_table(path: str | Path, name: str) -> pd.DataFrame:
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         raise TableInputError(f"{path}: not a readable CSV ({err})") from None
     if list(frame.columns) != list(SCHEMAS[name]):
-        raise TableInputError(f"{path}: columns {list(frame.columns)}, expected the {name} columns {list(SCHEMAS[name])}")
+        raise TableInputError(
+            f"{path}: columns {list(frame.columns)}, expected the {name} columns {list(SCHEMAS[name])}"
+        )
     for column, kind in SCHEMAS[name].items():
         if kind == "boolean":
             frame[column] = frame[column].map({"True": True, "False": False}, na_action="ignore")
@@ -609,19 +710,32 @@ def read_table(path: str | Path, name: str) -> pd.DataFrame:
         raise TableInputError(f"{path}: a value does not fit the {name} column types ({err})") from None
 
 
-def build_tables(metrics: Iterable[str | Path], forcefits: Iterable[str | Path], judges: Iterable[str | Path],
-                 settings: TableSettings) -> dict[str, pd.DataFrame]:
+def build_tables(
+    metrics: Iterable[str | Path],
+    forcefits: Iterable[str | Path],
+    judges: Iterable[str | Path],
+    settings: TableSettings,
+) -> dict[str, pd.DataFrame]:
     """The three tidy tables from every cell's metrics.json, force-fit JSON and judge JSON."""
     return {
         "table5_success": table5_frame(read_cells(judges, outcomes_of, EXPECTED["judge"]), settings),
-        "table1_r2": table1_frame({cell: r2 for cell, r2 in read_cells(forcefits, r2_of, EXPECTED["forcefit"]).items()
-                                   if r2 is not None}, settings),
+        "table1_r2": table1_frame(
+            {cell: r2 for cell, r2 in read_cells(forcefits, r2_of, EXPECTED["forcefit"]).items() if r2 is not None},
+            settings,
+        ),
         "table3_loss": table3_frame(read_cells(metrics, loss_of, EXPECTED["metrics"]), settings),
     }
 
 
-def make_tables(metrics: Iterable[str | Path], forcefits: Iterable[str | Path], judges: Iterable[str | Path],
-                outputs: Mapping[str, str | Path], settings: TableSettings) -> None:
+def make_tables(
+    metrics: Iterable[str | Path],
+    forcefits: Iterable[str | Path],
+    judges: Iterable[str | Path],
+    outputs: Mapping[str, str | Path],
+    settings: TableSettings,
+) -> None:
     """Rule ``tables``: each table as CSV, Markdown and HTML at ``outputs[f"{table}_{csv|md|html}"]``."""
     for name, frame in build_tables(metrics, forcefits, judges, settings).items():
-        write_table(frame, RENDERERS[name](frame, settings), *(outputs[f"{name}_{ext}"] for ext in ("csv", "md", "html")))
+        write_table(
+            frame, RENDERERS[name](frame, settings), *(outputs[f"{name}_{ext}"] for ext in ("csv", "md", "html"))
+        )

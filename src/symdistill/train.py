@@ -176,7 +176,10 @@ def new_run(spec: TrainingSpec, device: torch.device) -> Run:
     # fused: one kernel for all parameters; 10 % of a CPU step is the per-parameter loop otherwise.
     optimizer = torch.optim.Adam(model.parameters(), lr=t["max_lr"], weight_decay=t["weight_decay"], fused=True)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=t["max_lr"], epochs=t["epochs"], steps_per_epoch=spec.steps_per_epoch,
+        optimizer,
+        max_lr=t["max_lr"],
+        epochs=t["epochs"],
+        steps_per_epoch=spec.steps_per_epoch,
         final_div_factor=t["final_div_factor"],
     )
     return Run(model, optimizer, scheduler)
@@ -335,15 +338,35 @@ def train_cell(
         run.epoch = epoch + 1
         save_checkpoint(checkpoint, run, fingerprint, time.perf_counter() - started)
         h = run.history[-1]
-        log.info("%s: epoch %d/%d train %.4g test %.4g lr %.3g, %.0f graphs/s", cell, h["epoch"],
-                 spec.training["epochs"], h["train_loss"], h["test_loss"], h["lr"], graphs / seconds)
+        log.info(
+            "%s: epoch %d/%d train %.4g test %.4g lr %.3g, %.0f graphs/s",
+            cell,
+            h["epoch"],
+            spec.training["epochs"],
+            h["train_loss"],
+            h["test_loss"],
+            h["lr"],
+            graphs / seconds,
+        )
 
     run.model.eval()
     final = test_loss(run.model, graph, x_test, y_test)
     if not math.isfinite(final):
         raise TrainingError(f"{cell}: the test loss is {final}; no model written")
-    write_outputs(run, spec, cell, device, threads, data_digests, final, run.earlier_seconds + time.perf_counter() - started,
-                  model_path, history_path, metrics_path, len(x_test))
+    write_outputs(
+        run,
+        spec,
+        cell,
+        device,
+        threads,
+        data_digests,
+        final,
+        run.earlier_seconds + time.perf_counter() - started,
+        model_path,
+        history_path,
+        metrics_path,
+        len(x_test),
+    )
     checkpoint.unlink(missing_ok=True)
 
 
@@ -352,14 +375,27 @@ def check_divergence(cell: str, epoch: int, loss: float, initial: float, factor:
     is written. The baseline is the untrained network, not the first epoch, because the first epoch may itself
     be the divergence (max_lr 100 on spring: 7.7e15 in epoch 1, then 79, 49, 28 — a model no one should use)."""
     if loss > factor * initial:
-        raise TrainingError(f"{cell}: the training loss diverged in epoch {epoch}: {loss:.3g} > training."
-                            f"divergence_factor ({factor:g}) × the untrained network's {initial:.3g}; "
-                            "no model written (lower training.max_lr)")
+        raise TrainingError(
+            f"{cell}: the training loss diverged in epoch {epoch}: {loss:.3g} > training."
+            f"divergence_factor ({factor:g}) × the untrained network's {initial:.3g}; "
+            "no model written (lower training.max_lr)"
+        )
 
 
-def write_outputs(run: Run, spec: TrainingSpec, cell: str, device: torch.device, threads: int,
-                  data_digests: tuple[str, str], final_test_loss: float, seconds: float,
-                  model_path: str | Path, history_path: str | Path, metrics_path: str | Path, test_graphs: int) -> None:
+def write_outputs(
+    run: Run,
+    spec: TrainingSpec,
+    cell: str,
+    device: torch.device,
+    threads: int,
+    data_digests: tuple[str, str],
+    final_test_loss: float,
+    seconds: float,
+    model_path: str | Path,
+    history_path: str | Path,
+    metrics_path: str | Path,
+    test_graphs: int,
+) -> None:
     hardware = {"device": device.type, "device_name": device_name(device), "threads": threads}
     history = pd.DataFrame(run.history)
     with atomic_output(model_path) as tmp:
