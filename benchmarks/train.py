@@ -70,29 +70,32 @@ def dataset(tmp: Path, n: int, dim: int, train_sims: int, test_sims: int) -> tup
 
 
 def training_spec(n: int, dim: int, steps: int, batch: int, epochs: int = 1) -> TrainingSpec:
-    return TrainingSpec(
-        model={
-            "architecture": "gn",
-            "msg_dim": MSG_DIM,
-            "hidden": HIDDEN,
-            "regularizer": "l1",
-            "reg_weight": 1e-2,
-            "reg_scope": "all_graphs",
-            "loss": "mae",
-            "huber_delta": 1.0,
-        },
-        training={
-            "epochs": epochs,
-            "graphs_per_epoch": steps * batch,
-            "batch_size": batch,
-            "max_lr": 1e-3,
-            "final_div_factor": 1e5,
-            "weight_decay": 1e-8,
-            "augment_sigma": 3.0,
-            "monitor_graphs": 100,
-        },
-        system={"sim": "spring", "dim": dim, "n": n},
-        seed=0,
+    return TrainingSpec.from_params(
+        dict(
+            model={
+                "architecture": "gn",
+                "msg_dim": MSG_DIM,
+                "hidden": HIDDEN,
+                "regularizer": "l1",
+                "reg_weight": 1e-2,
+                "reg_scope": "all_graphs",
+                "loss": "mae",
+                "huber_delta": 1.0,
+            },
+            training={
+                "epochs": epochs,
+                "graphs_per_epoch": steps * batch,
+                "batch_size": batch,
+                "max_lr": 1e-3,
+                "final_div_factor": 1e5,
+                "weight_decay": 1e-8,
+                "augment_sigma": 3.0,
+                "monitor_graphs": 100,
+                "divergence_factor": 1000.0,
+            },
+            system={"sim": "spring", "dim": dim, "n": n},
+            seed=0,
+        )
     )
 
 

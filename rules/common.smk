@@ -13,6 +13,7 @@ if SRC not in sys.path:
 
 import symdistill.config as sd
 from symdistill.search import SearchBudget
+from symdistill.vocabulary import FIGURES
 
 sd.validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
 

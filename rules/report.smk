@@ -45,41 +45,16 @@ rule figures:
         judge="results/judge/{dataset}/{model}/seed{seed}.json",
         test="results/data/{dataset}/test.parquet",
     output:
-        sparsity=report(
-            "results/figures/{dataset}/{model}/seed{seed}/sparsity.png",
-            caption="../report/sparsity.rst",
-            category="Figures",
-            subcategory="{dataset}",
-            labels={"model": "{model}", "seed": "{seed}", "figure": "message sparsity"},
-        ),
-        force_fit=report(
-            "results/figures/{dataset}/{model}/seed{seed}/force_fit.png",
-            caption="../report/force_fit.rst",
-            category="Figures",
-            subcategory="{dataset}",
-            labels={"model": "{model}", "seed": "{seed}", "figure": "messages vs force"},
-        ),
-        pareto=report(
-            "results/figures/{dataset}/{model}/seed{seed}/pareto.png",
-            caption="../report/pareto.rst",
-            category="Figures",
-            subcategory="{dataset}",
-            labels={"model": "{model}", "seed": "{seed}", "figure": "Pareto front"},
-        ),
-        training=report(
-            "results/figures/{dataset}/{model}/seed{seed}/training.png",
-            caption="../report/training.rst",
-            category="Figures",
-            subcategory="{dataset}",
-            labels={"model": "{model}", "seed": "{seed}", "figure": "training curves"},
-        ),
-        trajectory=report(
-            "results/figures/{dataset}/{model}/seed{seed}/trajectory.png",
-            caption="../report/trajectory.rst",
-            category="Figures",
-            subcategory="{dataset}",
-            labels={"model": "{model}", "seed": "{seed}", "figure": "trajectory"},
-        ),
+        **{
+            name: report(
+                f"results/figures/{{dataset}}/{{model}}/seed{{seed}}/{name}.png",
+                caption=f"../report/{name}.rst",
+                category="Figures",
+                subcategory="{dataset}",
+                labels={"model": "{model}", "seed": "{seed}", "figure": figure.label},
+            )
+            for name, figure in FIGURES.items()
+        },
     log:
         "results/logs/figures/{dataset}/{model}/seed{seed}.log",
     benchmark:
@@ -107,6 +82,7 @@ rule report:
         judge=cell_files("results/judge/{cell}.json"),
         symbolic=cell_files("results/symbolic/{cell}/result.json"),
         figures=figure_files,
+        datasets=expand("results/data/{dataset}/train.parquet", dataset=DATASETS),
     output:
         report("results/report/index.html", caption="../report/index.rst", category="Summary"),
     log:
@@ -117,7 +93,7 @@ rule report:
         "../envs/report.yaml"
     params:
         settings=table_settings(),
-        config=config,
+        resolved_config=config,
         commit=git_commit,
         configfiles=config_files(),
         benchmarks="results/benchmarks",

@@ -4,7 +4,8 @@
 - force fit: ``forcefit.force_fit`` on a synthetic message table whose messages are the force plus noise;
 - judge: the verdict of ``judge.outcome`` / ``judge.worst`` on front members whose pass/fail flags produce the
   outcomes we ask for (checked), in the judge's record layout;
-- symbolic: result.json in ``symbolic.fit_symbolic``'s layout; figures: PNGs through ``figures.save``.
+- symbolic: result.json in ``symbolic.fit_symbolic``'s layout; figures: PNGs through ``figures.save``;
+- datasets: a training set through ``data.DatasetWriter`` (its provenance is what the report reads).
 """
 
 from __future__ import annotations
@@ -18,12 +19,14 @@ import torch
 from conftest import tiny_training_spec
 from matplotlib.figure import Figure
 
-from symdistill.config import Cell
-from symdistill.figures import FIGURES, save
+from symdistill.config import Cell, parse_dataset
+from symdistill.data import DatasetWriter, feature_names
+from symdistill.figures import save
 from symdistill.forcefit import force_fit
 from symdistill.io import package_versions, write_json
-from symdistill.judge import READINGS, outcome, worst
-from symdistill.train import new_run, write_outputs
+from symdistill.judge import outcome, worst
+from symdistill.train import OutputPaths, Trained, new_run, write_outputs
+from symdistill.vocabulary import FIGURES, READINGS
 
 BASES = ("force", "acceleration", "receiver")
 
@@ -45,20 +48,21 @@ def write_training(root: Path, cell: Cell, test_loss: float) -> None:
     ]
     run.epoch = 3
     base = root / "results" / "models" / cell.path
-    write_outputs(
-        run,
-        spec,
-        cell.path,
-        torch.device("cpu"),
-        1,
-        ("0" * 64, "1" * 64),
-        test_loss,
-        1.5,
-        base / "model.pt",
-        base / "history.parquet",
-        base / "metrics.json",
-        100,
-    )
+    trained = Trained(cell.path, torch.device("cpu"), 1, ("0" * 64, "1" * 64), test_loss, 100, 1.5)
+    write_outputs(run, spec, trained, OutputPaths(base / "model.pt", base / "history.parquet", base / "metrics.json"))
+
+
+def write_dataset(root: Path, dataset: str, sims: int = 2, nt: int = 100, keep_every: int = 5) -> Path:
+    """A training set through the simulate stage's writer: ``sims`` simulations of one zero snapshot each, with
+    the provenance a real one carries (what the report reads from it)."""
+    d = parse_dataset(dataset)
+    path = root / "results" / "data" / dataset / "train.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"sim": d.sim, "dim": d.dim, "n": d.n, "n_sims": sims, "n_steps": 1, "nt": nt, "keep_every": keep_every}
+    with DatasetWriter(path, {**meta, "split": "train"}) as writer:
+        states = np.zeros((sims, 1, d.n, len(feature_names(d.dim))))
+        writer.write(np.arange(sims), np.zeros(1), np.zeros(1), states, np.zeros((sims, 1, d.n, d.dim)))
+    return path
 
 
 def write_forcefit(root: Path, cell: Cell, noise: float) -> dict[str, Any]:

@@ -21,6 +21,15 @@ DT = {
 }
 
 
+def deep_merge(base: dict, update: dict) -> None:
+    """``update`` merged into ``base`` in place, mappings key by key: how Snakemake applies each --configfile."""
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            deep_merge(base[key], value)
+        else:
+            base[key] = value
+
+
 def small_spec(sim: str, dim: int = 2, n: int = 4, **overrides) -> SimulationSpec:
     values = dict(
         sim=sim,
@@ -73,18 +82,20 @@ def tiny_training_spec(regularizer: str = "none", architecture: str = "gn", msg_
         divergence_factor=1000.0,
     )
     values.update(training)
-    return TrainingSpec(
-        model={
-            "architecture": architecture,
-            "msg_dim": msg_dim,
-            "hidden": 32,
-            "regularizer": regularizer,
-            "reg_weight": {"l1": 1e-2, "hamiltonian": 1e-6}.get(regularizer, 1.0),
-            "reg_scope": "all_graphs",
-            "loss": "mae",
-            "huber_delta": 1.0,
-        },
-        training=values,
-        system={"sim": "spring", "dim": 2, "n": 4},
-        seed=0,
+    return TrainingSpec.from_params(
+        dict(
+            model={
+                "architecture": architecture,
+                "msg_dim": msg_dim,
+                "hidden": 32,
+                "regularizer": regularizer,
+                "reg_weight": {"l1": 1e-2, "hamiltonian": 1e-6}.get(regularizer, 1.0),
+                "reg_scope": "all_graphs",
+                "loss": "mae",
+                "huber_delta": 1.0,
+            },
+            training=values,
+            system={"sim": "spring", "dim": 2, "n": 4},
+            seed=0,
+        )
     )

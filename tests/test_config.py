@@ -6,6 +6,7 @@ import copy
 
 import pytest
 import yaml
+from conftest import deep_merge
 
 from symdistill.config import (
     Cell,
@@ -107,7 +108,7 @@ def test_schema_lists_exactly_the_implemented_systems(schema) -> None:
 def test_presets_validate(config, schema, root) -> None:
     for preset in sorted((root / "presets").glob("*.yaml")):
         merged = copy.deepcopy(config)
-        _deep_merge(merged, yaml.safe_load(preset.read_text()))
+        deep_merge(merged, yaml.safe_load(preset.read_text()))
         validate_config(merged, schema)
 
 
@@ -130,14 +131,6 @@ def test_names_and_params(config, schema) -> None:
     assert params["model"]["msg_dim"] == 3 and params["training"]["batch_size"] == 16
     assert simulation_params(config, "r2_3d_n8")["dt"] == 1e-3
     assert list(params["training"]) == sorted(params["training"])  # stable repr: no spurious reruns
-
-
-def _deep_merge(base: dict, update: dict) -> None:
-    for key, value in update.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
-            _deep_merge(base[key], value)
-        else:
-            base[key] = value
 
 
 def test_a_backend_that_cannot_run_here_fails_before_any_job(config, schema, monkeypatch) -> None:

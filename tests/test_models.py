@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from symdistill.models import Graph, GraphNetwork, VariationalGraphNetwork, build_model
+from symdistill.models import Graph, GraphNetwork, ModelSpec, VariationalGraphNetwork, build_model
+
+
+def variant(architecture: str, msg_dim: int, hidden: int) -> ModelSpec:
+    """A resolved variant with the schema's defaults for what these tests do not vary."""
+    return ModelSpec(architecture, hidden, 1.0, "mae", msg_dim, "all_graphs", 0.0, "none")
 
 
 @pytest.fixture
@@ -54,7 +59,7 @@ def test_messages_use_receiver_then_sender() -> None:
 @pytest.mark.parametrize(("msg_dim", "dim", "expected"), [("dim", 2, 2), ("dim", 3, 3), (100, 2, 100)])
 def test_message_size_follows_the_variant(msg_dim, dim: int, expected: int) -> None:
     resolved = dim if msg_dim == "dim" else msg_dim
-    model = build_model({"architecture": "gn", "msg_dim": resolved, "hidden": 300}, dim)
+    model = build_model(variant("gn", resolved, 300), dim)
     assert model.edge_model[-1].out_features == expected
     assert model.node_model[0].in_features == 2 * dim + 2 + expected
     assert len([m for m in model.edge_model if isinstance(m, torch.nn.Linear)]) == 4  # 3 hidden layers
@@ -78,7 +83,7 @@ def test_variational_messages_interleave_mean_and_logvar_and_sample(batch: torch
 @pytest.mark.parametrize("architecture", ["pm", "cust"])
 def test_fork_variants_follow_the_message_size_and_match_pyg(architecture: str, batch: torch.Tensor) -> None:
     torch.manual_seed(5)
-    model = build_model({"architecture": architecture, "msg_dim": 3, "hidden": 40}, 2)
+    model = build_model(variant(architecture, 3, 40), 2)
     graph = Graph.for_system("spring", 4)
     out, edges = model.run(batch, graph)
     assert out.shape == (5, 4, 2) and edges.message.shape == (5, 12, 3)
@@ -86,7 +91,7 @@ def test_fork_variants_follow_the_message_size_and_match_pyg(architecture: str, 
 
 
 def test_pm_edge_model_widths() -> None:
-    model = build_model({"architecture": "pm", "msg_dim": 100, "hidden": 300}, 2)
+    model = build_model(variant("pm", 100, 300), 2)
     widths = [m.out_features for m in model.edge_model if isinstance(m, torch.nn.Linear)]
     assert widths == [300, 450, 600, 450, 300, 100]
 
@@ -118,7 +123,7 @@ def test_flathgn_dynamics_are_hamiltons_equations_for_a_known_hamiltonian() -> N
 
     from symdistill.systems import acceleration
 
-    model = build_model({"architecture": "hgn", "msg_dim": 1, "hidden": 16}, 2)
+    model = build_model(variant("hgn", 1, 16), 2)
     model.pair_energy, model.self_energy = SpringPairEnergy(), KineticEnergy()
     x = torch.randn(5, 4, 6, dtype=torch.float64)
     x[..., -1] = x[..., -1].exp()
@@ -132,7 +137,7 @@ def test_flathgn_dynamics_are_hamiltons_equations_for_a_known_hamiltonian() -> N
 
 
 def test_flathgn_momenta_enter_the_energies_and_training_differentiates_twice() -> None:
-    model = build_model({"architecture": "hgn", "msg_dim": 1, "hidden": 16}, 2)
+    model = build_model(variant("hgn", 1, 16), 2)
     x = torch.randn(3, 4, 6)
     x[..., -1] = x[..., -1].exp()
     graph = Graph.for_system("spring", 4)
@@ -145,4 +150,4 @@ def test_flathgn_momenta_enter_the_energies_and_training_differentiates_twice() 
     weights = [p for name, p in model.named_parameters() if name.endswith("weight")]
     assert len(weights) == 8 and all(p.grad is not None and p.grad.abs().sum() > 0 for p in weights)
     with pytest.raises(ValueError, match="msg_dim must be 1"):
-        build_model({"architecture": "hgn", "msg_dim": 2, "hidden": 16}, 2)
+        build_model(variant("hgn", 2, 16), 2)

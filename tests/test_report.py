@@ -5,14 +5,25 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
-from cellfiles import figure_paths, write_figures, write_forcefit, write_judge, write_symbolic, write_training
+from cellfiles import (
+    figure_paths,
+    write_dataset,
+    write_figures,
+    write_forcefit,
+    write_judge,
+    write_symbolic,
+    write_training,
+)
 
 from symdistill.config import Cell
-from symdistill.report import build_report, read_benchmarks
-from symdistill.tables import TABLES, TableInputError, TableSettings, make_tables
+from symdistill.records import TableInputError
+from symdistill.report import build_report, read_benchmarks, recorded
+from symdistill.tables import TableSettings, make_tables
+from symdistill.vocabulary import FIGURES, TABLES
 
 SETTINGS = TableSettings(
     {"standard": "Std", "bottleneck": "Bottleneck", "l1": "L1", "kl": "KL"}, ("strict", "on_front")
@@ -52,6 +63,7 @@ def inputs(tmp_path_factory) -> dict:
         "judge": [root / f"results/judge/{c.path}.json" for c in CELLS],
         "symbolic": [root / f"results/symbolic/{c.path}/result.json" for c in CELLS],
         "figures": [p for c in CELLS for p in figure_paths(root, c)],
+        "datasets": [write_dataset(root, d, sims=40) for d in sorted({c.dataset for c in CELLS})],
     }
     outputs = {
         f"{name}_{ext}": root / f"results/tables/{name}.{ext}" for name in TABLES for ext in ("csv", "md", "html")
@@ -102,6 +114,15 @@ def test_the_report_holds_summary_tables_cells_figures_and_provenance(inputs) ->
     assert "<td>report</td>" not in page
     assert "1 benchmark file(s) of datasets or cells outside this config" in page
     assert "time_limit: 4" in page  # the resolved config
+    # the run's scale as its files record it, not as the config says
+    assert "on 40 simulations\n(100 snapshots, every 5th kept)" in page
+    assert "pyoperon,\n60 generations per component (ceiling 4 s;" in page
+    assert "systems r2 / spring in 2D" in page and "models bottleneck / kl / l1" in page
+
+
+def test_a_setting_shows_every_value_the_cells_recorded() -> None:
+    assert recorded([1000, 1000, 150]) == "1,000 / 150"
+    assert recorded(["pyoperon"] * 3) == "pyoperon"
 
 
 def test_a_cell_missing_from_one_stage_is_an_error(inputs, tmp_path) -> None:
@@ -132,3 +153,17 @@ def test_the_report_module_stays_light() -> None:
     assert (
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
     )
+
+
+def test_the_vocabulary_and_the_tables_stay_light() -> None:
+    """The shared words and the tables rule are read by the Snakefile and the light rules: no PyTorch, no JAX."""
+    code = "import sys, symdistill.vocabulary, symdistill.tables; print(sorted({'torch', 'jax'} & set(sys.modules)))"
+    assert (
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    )
+
+
+def test_every_figure_has_its_caption_in_snakemakes_report() -> None:
+    """The figures rule's outputs are generated from FIGURES; each names report/{name}.rst as its caption."""
+    root = Path(__file__).resolve().parents[1]
+    assert sorted(p.stem for p in (root / "report").glob("*.rst") if p.stem in FIGURES) == sorted(FIGURES)

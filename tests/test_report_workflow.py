@@ -14,8 +14,8 @@ from browser import render
 from PIL import Image
 from workflow import ROOT, snakemake
 
-from symdistill.report import FIGURE_CAPTIONS
 from symdistill.tables import read_table
+from symdistill.vocabulary import FIGURES
 
 pytestmark = pytest.mark.workflow
 
@@ -58,14 +58,14 @@ def test_partial_run_tables_show_what_ran_and_nothing_else(partial_run: Path) ->
 
 def test_every_cell_has_its_figures(partial_run: Path) -> None:
     for cell in CELLS:
-        for name in FIGURE_CAPTIONS:
+        for name in FIGURES:
             with Image.open(partial_run / f"results/figures/{cell}/{name}.png") as image:
                 assert image.format == "PNG" and min(image.size) > 100
 
 
 def test_the_report_renders_in_headless_chromium(partial_run: Path) -> None:
     page = partial_run / "results/report/index.html"
-    assert page.read_text().count("data:image/png;base64,") == len(CELLS) * len(FIGURE_CAPTIONS)
+    assert page.read_text().count("data:image/png;base64,") == len(CELLS) * len(FIGURES)
     # every MathML equation is laid out by the browser (MathML Core: no script), with a non-zero size
     sizes = (
         "[...document.querySelectorAll('math')]"
@@ -102,7 +102,7 @@ def test_snakemake_report_collects_tables_figures_and_the_page(partial_run: Path
             "table5_success.html",
             "table1_r2.html",
             "table3_loss.html",
-            *(f"{name}.png" for name in FIGURE_CAPTIONS),
+            *(f"{name}.png" for name in FIGURES),
         }
     )
     assert files.count("pareto.png") == len(CELLS)

@@ -11,20 +11,17 @@ import pandas as pd
 import pytest
 from cellfiles import write_energy_fit, write_forcefit, write_judge, write_training
 
-from symdistill import judge
 from symdistill.config import Cell
+from symdistill.records import TableInputError
+from symdistill.references import reference
 from symdistill.tables import (
-    READINGS,
     SCHEMAS,
-    SYMBOLS,
-    TABLES,
-    TableInputError,
+    Agreement,
     TableSettings,
     agreement,
     build_tables,
     make_tables,
     read_table,
-    reference,
     render_table1,
     render_table3,
     render_table5,
@@ -33,6 +30,7 @@ from symdistill.tables import (
     table3_agreement,
     table3_frame,
 )
+from symdistill.vocabulary import READINGS, SYMBOLS, TABLES, VERDICTS
 
 SETTINGS = TableSettings(
     {"standard": "Std", "bottleneck": "Bottleneck", "l1": "L1", "kl": "KL"}, ("strict", "on_front")
@@ -178,8 +176,11 @@ def test_table1_agreement_is_the_side_of_the_linear_threshold() -> None:
         Cell("damped_2d_n4", "l1", 0): (0.99, 0.9),
     }  # no paper value: not compared
     frame = table1_frame(fits, SETTINGS)
-    assert table1_agreement(frame) == (2, 3, ["Spring-2 n=4, kl: the paper 0.883, ours 0.990"])
-    notes = render_table1(frame, SETTINGS).note_lines()
+    found = table1_agreement(frame)
+    assert isinstance(found, Agreement)
+    assert (found.matches, found.compared) == (2, 3)
+    assert found.disagreements == ("Spring-2 n=4, kl: the paper 0.883, ours 0.990",)
+    notes = render_table1(frame).note_lines()
     assert (
         "Ours matches the paper in 2/3 compared cells (the better of F and F/m₁ on the paper's side of R² = 0.9)."
         in notes
@@ -195,8 +196,9 @@ def test_table3_agreement_is_the_lowest_loss_model_of_each_row() -> None:
     losses[Cell("r1_2d_n4", "kl", 0)] = 3.0  # alone in its row: nothing to rank
     frame = table3_frame(losses, SETTINGS)
     disagreement = "Spring-2 n=4: lowest loss here bottleneck, in the paper l1 (of standard, bottleneck, l1)"
-    assert table3_agreement(frame) == (1, 2, [disagreement])
-    assert f"Disagrees with the paper: {disagreement}" in render_table3(frame, SETTINGS).note_lines()
+    found = table3_agreement(frame)
+    assert (found.matches, found.compared, found.unit, found.disagreements) == (1, 2, "rows", (disagreement,))
+    assert f"Disagrees with the paper: {disagreement}" in render_table3(frame).note_lines()
 
 
 def test_table3_shows_every_paper_column_and_our_extra_rows(tables) -> None:
@@ -326,9 +328,8 @@ def test_reference_tables_are_complete_and_consistent() -> None:
     assert table3.loc["Charge-2", "Std"] == "48.688" and table3.loc["Spring-3", "FlatHGN"] == "0.010"
 
 
-def test_outcomes_and_readings_match_the_judge() -> None:
-    assert set(SYMBOLS) == {*judge.OUTCOMES, "no_result"}
-    assert tuple(judge.READINGS) == READINGS
+def test_every_outcome_has_a_symbol_and_every_reading_a_column() -> None:
+    assert tuple(SYMBOLS) == VERDICTS
     assert set(SCHEMAS["table5_success"]) >= {*READINGS, *(f"{r}_success" for r in READINGS)}
 
 

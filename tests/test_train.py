@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pandas as pd
@@ -57,13 +57,14 @@ def test_regulariser_scopes_share_the_reference_scale() -> None:
     x = torch.randn(1, 4, 6).repeat(3, 1, 1)
     with torch.no_grad():
         _, edges = model.run(x, graph)
-    spec = {"regularizer": "l1", "reg_weight": 0.01, "reg_scope": "all_graphs"}
+    spec = tiny_training_spec("l1").model
+    assert (spec.regularizer, spec.reg_weight, spec.reg_scope) == ("l1", 0.01, "all_graphs")
     with torch.no_grad():
         everyone = regularizer(model, spec, edges, x, graph)
-        first = regularizer(model, {**spec, "reg_scope": "first_graph"}, edges, x, graph)
+        first = regularizer(model, replace(spec, reg_scope="first_graph"), edges, x, graph)
     assert float(everyone) == pytest.approx(0.01 * float(edges.message.abs().sum()) / 4)
     assert float(first) == pytest.approx(float(everyone), rel=1e-5)
-    assert float(regularizer(model, {**spec, "regularizer": "none"}, edges, x, graph)) == 0.0
+    assert float(regularizer(model, replace(spec, regularizer="none"), edges, x, graph)) == 0.0
 
 
 def _train(tmp: Path, data, spec, threads: int = 1) -> Path:
@@ -89,7 +90,7 @@ def test_short_real_training_lowers_the_loss_and_writes_the_contract(tmp_path: P
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["test_graphs"] == 200 and metrics["test_loss"] > 0 and metrics["device"] == "cpu"
     model, record = load_model(out / "model.pt")
-    assert record["model"]["regularizer"] == "l1" and len(record["data_sha256"]["train"]) == 64
+    assert record["model"].regularizer == "l1" and len(record["data_sha256"]["train"]) == 64
     assert not (out / "checkpoint.pt").exists()
 
 
@@ -105,7 +106,7 @@ def test_flathgn_trains_and_lowers_the_loss(tmp_path: Path, spring_data) -> None
     assert history["train_loss"].iloc[-1] < 0.8 * history["train_loss"].iloc[0]
     assert len(history["message_std"].iloc[0]) == 1  # one message: the pair energy
     model, record = load_model(out / "model.pt")
-    assert record["model"]["architecture"] == "hgn" and model.msg_dim == 1
+    assert record["model"].architecture == "hgn" and model.msg_dim == 1
 
 
 def test_diverging_loss_stops_with_the_cell_and_epoch_and_no_model(tmp_path: Path, spring_data) -> None:
@@ -137,7 +138,7 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path: Path, spring_data) -> 
     script = (
         "import sys, json; sys.path.insert(0, sys.argv[1]);"
         "from conftest import *; from symdistill.train import TrainingSpec, train_cell;"
-        "spec = TrainingSpec(**json.loads(sys.argv[2])); out = sys.argv[3];"
+        "spec = TrainingSpec.from_params(json.loads(sys.argv[2])); out = sys.argv[3];"
         "train_cell(spec, 'spring_2d_n4/test/seed0', sys.argv[4], sys.argv[5], out + '/model.pt',"
         " out + '/history.parquet', out + '/metrics.json', threads=1)"
     )

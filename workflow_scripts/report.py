@@ -7,7 +7,7 @@ with logging_to(snakemake.log[0]):
         snakemake.input,
         snakemake.output[0],
         TableSettings(**snakemake.params.settings),
-        snakemake.params.config,
+        snakemake.params.resolved_config,
         snakemake.params.commit,
         snakemake.params.benchmarks,
         snakemake.params.configfiles,

@@ -3,7 +3,7 @@ from symdistill.train import TrainingSpec, train_cell
 
 with logging_to(snakemake.log[0]):
     train_cell(
-        TrainingSpec(**snakemake.params.spec),
+        TrainingSpec.from_params(snakemake.params.spec),
         snakemake.params.cell,
         snakemake.input.train,
         snakemake.input.test,

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from itertools import product
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import jsonschema
 import yaml
@@ -36,6 +36,26 @@ class ConfigError(ValueError):
 
 class IdentityError(ValueError):
     """A file records another cell or dataset than its path names: copied or moved between cells."""
+
+
+Spec = TypeVar("Spec")
+
+
+def spec_from(cls: type[Spec], values: Mapping[str, Any], where: str) -> Spec:
+    """A frozen spec from a mapping (rule params, a file's record), naming every unknown and missing key.
+
+    A key misspelt in the schema, in ``model_params`` or in an old file then fails here, with the keys the spec
+    expects, not as a ``KeyError`` deep inside a run.
+    """
+    expected = {f.name: f.default is MISSING and f.default_factory is MISSING for f in fields(cls)}
+    unknown = sorted(set(values) - set(expected))
+    missing = sorted(name for name, required in expected.items() if required and name not in values)
+    if unknown or missing:
+        found = "; ".join(
+            part for part in (unknown and f"unknown keys {unknown}", missing and f"missing keys {missing}") if part
+        )
+        raise ValueError(f"{where}: not a {cls.__name__}: {found} (expected {sorted(expected)})")
+    return cls(**values)
 
 
 def check_cell_identity(path: str | Path, recorded: str) -> None:
@@ -239,7 +259,7 @@ def model_params(config: Mapping[str, Any], dataset: str, model: str) -> dict[st
     }
 
 
-def message_of(record: Mapping[str, Any]) -> str:
+def recorded_message_kind(record: Mapping[str, Any]) -> str:
     """What a message table's or force fit's messages encode: force, or energy (FlatHGN).
 
     Files written before FlatHGN existed do not say, and hold force messages.

@@ -27,16 +27,15 @@ import torch
 from matplotlib.figure import Figure
 from PIL import Image
 
-from symdistill.config import message_of
+from symdistill.config import recorded_message_kind
 from symdistill.data import AXES, read_split
-from symdistill.forcefit import potential_basis
+from symdistill.forcefit import affine_fit, potential_basis
 from symdistill.io import atomic_output, read_json
-from symdistill.judge import READINGS
 from symdistill.messages import read_messages
 from symdistill.models import Graph, Network, VariationalGraphNetwork
 from symdistill.train import load_model
+from symdistill.vocabulary import FIGURES, READINGS
 
-FIGURES = ("sparsity", "force_fit", "pareto", "training", "trajectory")
 DPI = 80
 MAX_POINTS = 2000  # edges drawn per scatter: enough to show the shape, small enough to keep the PNG light
 HIGHLIGHT, MUTED = "C3", "0.65"
@@ -98,17 +97,10 @@ def training_figure(history: pd.DataFrame, cell: str) -> Figure:
 # ---------------------------------------------------------------- messages
 
 
-def linear_fit(target: np.ndarray, basis: np.ndarray) -> np.ndarray:
-    """The least-squares affine combination of ``basis`` columns closest to ``target``, evaluated."""
-    design = np.column_stack([basis, np.ones(len(target))])
-    coef, *_ = np.linalg.lstsq(design, target, rcond=None)
-    return design @ coef
-
-
 def force_fit_figure(frame: pd.DataFrame, fit: dict[str, Any], dim: int, cell: str) -> Figure:
     """Each of the top-``dim`` messages against its best linear combination of the true force (paper Fig. 3);
     FlatHGN's pair energy against the potential (plus its first-order f(q, m) terms)."""
-    energy = message_of(fit) == "energy"
+    energy = recorded_message_kind(fit) == "energy"
     basis = potential_basis(frame) if energy else frame[[f"f{a}" for a in AXES[:dim]]].to_numpy()
     law = "U" if energy else "F"
     shown = np.random.default_rng(0).choice(len(frame), size=min(MAX_POINTS, len(frame)), replace=False)
@@ -117,7 +109,7 @@ def force_fit_figure(frame: pd.DataFrame, fit: dict[str, Any], dim: int, cell: s
     scores = fit["potential" if energy else "force"]["r2"]
     for ax, component, r2 in zip(fig.subplots(1, len(components), squeeze=False)[0], components, scores, strict=True):
         message = frame[component].to_numpy()
-        fitted = linear_fit(message, basis)
+        fitted = affine_fit(basis, message)(basis)
         ax.scatter(fitted[shown], message[shown], s=3, alpha=0.4, lw=0)
         lo, hi = np.percentile(np.concatenate([message, fitted]), [1, 99])
         pad = 0.1 * (hi - lo) or 1.0

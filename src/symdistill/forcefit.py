@@ -17,13 +17,14 @@ potential U plus [q1, q2, q1q2, m1, m2, m1m2], a first-order stand-in for f (exa
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from symdistill.config import message_of
+from symdistill.config import recorded_message_kind
 from symdistill.data import AXES
 from symdistill.io import write_json
 from symdistill.messages import read_messages
@@ -32,19 +33,39 @@ MAX_STEPS = 100
 CONSTANT = 1e-9  # relative spread below which a message component counts as constant
 
 
-def least_trimmed_squares(basis: np.ndarray, target: np.ndarray, keep: float) -> tuple[np.ndarray, np.ndarray]:
-    """Coefficients of the affine fit of ``target`` on ``basis`` (edges, d) that minimises the squared residuals
-    of its best ``keep`` fraction of edges, and which edges those are (concentration steps)."""
-    design = np.column_stack([basis, np.ones(len(target))])
+@dataclass(frozen=True)
+class AffineFit:
+    """``target ≈ basis @ w + b``: every comparison of a message with a law (Table 1, the judge, the figures) is
+    this one least-squares fit, so they agree on what "a linear map of the law" means."""
+
+    coef: np.ndarray  # (d + 1,) or (d + 1, k): the weights w, then the offset b
+
+    def __call__(self, basis: np.ndarray) -> np.ndarray:
+        return with_offset(basis) @ self.coef
+
+
+def with_offset(basis: np.ndarray) -> np.ndarray:
+    """The design matrix [basis, 1] of an affine fit; ``basis`` is (edges,) or (edges, d)."""
+    return np.column_stack([basis, np.ones(len(basis))])
+
+
+def affine_fit(basis: np.ndarray, target: np.ndarray) -> AffineFit:
+    coef, *_ = np.linalg.lstsq(with_offset(basis), target, rcond=None)
+    return AffineFit(coef)
+
+
+def least_trimmed_squares(basis: np.ndarray, target: np.ndarray, keep: float) -> tuple[AffineFit, np.ndarray]:
+    """The affine fit of ``target`` on ``basis`` (edges, d) that minimises the squared residuals of its best
+    ``keep`` fraction of edges, and which edges those are (concentration steps)."""
     kept = np.ones(len(target), dtype=bool)
     for _ in range(MAX_STEPS):
-        coef, *_ = np.linalg.lstsq(design[kept], target[kept], rcond=None)
-        residual = (design @ coef - target) ** 2
+        fit = affine_fit(basis[kept], target[kept])
+        residual = (fit(basis) - target) ** 2
         now = residual <= np.quantile(residual, keep)
         if np.array_equal(now, kept):
             break
         kept = now
-    return coef, kept
+    return fit, kept
 
 
 def trimmed_r2(target: np.ndarray, basis: np.ndarray, keep: float) -> float:
@@ -56,8 +77,8 @@ def trimmed_r2(target: np.ndarray, basis: np.ndarray, keep: float) -> float:
     if spread <= CONSTANT * max(1.0, np.abs(target).max()):
         return 0.0
     z = (target - target.mean()) / spread
-    coef, kept = least_trimmed_squares(basis, z, keep)
-    residual = (np.column_stack([basis, np.ones(len(z))]) @ coef - z) ** 2
+    fit, kept = least_trimmed_squares(basis, z, keep)
+    residual = (fit(basis) - z) ** 2
     return float(1.0 - residual[kept].mean())
 
 
@@ -74,17 +95,17 @@ def potential_basis(frame: pd.DataFrame) -> np.ndarray:
 
 def fit_bases(frame: pd.DataFrame, meta: dict[str, Any]) -> dict[str, np.ndarray]:
     """What the messages are fitted against: force and acceleration, or for an energy message the potential."""
-    if message_of(meta) == "energy":
+    if recorded_message_kind(meta) == "energy":
         return {"potential": potential_basis(frame)}
     return force_bases(frame, meta["system"]["dim"])
 
 
 def force_fit(frame: pd.DataFrame, meta: dict[str, Any], keep: float) -> dict[str, Any]:
-    dim = meta["system"]["dim"] if message_of(meta) == "force" else 1
+    dim = meta["system"]["dim"] if recorded_message_kind(meta) == "force" else 1
     components = meta["ranked_components"][:dim]
     result: dict[str, Any] = {
         "cell": meta["cell"],
-        "message": message_of(meta),
+        "message": recorded_message_kind(meta),
         "components": components,
         "keep_fraction": keep,
         "edges": len(frame),

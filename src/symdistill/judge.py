@@ -3,17 +3,17 @@
 Every member p of a cell's Pareto front is tested against the known law F (the pair force of the system's
 potential) on two sets of edges:
 
-(a) p is an affine map of the law: R² of p regressed on [F, 1] ≥ ``truth_r2`` (0.999), on *probe* edges —
+(a) p is an affine map of the law: R² of p regressed on [F, 1] ≥ ``judge.truth_r2``, on *probe* edges —
     random test nodes as receiver and sender, the sender placed at a log-uniform distance that reaches beyond
     the training range. Only p and the law are evaluated there (no network), so it is pure mathematics: do the
     two functions agree, also where the data never went?
 (b) p fits the message as well as the law does: R²(message, best affine map of p) ≥ R²(message, best affine
-    map of L) − ``fit_margin``, where L is the law's components in the proportions the message holds them,
-    fitted by least trimmed squares on the best ``keep_fraction`` of edges as Table 1's metric (a plain
+    map of L) − ``judge.fit_margin``, where L is the law's components in the proportions the message holds them,
+    fitted by least trimmed squares on the best ``judge.keep_fraction`` of edges as Table 1's metric (a plain
     least-squares fit lets a few close encounters of a 1/r² system choose the proportions, which then
     differed by up to a factor 2 between two sets of held-out edges of one cell). This is tested on
     *held-out* edges: the edges of test graphs that the message table (and so the search) never saw, at
-    least ``r_min`` long (as the probe edges: closer, the softening r + 0.01 decides the form). (a) alone
+    least ``judge.r_min`` long (as the probe edges: closer, the softening r + 0.01 decides the form). (a) alone
     accepts a one-component law such as F_y; (b) rejects it. (b) needs the network, and a network is
     trustworthy only on the joint distribution it was trained on: its messages on probe pairs, whose
     positions and velocities come from unrelated snapshots, can carry terms the dynamics never exposed
@@ -52,17 +52,13 @@ import torch
 
 from symdistill.config import check_cell_identity
 from symdistill.data import Split, read_split
-from symdistill.forcefit import least_trimmed_squares
+from symdistill.forcefit import affine_fit, least_trimmed_squares
 from symdistill.io import read_json, write_json
 from symdistill.messages import edge_features, edge_messages, read_messages, sample_graphs, true_forces, true_potentials
-from symdistill.models import message_kind
 from symdistill.symbolic import evaluate
 from symdistill.systems import edge_index, get_system
 from symdistill.train import load_model
-
-OUTCOMES = ("strict", "on_front", "partial", "fail")  # best first
-READINGS = {"physical": ("force", "acceleration"), "receiver_scaled": ("force", "acceleration", "receiver")}
-ENERGY_READINGS = {"physical": ("potential",), "receiver_scaled": ("potential",)}
+from symdistill.vocabulary import ENERGY_READINGS, NO_RESULT, OUTCOMES, READINGS
 
 
 @dataclass(frozen=True)
@@ -90,9 +86,8 @@ def r2_affine(target: np.ndarray, basis: np.ndarray, groups: np.ndarray | None =
     residual = 0.0
     for g in np.unique(groups):
         rows = groups == g
-        design = np.column_stack([basis[rows], np.ones(rows.sum())])
-        coef, *_ = np.linalg.lstsq(design, target[rows], rcond=None)
-        residual += np.sum((design @ coef - target[rows]) ** 2)
+        fit = affine_fit(basis[rows], target[rows])
+        residual += np.sum((fit(basis[rows]) - target[rows]) ** 2)
     return float(1 - residual / total)
 
 
@@ -203,8 +198,8 @@ def robust_law(message: np.ndarray, values: np.ndarray, groups: np.ndarray | Non
     prediction = np.empty(len(message))
     for g in np.unique(groups):
         rows = groups == g
-        coef, _ = least_trimmed_squares(values[rows], message[rows], keep)
-        prediction[rows] = np.column_stack([values[rows], np.ones(rows.sum())]) @ coef
+        fit, _ = least_trimmed_squares(values[rows], message[rows], keep)
+        prediction[rows] = fit(values[rows])
     return prediction
 
 
@@ -279,7 +274,7 @@ def judge_cell(
     check_cell_identity(result_path, result["cell"])
     verdict: dict[str, Any] = {"cell": result["cell"], "settings": asdict(spec), "symbolic_status": result["status"]}
     if result["status"] not in JUDGED_STATUSES:
-        verdict["outcome"] = {reading: "no_result" for reading in READINGS}
+        verdict["outcome"] = {reading: NO_RESULT for reading in READINGS}
         verdict["reason"] = "; ".join(c.get("message", "") for c in result["components"] if c["status"] != "ok")
         write_json(out_path, verdict)
         return
@@ -291,8 +286,8 @@ def judge_cell(
     rng = np.random.default_rng(spec.seed)
     pairs = fresh_pairs(test.x, spec.edges, rng)
     heldout = heldout_graphs(test, sample_graphs(len(test.x), sample["graphs"], sample["seed"]), spec.edges, rng)
-    sets = energy_sets if message_kind(record["model"]) == "energy" else force_sets
-    values, held, probe = sets(model, test, heldout, pairs, rng, r_max, result["inputs"], spec)
+    judged_edges = energy_edges if record["model"].message_kind == "energy" else force_edges
+    values, held, probe = judged_edges(model, test, heldout, pairs, rng, r_max, result["inputs"], spec)
     front = pd.read_parquet(front_path)
     components = []
     for entry in result["components"]:
@@ -300,7 +295,7 @@ def judge_cell(
         verdict_k = judge_component(front[front["component"] == entry["component"]], values[:, k], held, probe, spec)
         components.append({"component": entry["component"], **verdict_k})
     verdict.update(
-        message=message_kind(record["model"]),
+        message=record["model"].message_kind,
         readings={reading: list(bases) for reading, bases in held.laws.readings.items()},
         probe_edges=len(pairs),
         probe_r_range=[spec.r_min, r_max],
@@ -317,10 +312,10 @@ def judge_cell(
     write_json(out_path, verdict)
 
 
-JudgedSets = tuple[np.ndarray, Domain, Domain]  # messages on the held-out edges, the held-out and probe domains
+JudgedEdges = tuple[np.ndarray, Domain, Domain]  # messages on the held-out edges, the held-out and probe domains
 
 
-def force_sets(
+def force_edges(
     model: torch.nn.Module,
     test: Split,
     heldout: np.ndarray,
@@ -329,7 +324,7 @@ def force_sets(
     r_max: float,
     names: list[str],
     spec: JudgeSpec,
-) -> JudgedSets:
+) -> JudgedEdges:
     sim, dim, n = test.metadata["sim"], test.dim, test.n
     frame = graph_edges(test, heldout)
     frame = frame[frame["r"].to_numpy() >= spec.r_min].reset_index(drop=True)
@@ -341,7 +336,7 @@ def force_sets(
     )
 
 
-def energy_sets(
+def energy_edges(
     model: torch.nn.Module,
     test: Split,
     heldout: np.ndarray,
@@ -350,7 +345,7 @@ def energy_sets(
     r_max: float,
     names: list[str],
     spec: JudgeSpec,
-) -> JudgedSets:
+) -> JudgedEdges:
     """Energies are judged as differences: each held-out edge against the same pair in another snapshot,
     each probe pair at two distances."""
     sim, dim, n = test.metadata["sim"], test.dim, test.n

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ import torch
 from symdistill.config import check_cell_identity
 from symdistill.data import AXES, feature_names, read_split
 from symdistill.io import InputError, atomic_output, check_finite
-from symdistill.models import Graph, Network, message_kind
+from symdistill.models import Graph, Network
 from symdistill.systems import pair_force, pair_potential
 from symdistill.train import load_model
 
@@ -113,8 +114,8 @@ def message_table(model: Network, record: dict[str, Any], x: np.ndarray) -> tupl
         "format": FORMAT,
         "cell": record["cell"],
         "system": system,
-        "model": record["model"],
-        "message": message_kind(record["model"]),
+        "model": asdict(record["model"]),
+        "message": record["model"].message_kind,
         "significance": measure,
         "ranked_components": [components[i] for i in order],
         "component_significance": {components[i]: float(score[i]) for i in order},

@@ -17,7 +17,6 @@ Both give the same numbers (tests/test_models.py).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -223,11 +222,33 @@ ARCHITECTURES: dict[str, type[Network]] = {
 }
 
 
-def message_kind(model: dict[str, Any]) -> str:
-    """What a variant's messages should encode: the pair force, or (FlatHGN) the pair potential."""
-    return "energy" if model["architecture"] == "hgn" else "force"
+@dataclass(frozen=True)
+class ModelSpec:
+    """A resolved model variant: config ``models.NAME`` less ``sims`` and ``training``, ``msg_dim`` a number.
+
+    Fields in alphabetical order, as ``symdistill.config.model_params`` sorts them: ``asdict`` then gives the
+    record model.pt and the message tables have always stored, and the checkpoint fingerprint stays the same.
+    """
+
+    architecture: str  # a key of ARCHITECTURES
+    hidden: int
+    huber_delta: float
+    loss: str  # mae, mse or huber
+    msg_dim: int
+    reg_scope: str  # all_graphs or first_graph
+    reg_weight: float
+    regularizer: str  # none, l1, kl or hamiltonian
+
+    def __post_init__(self) -> None:
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"unknown architecture {self.architecture!r}; expected one of {sorted(ARCHITECTURES)}")
+
+    @property
+    def message_kind(self) -> str:
+        """What the variant's messages should encode: the pair force, or (FlatHGN) the pair potential."""
+        return "energy" if self.architecture == "hgn" else "force"
 
 
-def build_model(model: dict[str, Any], dim: int) -> Network:
-    """A network from a resolved model variant (``symdistill.config.model_params(...)["model"]``)."""
-    return ARCHITECTURES[model["architecture"]](2 * dim + 2, model["msg_dim"], dim, model["hidden"])
+def build_model(model: ModelSpec, dim: int) -> Network:
+    """A network from a resolved model variant."""
+    return ARCHITECTURES[model.architecture](2 * dim + 2, model.msg_dim, dim, model.hidden)

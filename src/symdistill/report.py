@@ -24,36 +24,22 @@ import pandas as pd
 import sympy
 import yaml
 
-from symdistill.config import Cell, cells, datasets, message_of, parse_cell, parse_dataset
+from symdistill.config import Cell, parse_cell, parse_dataset, recorded_message_kind
+from symdistill.data import read_metadata
 from symdistill.io import PROVENANCE_PACKAGES, atomic_output, package_versions
+from symdistill.records import TableInputError, read_cells
+from symdistill.references import row_names
+from symdistill.rendering import TABLE_CSS
 from symdistill.symbolic import to_sympy
-from symdistill.tables import (
-    N_NOTE,
-    RENDERERS,
-    SYMBOLS,
-    TABLE_CSS,
-    TABLES,
-    TableInputError,
-    TableSettings,
-    agreements,
-    read_cells,
-    read_table,
-    row_names,
-)
+from symdistill.tables import N_NOTE, TableSettings, agreements, read_table, render_table
+from symdistill.vocabulary import FIGURES, NO_RESULT, RECOVERED, SYMBOLS, TABLES
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-FIGURE_CAPTIONS = {  # symdistill.figures.FIGURES, in the order the figures rule lists them
-    "sparsity": "Message sparsity: each component's std over epochs; the most significant highlighted.",
-    "force_fit": "The most significant messages against their best linear combination of the true force (Fig. 3).",
-    "pareto": "Symbolic regression's Pareto front: the selected member and the members the judge accepted.",
-    "training": "Training and test loss per epoch, with the learning rate.",
-    "trajectory": "The GNN integrated from a test simulation's first snapshot (dashed) against the truth (solid).",
-}
 KEYS = {  # what the report reads from each stage's per-cell JSON
-    "metrics": ("test_loss", "device", "device_name", "threads"),
+    "metrics": ("test_loss", "device", "device_name", "threads", "epochs", "graphs_seen"),
     "forcefit": ("force", "acceleration"),
     "judge": ("outcome", "symbolic_status"),
-    "symbolic": ("status", "backend", "run", "components", "inputs", "package_versions"),
+    "symbolic": ("status", "backend", "run", "components", "inputs", "package_versions", "settings"),
 }
 
 
@@ -135,9 +121,9 @@ class CellReport:
     def reason(self) -> str:
         """Why the law was not recovered, in one line ("" where it was): the network's failure or the search's."""
         physical = self.judge["outcome"]["physical"]
-        if physical in ("strict", "on_front"):
+        if physical in RECOVERED:
             return ""
-        if physical == "no_result":
+        if physical == NO_RESULT:
             return f"the symbolic search failed ({self.judge['symbolic_status']}): {self.judge.get('reason', '')}"
         law = self.judge["law_r2"]["physical"]
         if law < LEARNED_R2:
@@ -167,11 +153,11 @@ class CellReport:
 
 def keys_of(kind: str, record: dict[str, Any]) -> tuple[str, ...]:
     """The keys the report reads; an energy message's force fit has the potential instead of F and F/m₁."""
-    if kind == "forcefit" and message_of(record) == "energy":
+    if kind == "forcefit" and recorded_message_kind(record) == "energy":
         return ("potential",)
     if kind == "judge":  # a judged front has its members and the law's R²; a failed search its reason
         return KEYS[kind] + (
-            ("reason",) if record["outcome"]["physical"] == "no_result" else ("components", "readings", "law_r2")
+            ("reason",) if record["outcome"]["physical"] == NO_RESULT else ("components", "readings", "law_r2")
         )
     return KEYS[kind]
 
@@ -192,10 +178,10 @@ def data_uri(path: str | Path) -> str:
 def figure_cell(path: str | Path) -> tuple[Cell, str]:
     """The cell and figure name of results/figures/{dataset}/{model}/seed{seed}/{name}.png."""
     path = Path(path)
-    if path.stem not in FIGURE_CAPTIONS or len(path.parts) < 4:
+    if path.stem not in FIGURES or len(path.parts) < 4:
         raise TableInputError(
             f"{path}: expected results/figures/{{dataset}}/{{model}}/seed{{seed}}/{{name}}.png "
-            f"with name one of {', '.join(FIGURE_CAPTIONS)}"
+            f"with name one of {', '.join(FIGURES)}"
         )
     return parse_cell("/".join(path.parts[-4:-1])), path.stem
 
@@ -206,7 +192,7 @@ def cell_reports(inputs: Mapping[str, Any]) -> list[CellReport]:
     figures: dict[Cell, list[tuple[str, str]]] = defaultdict(list)
     for path in inputs["figures"]:
         cell, name = figure_cell(path)
-        figures[cell].append((FIGURE_CAPTIONS[name], data_uri(path)))
+        figures[cell].append((FIGURES[name].caption, data_uri(path)))
     everyone = set().union(*records.values(), figures)
     for kind, found in [*records.items(), ("figures", figures)]:
         missing = sorted(c.path for c in everyone - set(found))
@@ -276,6 +262,40 @@ def versions(reports: list[CellReport]) -> list[dict[str, str]]:
     ]
 
 
+def recorded(values: Iterable[Any]) -> str:
+    """Every distinct value a setting took across the run's files, in order of first appearance: one value when
+    every cell agrees, and a cell that ran with other settings shows up instead of hiding behind the config."""
+    return " / ".join(dict.fromkeys(f"{v:,}" if isinstance(v, int) else str(v) for v in values))
+
+
+def run_summary(reports: list[CellReport], datasets: list[dict[str, Any]]) -> dict[str, str]:
+    """The run's scale as its outputs record it: cells from the per-cell files, simulation settings from each
+    training set's provenance, epochs and graphs from metrics.json, the search's settings from result.json."""
+    parsed = [parse_dataset(r.cell.dataset) for r in reports]
+    settings = [r.symbolic["settings"] for r in reports]
+    return {
+        "sims": recorded(sorted({d.sim for d in parsed})),
+        "dims": recorded(sorted({d.dim for d in parsed})),
+        "n_bodies": recorded(sorted({d.n for d in parsed})),
+        "models": recorded(sorted({r.cell.model for r in reports})),
+        "seeds": recorded(sorted({r.cell.seed for r in reports})),
+        "epochs": recorded(r.metrics["epochs"] for r in reports),
+        "graphs": recorded(r.metrics["graphs_seen"] for r in reports),
+        "train_sims": recorded(d["n_sims"] for d in datasets),
+        "nt": recorded(d["nt"] for d in datasets),
+        "keep_every": recorded(d["keep_every"] for d in datasets),
+        "backend": recorded(s["backend"] for s in settings),
+        "generations": recorded(s["budget"]["generations"] for s in settings),
+        "time_limit": recorded(s["budget"]["time_limit"] for s in settings),
+    }
+
+
+def symbolic_settings(reports: list[CellReport]) -> dict[str, str]:
+    """Each search setting with every value the cells' result.json recorded (the per-component count varies)."""
+    keys = dict.fromkeys(k for r in reports for k in r.symbolic["settings"])
+    return {k: recorded(str(r.symbolic["settings"].get(k, "—")) for r in reports) for k in keys}
+
+
 def symbolic_summary(reports: list[CellReport]) -> dict[str, Any]:
     seconds = [r.symbolic["run"]["wall_seconds"] for r in reports]
     return {
@@ -309,7 +329,7 @@ def systems(reports: list[CellReport]) -> list[dict[str, Any]]:
     return sections
 
 
-def render(context: dict[str, Any]) -> str:
+def render_page(context: dict[str, Any]) -> str:
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("symdistill", "templates"), autoescape=True, undefined=jinja2.StrictUndefined
     )
@@ -320,35 +340,35 @@ def build_report(
     inputs: Mapping[str, Any],
     output: str | Path,
     settings: TableSettings,
-    config: dict[str, Any],
+    resolved_config: dict[str, Any],
     commit: str,
     benchmarks: str | Path,
     configfiles: list[str],
 ) -> None:
-    """Rule ``report``: results/report/index.html. ``configfiles``: what the resolved ``config`` was built from.
+    """Rule ``report``: results/report/index.html.
 
-    ``inputs`` holds the tables' CSVs by table name and the lists metrics, forcefit, judge, symbolic (per cell)
-    and figures (results/figures/{cell}/{name}.png).
+    Everything the page says about the run is read from the run's outputs: ``inputs`` holds the tables' CSVs by
+    table name and the lists metrics, forcefit, judge, symbolic (per cell), figures
+    (results/figures/{cell}/{name}.png) and datasets (each training set, for its provenance). The config is only
+    shown, as provenance: ``resolved_config`` as Snakemake resolved it from ``configfiles``.
     """
     frames = {name: read_table(inputs[name], name) for name in TABLES}
     reports = cell_reports(inputs)
-    keys = set(datasets(config)) | {c.path for c in cells(config)}
+    keys = {r.cell.dataset for r in reports} | {r.cell.path for r in reports}
     jobs, others = read_benchmarks(benchmarks, keys)
     context = {
         "css": TABLE_CSS,
-        "tables": {name: RENDERERS[name](frame, settings).html() for name, frame in frames.items()},
+        "tables": {name: render_table(name, frame, settings).html() for name, frame in frames.items()},
         "agreements": agreements(frames["table5_success"]),
         "rule": settings.rule,
         "n_note": N_NOTE,
-        "experiment": config["experiment"],
-        "training": config["training"],
-        "simulation": config["simulation"],
-        "symbolic_config": config["symbolic"],
+        "run": run_summary(reports, [read_metadata(path) for path in inputs["datasets"]]),
+        "symbolic_settings": symbolic_settings(reports),
         "cells": reports,
         "systems": systems(reports),
         "commit": commit,
         "configfiles": configfiles,
-        "config_yaml": yaml.safe_dump(config, sort_keys=False, allow_unicode=True),
+        "config_yaml": yaml.safe_dump(resolved_config, sort_keys=False, allow_unicode=True),
         "versions": versions(reports),
         "hardware": hardware(reports),
         "benchmarks": benchmark_summary(jobs),
@@ -357,4 +377,4 @@ def build_report(
         "symbolic": symbolic_summary(reports),
     }
     with atomic_output(output) as tmp:
-        tmp.write_text(render(context), encoding="utf-8")
+        tmp.write_text(render_page(context), encoding="utf-8")

@@ -248,7 +248,9 @@ def _worker(directory: str) -> None:
 # ---------------------------------------------------------------- front and selection
 
 
-def loss_of(pred: np.ndarray, target: np.ndarray, kind: str) -> float:
+def fit_loss(pred: np.ndarray, target: np.ndarray, kind: str) -> float:
+    """A front member's loss on the fitting sample, by which the front is ranked and scored: ``kind`` "mae" (the
+    paper's) or "mse"; inf where the member does not evaluate to finite values, so that it ranks last."""
     err = pred - target
     value = float(np.mean(np.abs(err)) if kind == "mae" else np.mean(err**2))
     return value if np.isfinite(value) else np.inf
@@ -328,7 +330,7 @@ def front_table(
 ) -> pd.DataFrame:
     """The front with constants refitted (``polish``), our loss, score and the selected member marked."""
     expressions = [polish(c.sympy, names, sample, target) for c in candidates]
-    loss = np.array([loss_of(evaluate(e, names, sample), target, spec.loss) for e in expressions])
+    loss = np.array([fit_loss(evaluate(e, names, sample), target, spec.loss) for e in expressions])
     complexity = np.array([c.complexity for c in candidates])
     keep = pareto_front(complexity, loss)
     frame = pd.DataFrame(
@@ -363,6 +365,16 @@ def fitting_sample(frame: pd.DataFrame, spec: SearchSpec) -> pd.DataFrame:
     return frame.iloc[np.sort(rows)].reset_index(drop=True)
 
 
+@dataclass(frozen=True)
+class ComponentFit:
+    """One message component's search and what became of it."""
+
+    component: str
+    search: Search
+    front: pd.DataFrame | None  # the front table (``front_table``); None where the search gave no front
+    seconds: float  # the search's wall time
+
+
 def fit_symbolic(
     messages_path: str | Path, front_path: str | Path, result_path: str | Path, spec: SearchSpec, threads: int = 1
 ) -> None:
@@ -371,63 +383,86 @@ def fit_symbolic(
     from symdistill.messages import read_messages  # torch and JAX: kept out of every search's child process
 
     frame, meta = read_messages(messages_path)
-    dim = meta["system"]["dim"]
-    names = input_names(dim)
+    names = input_names(meta["system"]["dim"])
     sample = fitting_sample(frame, spec)
-    x = sample[names].to_numpy(np.float64)
-    fronts, results, seconds = [], [], {}
-    for component in meta["ranked_components"][: spec.components]:
-        target = sample[component].to_numpy(np.float64)
-        started = time.perf_counter()
-        found = search(x, target, names, spec, threads)
-        seconds[component] = time.perf_counter() - started
-        log.info(
-            "%s %s: %s after %.0f s, %s generations, %d candidates",
-            meta["cell"],
-            component,
-            found.status,
-            seconds[component],
-            found.generations,
-            len(found.candidates),
-        )
-        entry: dict[str, Any] = {
-            "component": component,
-            "status": found.status,
-            "generations": found.generations,
-            "evaluations": found.evaluations,
-        }
-        if found.status != "error" and found.candidates:
-            front = front_table(list(found.candidates), names, sample, target, spec).assign(component=component)
-            fronts.append(front)
-            chosen = front[front["selected"]].iloc[0]
-            entry["selected"] = {
-                k: chosen[k].item() if hasattr(chosen[k], "item") else chosen[k]
-                for k in ("complexity", "loss", "score", "equation", "sympy")
-            }
-            entry["front_size"] = len(front)
-        else:
-            entry["status"] = "error"
-        if entry["status"] != "ok":
-            entry["message"] = found.message or "the search returned no candidates"
-        results.append(entry)
-    write_front(fronts, front_path)
-    write_json(
-        result_path,
-        {
-            "cell": meta["cell"],
-            "status": worst_status(r["status"] for r in results),
-            "backend": spec.backend,
-            "settings": asdict(spec),
-            "seed": spec.seed,
-            "inputs": names,
-            "samples": len(sample),
-            "components": results,
-            "package_versions": package_versions(("symdistill", "pyoperon", "pysr", "sympy", "numpy")),
-            # How this run went, not what it found: the only part that differs between reruns (thread count,
-            # seconds). Everything outside "run" is byte-identical for the same inputs and settings.
-            RUN_KEY: {"threads": threads, "wall_seconds": sum(seconds.values()), "seconds": seconds},
-        },
+    fits = [
+        fit_component(sample, names, component, spec, threads, meta["cell"])
+        for component in meta["ranked_components"][: spec.components]
+    ]
+    write_front([fit.front for fit in fits if fit.front is not None], front_path)
+    write_json(result_path, result_record(meta["cell"], names, len(sample), fits, spec, threads))
+
+
+def fit_component(
+    sample: pd.DataFrame, names: list[str], component: str, spec: SearchSpec, threads: int, cell: str
+) -> ComponentFit:
+    """Search one component on the fitting sample and, if the search gave candidates, build its front table."""
+    target = sample[component].to_numpy(np.float64)
+    started = time.perf_counter()
+    found = search(sample[names].to_numpy(np.float64), target, names, spec, threads)
+    seconds = time.perf_counter() - started
+    log.info(
+        "%s %s: %s after %.0f s, %s generations, %d candidates",
+        cell,
+        component,
+        found.status,
+        seconds,
+        found.generations,
+        len(found.candidates),
     )
+    front = None
+    if found.status != "error" and found.candidates:
+        front = front_table(list(found.candidates), names, sample, target, spec).assign(component=component)
+    return ComponentFit(component, found, front, seconds)
+
+
+def component_record(fit: ComponentFit) -> dict[str, Any]:
+    """A component's entry in result.json: its status (``error`` where it has no front), the work its search did,
+    the selected member and the front's size, and a message for any status but ``ok``."""
+    found = fit.search
+    entry: dict[str, Any] = {
+        "component": fit.component,
+        "status": found.status if fit.front is not None else "error",
+        "generations": found.generations,
+        "evaluations": found.evaluations,
+    }
+    if fit.front is not None:
+        entry["selected"] = selected_member(fit.front)
+        entry["front_size"] = len(fit.front)
+    if entry["status"] != "ok":
+        entry["message"] = found.message or "the search returned no candidates"
+    return entry
+
+
+def selected_member(front: pd.DataFrame) -> dict[str, Any]:
+    """The selected member's complexity, loss, score and equations as plain Python values (JSON-ready)."""
+    chosen = front[front["selected"]].iloc[0]
+    return {
+        k: chosen[k].item() if hasattr(chosen[k], "item") else chosen[k]
+        for k in ("complexity", "loss", "score", "equation", "sympy")
+    }
+
+
+def result_record(
+    cell: str, names: list[str], samples: int, fits: list[ComponentFit], spec: SearchSpec, threads: int
+) -> dict[str, Any]:
+    """result.json: what was searched, how, and what each component's search found."""
+    components = [component_record(fit) for fit in fits]
+    seconds = {fit.component: fit.seconds for fit in fits}
+    return {
+        "cell": cell,
+        "status": worst_status(c["status"] for c in components),
+        "backend": spec.backend,
+        "settings": asdict(spec),
+        "seed": spec.seed,
+        "inputs": names,
+        "samples": samples,
+        "components": components,
+        "package_versions": package_versions(("symdistill", "pyoperon", "pysr", "sympy", "numpy")),
+        # How this run went, not what it found: the only part that differs between reruns (thread count,
+        # seconds). Everything outside "run" is byte-identical for the same inputs and settings.
+        RUN_KEY: {"threads": threads, "wall_seconds": sum(seconds.values()), "seconds": seconds},
+    }
 
 
 RUN_KEY = "run"

@@ -17,39 +17,35 @@ gets its own agreement count.
 
 from __future__ import annotations
 
-import html
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
 
-from symdistill.config import Cell, ConfigError, check_cell_identity, message_of, parse_cell, parse_dataset
-from symdistill.io import atomic_output, read_json
+from symdistill.config import Cell, parse_dataset
+from symdistill.io import atomic_output
+from symdistill.records import EXPECTED, TableInputError, outcomes_of, r2_of, read_cells, recorded_test_loss
+from symdistill.references import MARKS, SOURCES, WHO, paper_columns, reference, row_names, source_of
+from symdistill.rendering import (
+    Entry,
+    Fold,
+    Note,
+    WideTable,
+    html_page,
+    mark,
+    outcome_marks,
+    reference_text,
+    value_text,
+    wide_table,
+)
+from symdistill.vocabulary import LEGEND, NOT_RUN, READINGS, SYMBOLS, TIMEOUT, VERDICTS
 
 T = TypeVar("T")
 
-READINGS = ("physical", "receiver_scaled")  # symdistill.judge.READINGS; kept here so tables need no torch
-SYMBOLS = {"strict": "✓", "on_front": "⋆", "partial": "◦", "fail": "✗", "no_result": "∅"}
-LEGEND = {
-    "strict": "the selected equation is the law",
-    "on_front": "the law is on the Pareto front but not selected",
-    "partial": "a front member is the law's form but does not fit the message",
-    "fail": "no front member is the law",
-    "no_result": "the symbolic search failed and left no front",
-}
-TIMEOUT = "⏱"  # a seed whose search stopped at symbolic.budget.time_limit: judged, but not a reproducible verdict
-NOT_RUN = "—"
-NO_VALUE = "n/a"
-MARKS = {"✓": True, "✗": False}
-SOURCES = {"paper": "Cranmer et al. 2020", "cambridge": "Jain 2024"}  # prefixes of the reference CSVs' source column
-WHO = {"paper": "the paper", "cambridge": "the Cambridge reproduction"}
-TABLES = ("table5_success", "table1_r2", "table3_loss")
 N_NOTE = (
     "The paper's rows do not state the number of bodies n (it used 4 and 8); every n run here is compared "
     "with the paper's row of the same system and dimension."
@@ -90,21 +86,6 @@ SCHEMAS: dict[str, dict[str, str]] = {
     "table3_loss": {**_SLOT, "test_loss_mean": "float64", "test_loss_sd": "float64", "paper": "float64"},
 }
 
-TABLE_CSS = """
-table.sd { border-collapse: collapse; font-size: 0.9em; margin: 0.5em 0; }
-table.sd th, table.sd td { border: 1px solid #bbb; padding: 0.2em 0.5em; text-align: center; white-space: nowrap; }
-table.sd th { background: #eef; }
-table.sd td.stub { text-align: left; font-weight: bold; }
-table.sd td.agree { background: #d9f2d9; }
-table.sd td.disagree { background: #f8d4d4; }
-table.sd td.notrun { color: #888; }
-ul.notes, details.notes { font-size: 0.85em; color: #333; }
-"""
-
-
-class TableInputError(ValueError):
-    """A per-cell or table file is not what its stage writes; the message names the file and what was expected."""
-
 
 @dataclass(frozen=True)
 class TableSettings:
@@ -115,9 +96,9 @@ class TableSettings:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "success", tuple(self.success))
-        unknown = sorted(set(self.success) - set(SYMBOLS))
+        unknown = sorted(set(self.success) - set(VERDICTS))
         if unknown:
-            raise ValueError(f"unknown judge outcome(s) {unknown} in success; expected some of {', '.join(SYMBOLS)}")
+            raise ValueError(f"unknown judge outcome(s) {unknown} in success; expected some of {', '.join(VERDICTS)}")
 
     @property
     def rule(self) -> str:
@@ -126,97 +107,6 @@ class TableSettings:
             f"a seed recovers the law when its outcome is {names}; a cell counts as a recovery when at least "
             "half of its seeds do. Only cells that were run and have a reference value are compared."
         )
-
-
-# ---------------------------------------------------------------- per-cell inputs
-
-
-def read_cells(paths: Iterable[str | Path], extract: Callable[[dict[str, Any]], T], expected: str) -> dict[Cell, T]:
-    """``extract`` of each per-cell JSON, keyed by the cell the file records; a bad file raises naming it."""
-    values: dict[Cell, T] = {}
-    origin: dict[Cell, Path] = {}
-    for path in map(Path, paths):
-        record = read_json(path)
-        try:
-            cell = parse_cell(record["cell"])
-            value = extract(record)
-        except (KeyError, TypeError, ValueError, ConfigError) as err:
-            raise TableInputError(f"{path}: expected {expected} ({type(err).__name__}: {err})") from None
-        check_cell_identity(path, record["cell"])
-        if cell in values:
-            raise TableInputError(f"{path}: cell {cell.path} is also recorded by {origin[cell]}")
-        values[cell], origin[cell] = value, path
-    return values
-
-
-def _number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"{value!r} is not a number")
-    return float(value)
-
-
-def loss_of(record: dict[str, Any]) -> float:
-    return _number(record["test_loss"])
-
-
-def r2_of(record: dict[str, Any]) -> tuple[float, float] | None:
-    """Force and acceleration R²; None for an energy message (FlatHGN), which Table 1 does not measure."""
-    if message_of(record) == "energy":
-        _number(record["potential"]["r2_mean"])
-        return None
-    return _number(record["force"]["r2_mean"]), _number(record["acceleration"]["r2_mean"])
-
-
-def outcomes_of(record: dict[str, Any]) -> dict[str, Any]:
-    """The outcome per reading, ``law_r2``: how much of the message the law explains (physical reading; NaN for
-    a search without result, which the judge could not compare with the law), and whether the search stopped at
-    its time ceiling instead of its generations (``timeout``)."""
-    outcomes: dict[str, Any] = {reading: record["outcome"][reading] for reading in READINGS}
-    for value in outcomes.values():
-        if value not in SYMBOLS:
-            raise ValueError(f"unknown outcome {value!r}; expected one of {', '.join(SYMBOLS)}")
-    no_result = outcomes["physical"] == "no_result"
-    return outcomes | {
-        "law_r2": float("nan") if no_result else _number(record["law_r2"]["physical"]),
-        "timeout": record["symbolic_status"] == "timeout",
-    }
-
-
-EXPECTED = {
-    "metrics": "a training metrics.json with 'cell' and a numeric 'test_loss'",
-    "forcefit": "a force-fit JSON with 'cell' and numeric 'force.r2_mean' and 'acceleration.r2_mean' "
-    "(energy messages: 'potential.r2_mean')",
-    "judge": f"a judge JSON with 'cell', 'symbolic_status', 'outcome' for the readings {' and '.join(READINGS)} "
-    "and a numeric 'law_r2.physical' (unless there was no result)",
-}
-
-
-# ---------------------------------------------------------------- reference values
-
-
-@cache
-def reference(name: str) -> pd.DataFrame:
-    """A reference table shipped with the package: src/symdistill/reference/{name}.csv, values as text."""
-    with (resources.files("symdistill") / "reference" / f"{name}.csv").open(encoding="utf-8") as stream:
-        return pd.read_csv(stream, comment="#", dtype=str)
-
-
-def paper_columns(ref: pd.DataFrame) -> list[str]:
-    return [c for c in ref.columns if c not in ("source", "row", "sim", "dim")]
-
-
-def source_of(ref: pd.DataFrame, key: str) -> pd.DataFrame:
-    return ref[ref["source"].str.startswith(SOURCES[key])]
-
-
-@cache
-def row_names() -> dict[tuple[str, int], str]:
-    """(sim, dim) → the paper's row name, from every reference table."""
-    names: dict[tuple[str, int], str] = {}
-    for name in TABLES:
-        for r in reference(name).itertuples():
-            names.setdefault((r.sim, int(r.dim)), r.row)
-    return names
 
 
 # ---------------------------------------------------------------- tidy frames
@@ -379,19 +269,18 @@ def table3_frame(losses: Mapping[Cell, float], settings: TableSettings) -> pd.Da
 
 @dataclass(frozen=True)
 class Agreement:
-    """How many compared Table 5 cells match a reference, and which do not."""
+    """How many compared cells (or rows) of a table match a reference by ``criterion``, and which do not."""
 
-    against: str  # "paper" or "cambridge"
-    reading: str
+    against: str  # a key of SOURCES: "paper" or "cambridge"
+    criterion: str
     matches: int
     compared: int
     disagreements: tuple[str, ...]
+    unit: str = "cells"
+    reading: str | None = None  # Table 5: the judge's reading compared
 
     def sentence(self) -> str:
-        return (
-            f"matches {WHO[self.against]} in {self.matches}/{self.compared} compared cells "
-            f"({self.reading.replace('_', '-')} reading)"
-        )
+        return f"matches {WHO[self.against]} in {self.matches}/{self.compared} compared {self.unit} ({self.criterion})"
 
 
 def compared_cells(frame: pd.DataFrame, against: str) -> pd.DataFrame:
@@ -399,40 +288,46 @@ def compared_cells(frame: pd.DataFrame, against: str) -> pd.DataFrame:
     return frame[(frame["runs"] > 0) & frame[against].notna()]
 
 
+def reading_name(reading: str) -> str:
+    return reading.replace("_", "-")
+
+
 def agreement(frame: pd.DataFrame, against: str = "paper", reading: str = "physical") -> Agreement:
-    """Compare our recovery with a reference over the cells that were run and that it reports."""
+    """Table 5: compare our recovery with a reference over the cells that were run and that it reports."""
     compared = compared_cells(frame, against)
     same = (compared[f"{reading}_success"] == compared[against]).astype(bool)
     disagreements = tuple(
-        f"{r['row']} n={r['n']}, {r['model']}: {WHO[against]} {_mark(r[against])}, "
-        f"ours {_outcomes(r[reading], r[f'{reading}_successes'], r['runs'])}"
+        f"{r['row']} n={r['n']}, {r['model']}: {WHO[against]} {mark(r[against])}, "
+        f"ours {outcome_marks(r[reading], r[f'{reading}_successes'], r['runs'])}"
         for _, r in compared[~same].iterrows()
     )
-    return Agreement(against, reading, int(same.sum()), len(compared), disagreements)
+    criterion = f"{reading_name(reading)} reading"
+    return Agreement(against, criterion, int(same.sum()), len(compared), disagreements, reading=reading)
 
 
 LINEAR_R2 = 0.9  # Table 1: at or above, the messages are a linear map of the law (the trimmed R²'s floor is ≈ 0.38)
 
 
-def table1_agreement(frame: pd.DataFrame) -> tuple[int, int, list[str]]:
-    """(matches, compared, disagreements): does each compared cell fall on the paper's side of LINEAR_R2?
+def table1_agreement(frame: pd.DataFrame) -> Agreement:
+    """Does each compared cell fall on the paper's side of LINEAR_R2?
 
     Ours is the better of the force and acceleration bases: the paper's 1.000 for 1/r fits only the second.
     """
     compared = compared_cells(frame, "paper")
     ours = compared[["force_mean", "acceleration_mean"]].max(axis=1)
     same = (ours >= LINEAR_R2) == (compared["paper"] >= LINEAR_R2)
-    disagreements = [
+    disagreements = tuple(
         f"{r['row']} n={r['n']}, {r['model']}: the paper {r['paper']:.3f}, ours {best:.3f}"
         for (_, r), best, agree in zip(compared.iterrows(), ours, same, strict=True)
         if not agree
-    ]
-    return int(same.sum()), len(compared), disagreements
+    )
+    criterion = f"the better of F and F/m₁ on the paper's side of R² = {LINEAR_R2}"
+    return Agreement("paper", criterion, int(same.sum()), len(compared), disagreements)
 
 
-def table3_agreement(frame: pd.DataFrame) -> tuple[int, int, list[str]]:
-    """(matches, compared, disagreements): is the best (lowest-loss) model of each row the paper's best (its
-    bold), among the models run here that the paper reports? Rows with fewer than two such models are skipped."""
+def table3_agreement(frame: pd.DataFrame) -> Agreement:
+    """Is the best (lowest-loss) model of each row the paper's best (its bold), among the models run here that
+    the paper reports? Rows with fewer than two such models are skipped."""
     compared = compared_cells(frame, "paper")
     matches, rows, disagreements = 0, 0, []
     for (row, n), part in compared.groupby(["row", "n"], sort=False, dropna=False):
@@ -446,31 +341,18 @@ def table3_agreement(frame: pd.DataFrame) -> tuple[int, int, list[str]]:
             disagreements.append(
                 f"{row} n={n}: lowest loss here {ours}, in the paper {paper} (of {', '.join(part['model'])})"
             )
-    return matches, rows, disagreements
+    criterion = "the same model has the lowest loss, among the models run here that the paper reports"
+    return Agreement("paper", criterion, int(matches), rows, tuple(disagreements), unit="rows")
 
 
-@dataclass(frozen=True)
-class Fold:
-    """A list under one heading: one Markdown line per item ("- heading: item"), and in HTML a ``<details>``
-    that shows the heading and the count, the items one click away (the agreement counts stay visible)."""
-
-    heading: str
-    items: tuple[str, ...]
-
-    def lines(self) -> list[str]:
-        return [f"{self.heading}: {item}" for item in self.items]
-
-
-Note = str | Fold
-
-
-def agreement_notes(counts: tuple[int, int, list[str]], unit: str, criterion: str) -> list[Note]:
-    matches, compared, disagreements = counts
-    notes: list[Note] = [f"Ours matches the paper in {matches}/{compared} compared {unit} ({criterion})."]
-    return notes + ([Fold("Disagrees with the paper", tuple(disagreements))] if disagreements else [])
+def agreement_notes(found: Agreement) -> list[Note]:
+    """Tables 1 and 3: the count, then the disagreements folded."""
+    notes: list[Note] = [f"Ours {found.sentence()}."]
+    return notes + ([Fold(f"Disagrees with {WHO[found.against]}", found.disagreements)] if found.disagreements else [])
 
 
 def agreements(frame: pd.DataFrame) -> list[Agreement]:
+    """Table 5 against each reference, in each reading."""
     return [agreement(frame, against, reading) for against in SOURCES for reading in READINGS]
 
 
@@ -479,97 +361,15 @@ def disagreement_notes(found: list[Agreement]) -> list[Note]:
     notes: list[Note] = []
     for a in found:
         first = next(b for b in found if b.against == a.against)
+        reading = reading_name(a.reading or "")
         if a.disagreements and a is not first and a.disagreements == first.disagreements:
-            notes.append(f"{a.reading.replace('_', '-')} reading: the same disagreements with {WHO[a.against]}.")
+            notes.append(f"{reading} reading: the same disagreements with {WHO[a.against]}.")
         elif a.disagreements:
-            notes.append(Fold(f"Disagrees with {WHO[a.against]} ({a.reading.replace('_', '-')})", a.disagreements))
+            notes.append(Fold(f"Disagrees with {WHO[a.against]} ({reading})", a.disagreements))
     return notes
 
 
-# ---------------------------------------------------------------- wide views
-
-
-@dataclass(frozen=True)
-class WideTable:
-    """A table laid out like the paper: stub columns (system, n), then a group of sub-columns per model."""
-
-    title: str
-    groups: list[tuple[str, list[str]]]
-    rows: list[list[tuple[str, str]]]  # (text, css class) for the two stubs and every sub-column
-    notes: list[Note]
-
-    def note_lines(self) -> list[str]:
-        return [line for note in self.notes for line in (note.lines() if isinstance(note, Fold) else [note])]
-
-    def markdown(self) -> str:
-        header = ["System", "n"] + [f"{group}: {sub}" for group, subs in self.groups for sub in subs]
-        lines = [f"## {self.title}", "", _md_row(header), _md_row(["---"] * len(header))]
-        lines += [_md_row([text for text, _ in row]) for row in self.rows]
-        return "\n".join(lines + [""] + [f"- {note}" for note in self.note_lines()]) + "\n"
-
-    def html(self) -> str:
-        e = html.escape
-        top = '<th rowspan="2">System</th><th rowspan="2">n</th>' + "".join(
-            f'<th colspan="{len(subs)}">{e(group)}</th>' for group, subs in self.groups
-        )
-        sub = "".join(f"<th>{e(s)}</th>" for _, subs in self.groups for s in subs)
-        body = "".join(
-            "<tr>" + "".join(f'<td class="{cls}">{e(text)}</td>' for text, cls in row) + "</tr>" for row in self.rows
-        )
-        notes = "".join(f"<li>{e(note)}</li>" for note in self.notes if isinstance(note, str))
-        folds = "".join(
-            f'<details class="notes"><summary>{e(f.heading)}: {len(f.items)} cell{"s" * (len(f.items) != 1)}</summary>'
-            "<ul>" + "".join(f"<li>{e(item)}</li>" for item in f.items) + "</ul></details>"
-            for f in self.notes
-            if isinstance(f, Fold)
-        )
-        return (
-            f'<h2>{e(self.title)}</h2><table class="sd"><thead><tr>{top}</tr><tr>{sub}</tr></thead>'
-            f'<tbody>{body}</tbody></table><ul class="notes">{notes}</ul>{folds}'
-        )
-
-
-def _md_row(cells: list[str]) -> str:
-    return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
-
-
-def _column_title(model: str, paper: str) -> str:
-    if model and paper:
-        return f"{model} (paper: {paper})"
-    return f"{model} (not in the paper)" if model else f"paper {paper} (no model here)"
-
-
-def _wide(
-    frame: pd.DataFrame, subs: list[str], cells: Callable[[pd.Series], list[tuple[str, str]]]
-) -> tuple[list, list]:
-    groups = [
-        (_column_title(m, p), subs) for m, p in dict.fromkeys(zip(frame["model"], frame["paper_model"], strict=True))
-    ]
-    rows = []
-    for (row, n), part in frame.groupby(["row", "n"], sort=False, dropna=False):
-        stubs = [(row, "stub"), ("" if pd.isna(n) else str(n), "")]
-        rows.append(stubs + [c for _, record in part.iterrows() for c in cells(record)])
-    return groups, rows
-
-
-def _mark(value: Any) -> str:
-    return NO_VALUE if pd.isna(value) else ("✓" if value else "✗")
-
-
-def _outcomes(results: str, successes: int, runs: int) -> str:
-    if runs == 0:
-        return NOT_RUN
-    return "".join(SYMBOLS[r] for r in results.split()) + f" {successes}/{runs}"
-
-
-def _value(mean: float, sd: float, runs: int) -> str:
-    if runs == 0:
-        return NOT_RUN
-    return f"{mean:.3f}" if runs == 1 else f"{mean:.3f} ± {sd:.3f}"
-
-
-def _reference_value(value: float) -> str:
-    return NO_VALUE if pd.isna(value) else f"{value:.3f}"
+# ---------------------------------------------------------------- the tables, as the paper lays them out
 
 
 def _sources(name: str) -> str:
@@ -577,10 +377,12 @@ def _sources(name: str) -> str:
 
 
 def render_table5(frame: pd.DataFrame, settings: TableSettings) -> WideTable:
-    def cells(r: pd.Series) -> list[tuple[str, str]]:
-        ours = _outcomes(r["physical"], r["physical_successes"], r["runs"])
+    def entries(r: pd.Series) -> list[Entry]:
+        ours = outcome_marks(r["physical"], r["physical_successes"], r["runs"])
         if r["receiver_scaled"] != r["physical"]:
-            ours += " · receiver-scaled " + _outcomes(r["receiver_scaled"], r["receiver_scaled_successes"], r["runs"])
+            ours += " · receiver-scaled " + outcome_marks(
+                r["receiver_scaled"], r["receiver_scaled_successes"], r["runs"]
+            )
         if r["physical_successes"] < r["runs"] and not pd.isna(r["law_r2"]):
             ours += f" · law R² {r['law_r2']:.2f}"
         if r["timeouts"]:
@@ -592,9 +394,8 @@ def render_table5(frame: pd.DataFrame, settings: TableSettings) -> WideTable:
             if pd.isna(r["paper"])
             else ("agree" if r["physical_success"] == r["paper"] else "disagree")
         )
-        return [(ours, state), (_mark(r["paper"]), ""), (_mark(r["cambridge"]), "")]
+        return [(ours, state), (mark(r["paper"]), ""), (mark(r["cambridge"]), "")]
 
-    groups, rows = _wide(frame, ["ours", "paper", "Cambridge"], cells)
     found = agreements(frame)
     notes = [
         "Ours: the judge's outcome per seed, in seed order, then k/N seeds that recovered the law. "
@@ -614,19 +415,18 @@ def render_table5(frame: pd.DataFrame, settings: TableSettings) -> WideTable:
         *disagreement_notes(found),
         _sources("table5_success"),
     ]
-    return WideTable("Table 5: force-law recovery", groups, rows, notes)
+    return wide_table("Table 5: force-law recovery", frame, ["ours", "paper", "Cambridge"], entries, notes)
 
 
-def render_table1(frame: pd.DataFrame, settings: TableSettings) -> WideTable:
-    def cells(r: pd.Series) -> list[tuple[str, str]]:
+def render_table1(frame: pd.DataFrame) -> WideTable:
+    def entries(r: pd.Series) -> list[Entry]:
         state = "notrun" if r["runs"] == 0 else ""
         return [
-            (_value(r["force_mean"], r["force_sd"], r["runs"]), state),
-            (_value(r["acceleration_mean"], r["acceleration_sd"], r["runs"]), state),
-            (_reference_value(r["paper"]), ""),
+            (value_text(r["force_mean"], r["force_sd"], r["runs"]), state),
+            (value_text(r["acceleration_mean"], r["acceleration_sd"], r["runs"]), state),
+            (reference_text(r["paper"]), ""),
         ]
 
-    groups, rows = _wide(frame, ["ours F", "ours F/m₁", "paper"], cells)
     notes = [
         "R² of the best linear combination of the true force (F) or acceleration (F/m₁) components fitted to "
         "each of the dim most significant messages (on the best forcefit.keep_fraction of edges, trimmed as the "
@@ -634,52 +434,37 @@ def render_table1(frame: pd.DataFrame, settings: TableSettings) -> WideTable:
         "fit to the potential is in the report.",
         "Ours: mean ± sample sd over seeds (one seed: its value).",
         N_NOTE,
-        *agreement_notes(
-            table1_agreement(frame), "cells", f"the better of F and F/m₁ on the paper's side of R² = {LINEAR_R2}"
-        ),
+        *agreement_notes(table1_agreement(frame)),
         _sources("table1_r2"),
     ]
-    return WideTable("Table 1: R² of the force fit", groups, rows, notes)
+    return wide_table("Table 1: R² of the force fit", frame, ["ours F", "ours F/m₁", "paper"], entries, notes)
 
 
-def render_table3(frame: pd.DataFrame, settings: TableSettings) -> WideTable:
-    def cells(r: pd.Series) -> list[tuple[str, str]]:
+def render_table3(frame: pd.DataFrame) -> WideTable:
+    def entries(r: pd.Series) -> list[Entry]:
         return [
-            (_value(r["test_loss_mean"], r["test_loss_sd"], r["runs"]), "notrun" if r["runs"] == 0 else ""),
-            (_reference_value(r["paper"]), ""),
+            (value_text(r["test_loss_mean"], r["test_loss_sd"], r["runs"]), "notrun" if r["runs"] == 0 else ""),
+            (reference_text(r["paper"]), ""),
         ]
 
-    groups, rows = _wide(frame, ["ours", "paper"], cells)
     notes = [
         "Test loss: mean over test graphs of Σ|a − â| over nodes and dimensions.",
         "Ours: mean ± sample sd over seeds (one seed: its value).",
         N_NOTE,
-        *agreement_notes(
-            table3_agreement(frame),
-            "rows",
-            "the same model has the lowest loss, among the models run here that the paper reports",
-        ),
+        *agreement_notes(table3_agreement(frame)),
         _sources("table3_loss"),
     ]
-    return WideTable("Table 3: test prediction loss", groups, rows, notes)
+    return wide_table("Table 3: test prediction loss", frame, ["ours", "paper"], entries, notes)
 
 
-RENDERERS: dict[str, Callable[[pd.DataFrame, TableSettings], WideTable]] = {
-    "table5_success": render_table5,
-    "table1_r2": render_table1,
-    "table3_loss": render_table3,
-}
+def render_table(name: str, frame: pd.DataFrame, settings: TableSettings) -> WideTable:
+    """The wide view of table ``name`` (one of TABLES); only Table 5 depends on the settings (its recovery rule)."""
+    if name == "table5_success":
+        return render_table5(frame, settings)
+    return {"table1_r2": render_table1, "table3_loss": render_table3}[name](frame)
 
 
 # ---------------------------------------------------------------- files
-
-
-def html_page(title: str, body: str, css: str = TABLE_CSS) -> str:
-    e = html.escape
-    return (
-        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>'
-        f"<style>{css}</style></head><body>{body}</body></html>\n"
-    )
 
 
 def write_table(frame: pd.DataFrame, wide: WideTable, csv: str | Path, md: str | Path, page: str | Path) -> None:
@@ -723,7 +508,7 @@ def build_tables(
             {cell: r2 for cell, r2 in read_cells(forcefits, r2_of, EXPECTED["forcefit"]).items() if r2 is not None},
             settings,
         ),
-        "table3_loss": table3_frame(read_cells(metrics, loss_of, EXPECTED["metrics"]), settings),
+        "table3_loss": table3_frame(read_cells(metrics, recorded_test_loss, EXPECTED["metrics"]), settings),
     }
 
 
@@ -737,5 +522,5 @@ def make_tables(
     """Rule ``tables``: each table as CSV, Markdown and HTML at ``outputs[f"{table}_{csv|md|html}"]``."""
     for name, frame in build_tables(metrics, forcefits, judges, settings).items():
         write_table(
-            frame, RENDERERS[name](frame, settings), *(outputs[f"{name}_{ext}"] for ext in ("csv", "md", "html"))
+            frame, render_table(name, frame, settings), *(outputs[f"{name}_{ext}"] for ext in ("csv", "md", "html"))
         )

@@ -20,7 +20,8 @@ import logging
 import math
 import platform
 import time
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +30,10 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from symdistill.config import check_cell_identity
+from symdistill.config import check_cell_identity, spec_from
 from symdistill.data import Split, read_split
 from symdistill.io import atomic_output, cpu_name, package_versions, write_json
-from symdistill.models import EdgeOutput, Graph, Network, build_model
+from symdistill.models import EdgeOutput, Graph, ModelSpec, Network, build_model
 
 log = logging.getLogger(__name__)
 
@@ -45,21 +46,60 @@ class TrainingError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class TrainingSettings:
+    """The optimiser's budget and schedule: config ``training`` with a variant's overrides, batch size resolved.
+
+    Fields in alphabetical order, as ``symdistill.config.model_params`` sorts them (see ``ModelSpec``).
+    """
+
+    augment_sigma: float  # σ of the one random shift of all positions per batch
+    batch_size: int
+    divergence_factor: float  # an epoch's loss above this × the untrained network's stops the run
+    epochs: int
+    final_div_factor: float
+    graphs_per_epoch: int
+    max_lr: float
+    monitor_graphs: int  # test graphs evaluated after each epoch (history.parquet)
+    weight_decay: float
+
+
+@dataclass(frozen=True)
 class TrainingSpec:
     """Everything that determines a trained model: ``symdistill.config.model_params`` plus the seed."""
 
-    model: dict[str, Any]
-    training: dict[str, Any]
-    system: dict[str, Any]
+    model: ModelSpec
+    training: TrainingSettings
+    system: dict[str, Any]  # sim, dim, n
     seed: int
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], where: str = "train params") -> TrainingSpec:
+        """The spec from the rule's params (plain data, as Snakemake hashes them); every key checked by name."""
+        params = spec_from(_Params, params, where)
+        return cls(
+            spec_from(ModelSpec, params.model, f"{where}: model"),
+            spec_from(TrainingSettings, params.training, f"{where}: training"),
+            dict(params.system),
+            params.seed,
+        )
 
     @property
     def steps_per_epoch(self) -> int:
-        return max(1, self.training["graphs_per_epoch"] // self.training["batch_size"])
+        return max(1, self.training.graphs_per_epoch // self.training.batch_size)
 
     def fingerprint(self, *data: str) -> str:
-        text = repr((self.model, self.training, self.system, self.seed, data))
+        text = repr((asdict(self.model), asdict(self.training), self.system, self.seed, data))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class _Params:
+    """The shape of the train rule's params, before its parts are typed."""
+
+    model: Mapping[str, Any]
+    training: Mapping[str, Any]
+    system: Mapping[str, Any]
+    seed: int
 
 
 # ---------------------------------------------------------------- objective
@@ -95,7 +135,7 @@ def message_penalty(kind: str, edges: EdgeOutput) -> Tensor:
     raise ValueError(f"unknown regulariser {kind!r}; expected none, l1, kl or hamiltonian")
 
 
-def regularizer(model: Network, spec: dict[str, Any], edges: EdgeOutput, x: Tensor, graph: Graph) -> Tensor:
+def regularizer(model: Network, spec: ModelSpec, edges: EdgeOutput, x: Tensor, graph: Graph) -> Tensor:
     """The reference's scale per batch, α·Σ_edges penalty / n, with the chosen scope.
 
     ``all_graphs`` sums over the batch's edges; ``first_graph`` evaluates graph 0 alone on the
@@ -103,15 +143,15 @@ def regularizer(model: Network, spec: dict[str, Any], edges: EdgeOutput, x: Tens
     afterwards gives both the same expectation per graph. FlatHGN's penalty covers the whole batch, as
     the reference's, on the augmented positions (H is shift-invariant, so this changes nothing).
     """
-    kind = spec["regularizer"]
+    kind = spec.regularizer
     if kind == "none":
         return x.new_zeros(())
     if kind == "hamiltonian":  # the reference's HGN loss: α·Σ over the whole batch, no 1/n
-        return spec["reg_weight"] * message_penalty(kind, edges)
-    if spec["reg_scope"] == "first_graph":
+        return spec.reg_weight * message_penalty(kind, edges)
+    if spec.reg_scope == "first_graph":
         first = model.edge_output(x[0, graph.receivers], x[0, graph.senders])
-        return spec["reg_weight"] * x.shape[0] * message_penalty(kind, first) / graph.n
-    return spec["reg_weight"] * message_penalty(kind, edges) / graph.n
+        return spec.reg_weight * x.shape[0] * message_penalty(kind, first) / graph.n
+    return spec.reg_weight * message_penalty(kind, edges) / graph.n
 
 
 def augment(x: Tensor, dim: int, sigma: float) -> Tensor:
@@ -174,28 +214,28 @@ def new_run(spec: TrainingSpec, device: torch.device) -> Run:
     model = build_model(spec.model, spec.system["dim"]).to(device)
     t = spec.training
     # fused: one kernel for all parameters; 10 % of a CPU step is the per-parameter loop otherwise.
-    optimizer = torch.optim.Adam(model.parameters(), lr=t["max_lr"], weight_decay=t["weight_decay"], fused=True)
+    optimizer = torch.optim.Adam(model.parameters(), lr=t.max_lr, weight_decay=t.weight_decay, fused=True)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer,
-        max_lr=t["max_lr"],
-        epochs=t["epochs"],
+        max_lr=t.max_lr,
+        epochs=t.epochs,
         steps_per_epoch=spec.steps_per_epoch,
-        final_div_factor=t["final_div_factor"],
+        final_div_factor=t.final_div_factor,
     )
     return Run(model, optimizer, scheduler)
 
 
 def train_epoch(run: Run, spec: TrainingSpec, graph: Graph, x: Tensor, y: Tensor) -> float:
     """One epoch; returns the summed loss per graph (without regulariser), as the notebook logs it."""
-    batch, steps = spec.training["batch_size"], spec.steps_per_epoch
+    batch, steps = spec.training.batch_size, spec.steps_per_epoch
     order = torch.cat([torch.randperm(len(x), device=x.device) for _ in range(math.ceil(steps * batch / len(x)))])
     total = x.new_zeros(())
     run.model.train()
     for step in range(steps):
         idx = order[step * batch : (step + 1) * batch]
         xb, yb = x[idx], y[idx]
-        pred, edges = run.model.run(augment(xb, spec.system["dim"], spec.training["augment_sigma"]), graph)
-        loss = loss_sum(pred, yb, spec.model["loss"], spec.model["huber_delta"])
+        pred, edges = run.model.run(augment(xb, spec.system["dim"], spec.training.augment_sigma), graph)
+        loss = loss_sum(pred, yb, spec.model.loss, spec.model.huber_delta)
         objective = (loss + regularizer(run.model, spec.model, edges, xb, graph)) / batch
         run.optimizer.zero_grad(set_to_none=True)
         objective.backward()
@@ -285,6 +325,60 @@ def keep_heap_memory() -> None:
         libc.mallopt(-1, 1 << 31)  # M_TRIM_THRESHOLD
 
 
+@dataclass(frozen=True)
+class CellData:
+    """A cell's splits on the device, the monitored test graphs and the graph every sample shares."""
+
+    x: Tensor
+    y: Tensor
+    x_test: Tensor
+    y_test: Tensor
+    monitor: Tensor  # indices of the test graphs evaluated after every epoch
+    graph: Graph
+    digests: tuple[str, str]  # SHA-256 of the train and test files: part of the checkpoint's fingerprint
+
+    @classmethod
+    def read(cls, spec: TrainingSpec, train_path: str | Path, test_path: str | Path, device: torch.device) -> CellData:
+        x, y = _tensors(read_split(train_path), device)
+        x_test, y_test = _tensors(read_split(test_path), device)
+        monitor = torch.from_numpy(monitor_indices(len(x_test), spec.training.monitor_graphs)).to(device)
+        graph = Graph.for_system(spec.system["sim"], spec.system["n"], device)
+        return cls(x, y, x_test, y_test, monitor, graph, (file_digest(train_path), file_digest(test_path)))
+
+    def monitor_loss(self, model: Network) -> float:
+        return test_loss(model, self.graph, self.x_test[self.monitor], self.y_test[self.monitor])
+
+
+@dataclass(frozen=True)
+class Trained:
+    """What a finished run is recorded with besides its own state: where it ran and how it scored."""
+
+    cell: str
+    device: torch.device
+    threads: int
+    digests: tuple[str, str]
+    test_loss: float  # Table 3's metric on every test graph
+    test_graphs: int
+    wall_seconds: float  # every attempt's, resumed ones included
+
+    @property
+    def hardware(self) -> dict[str, Any]:
+        return {"device": self.device.type, "device_name": device_name(self.device), "threads": self.threads}
+
+
+@dataclass(frozen=True)
+class OutputPaths:
+    """The train rule's outputs."""
+
+    model: Path
+    history: Path
+    metrics: Path
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.model.with_name("checkpoint.pt")
+
+
 def train_cell(
     spec: TrainingSpec,
     cell: str,
@@ -300,74 +394,63 @@ def train_cell(
     keep_heap_memory()
     device = pick_device()
     log.info("%s: device %s (%s), %d threads", cell, device, device_name(device), threads)
-    train, test = read_split(train_path), read_split(test_path)
-    data_digests = (file_digest(train_path), file_digest(test_path))
-    fingerprint = spec.fingerprint(*data_digests)
-    x, y = _tensors(train, device)
-    x_test, y_test = _tensors(test, device)
-    monitor = torch.from_numpy(monitor_indices(len(x_test), spec.training["monitor_graphs"])).to(device)
-    graph = Graph.for_system(spec.system["sim"], spec.system["n"], device)
-    checkpoint = Path(model_path).with_name("checkpoint.pt")
+    data = CellData.read(spec, train_path, test_path, device)
+    paths = OutputPaths(Path(model_path), Path(history_path), Path(metrics_path))
+    fingerprint = spec.fingerprint(*data.digests)
 
     run = new_run(spec, device)
-    resume(checkpoint, run, fingerprint)
+    resume(paths.checkpoint, run, fingerprint)
     started = time.perf_counter()
     if run.initial_loss is None:
         run.model.eval()
-        run.initial_loss = test_loss(run.model, graph, x_test[monitor], y_test[monitor])
-    for epoch in range(run.epoch, spec.training["epochs"]):
-        t0 = time.perf_counter()
-        train_loss = train_epoch(run, spec, graph, x, y)
-        seconds = time.perf_counter() - t0
-        if not math.isfinite(train_loss):
-            raise TrainingError(f"{cell}: the training loss became {train_loss} in epoch {epoch + 1}; no model written")
-        check_divergence(cell, epoch + 1, train_loss, run.initial_loss, spec.training["divergence_factor"])
-        run.model.eval()
-        graphs = spec.steps_per_epoch * spec.training["batch_size"]
-        run.history.append(
-            {
-                "epoch": epoch + 1,
-                "train_loss": train_loss,
-                "test_loss": test_loss(run.model, graph, x_test[monitor], y_test[monitor]),
-                "lr": run.scheduler.get_last_lr()[0],
-                "graphs": graphs * (epoch + 1),
-                "seconds": seconds,
-                "message_std": message_std(run.model, graph, x_test[monitor]),
-            }
-        )
-        run.epoch = epoch + 1
-        save_checkpoint(checkpoint, run, fingerprint, time.perf_counter() - started)
-        h = run.history[-1]
-        log.info(
-            "%s: epoch %d/%d train %.4g test %.4g lr %.3g, %.0f graphs/s",
-            cell,
-            h["epoch"],
-            spec.training["epochs"],
-            h["train_loss"],
-            h["test_loss"],
-            h["lr"],
-            graphs / seconds,
-        )
+        run.initial_loss = data.monitor_loss(run.model)
+    while run.epoch < spec.training.epochs:
+        train_and_record_epoch(run, spec, data, cell)
+        save_checkpoint(paths.checkpoint, run, fingerprint, time.perf_counter() - started)
 
     run.model.eval()
-    final = test_loss(run.model, graph, x_test, y_test)
+    final = test_loss(run.model, data.graph, data.x_test, data.y_test)
     if not math.isfinite(final):
         raise TrainingError(f"{cell}: the test loss is {final}; no model written")
-    write_outputs(
-        run,
-        spec,
-        cell,
-        device,
-        threads,
-        data_digests,
-        final,
-        run.earlier_seconds + time.perf_counter() - started,
-        model_path,
-        history_path,
-        metrics_path,
-        len(x_test),
+    wall = run.earlier_seconds + time.perf_counter() - started
+    write_outputs(run, spec, Trained(cell, device, threads, data.digests, final, len(data.x_test), wall), paths)
+    paths.checkpoint.unlink(missing_ok=True)
+
+
+def train_and_record_epoch(run: Run, spec: TrainingSpec, data: CellData, cell: str) -> None:
+    """One epoch, stopped by a non-finite or diverged loss, then its line of history.parquet."""
+    epoch = run.epoch + 1
+    t0 = time.perf_counter()
+    train_loss = train_epoch(run, spec, data.graph, data.x, data.y)
+    seconds = time.perf_counter() - t0
+    if not math.isfinite(train_loss):
+        raise TrainingError(f"{cell}: the training loss became {train_loss} in epoch {epoch}; no model written")
+    check_divergence(cell, epoch, train_loss, run.initial_loss, spec.training.divergence_factor)
+    run.model.eval()
+    graphs = spec.steps_per_epoch * spec.training.batch_size
+    run.history.append(
+        {
+            "epoch": epoch,
+            "train_loss": train_loss,
+            "test_loss": data.monitor_loss(run.model),
+            "lr": run.scheduler.get_last_lr()[0],
+            "graphs": graphs * epoch,
+            "seconds": seconds,
+            "message_std": message_std(run.model, data.graph, data.x_test[data.monitor]),
+        }
     )
-    checkpoint.unlink(missing_ok=True)
+    run.epoch = epoch
+    h = run.history[-1]
+    log.info(
+        "%s: epoch %d/%d train %.4g test %.4g lr %.3g, %.0f graphs/s",
+        cell,
+        epoch,
+        spec.training.epochs,
+        h["train_loss"],
+        h["test_loss"],
+        h["lr"],
+        graphs / seconds,
+    )
 
 
 def check_divergence(cell: str, epoch: int, loss: float, initial: float, factor: float) -> None:
@@ -382,60 +465,48 @@ def check_divergence(cell: str, epoch: int, loss: float, initial: float, factor:
         )
 
 
-def write_outputs(
-    run: Run,
-    spec: TrainingSpec,
-    cell: str,
-    device: torch.device,
-    threads: int,
-    data_digests: tuple[str, str],
-    final_test_loss: float,
-    seconds: float,
-    model_path: str | Path,
-    history_path: str | Path,
-    metrics_path: str | Path,
-    test_graphs: int,
-) -> None:
-    hardware = {"device": device.type, "device_name": device_name(device), "threads": threads}
+def write_outputs(run: Run, spec: TrainingSpec, trained: Trained, paths: OutputPaths) -> None:
+    """model.pt (the network with its spec and provenance), history.parquet and metrics.json, each atomically."""
     history = pd.DataFrame(run.history)
-    with atomic_output(model_path) as tmp:
+    with atomic_output(paths.model) as tmp:
         torch.save(
             {
                 "format": MODEL_FORMAT,
-                "cell": cell,
+                "cell": trained.cell,
                 "state_dict": run.model.state_dict(),
-                "model": spec.model,
-                "training": spec.training,
+                "model": asdict(spec.model),
+                "training": asdict(spec.training),
                 "system": spec.system,
                 "seed": spec.seed,
-                "data_sha256": {"train": data_digests[0], "test": data_digests[1]},
-                "hardware": hardware,
+                "data_sha256": {"train": trained.digests[0], "test": trained.digests[1]},
+                "hardware": trained.hardware,
                 "package_versions": package_versions(),
             },
             tmp,
         )
-    with atomic_output(history_path) as tmp:
+    with atomic_output(paths.history) as tmp:
         history.to_parquet(tmp, index=False)
     train_seconds = float(history["seconds"].sum())
     write_json(
-        metrics_path,
+        paths.metrics,
         {
-            "cell": cell,
-            "test_loss": final_test_loss,
-            "test_graphs": test_graphs,
+            "cell": trained.cell,
+            "test_loss": trained.test_loss,
+            "test_graphs": trained.test_graphs,
             "final_train_loss": float(history["train_loss"].iloc[-1]),
-            "epochs": spec.training["epochs"],
+            "epochs": spec.training.epochs,
             "graphs_seen": int(history["graphs"].iloc[-1]),
             "train_seconds": train_seconds,
             "graphs_per_second": float(history["graphs"].iloc[-1]) / train_seconds if train_seconds else None,
-            "wall_seconds": seconds,
-            **hardware,
+            "wall_seconds": trained.wall_seconds,
+            **trained.hardware,
         },
     )
 
 
 def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[Network, dict[str, Any]]:
-    """A trained network (in eval mode) and the record it was saved with; rejects foreign files by name."""
+    """A trained network (in eval mode) and the record it was saved with, its ``model`` read into a ``ModelSpec``;
+    rejects foreign files by name."""
     try:
         record = torch.load(path, map_location=device, weights_only=False)
     except Exception as err:  # torch raises many types for a truncated or foreign file
@@ -443,6 +514,7 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[Ne
     if not isinstance(record, dict) or record.get("format") != MODEL_FORMAT:
         raise ValueError(f"{path}: not a symdistill model (expected format {MODEL_FORMAT!r})")
     check_cell_identity(path, record["cell"])
+    record = {**record, "model": spec_from(ModelSpec, record["model"], f"{path}: model")}
     model = build_model(record["model"], record["system"]["dim"]).to(device)
     model.load_state_dict(record["state_dict"])
     return model.eval(), record

@@ -1,0 +1,83 @@
+"""The pipeline's shared words, defined once: the judge's outcomes and readings, the marks the tables print, and
+the figures of a cell.
+
+Every stage that names one of these imports it from here. The module imports nothing, so the light stages
+(tables, report, the Snakefile itself) read the vocabulary without pulling in PyTorch or JAX, and a word added
+here reaches the judge, the tables, the report and the figures rule together.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# ---------------------------------------------------------------- the judge
+
+OUTCOMES = ("strict", "on_front", "partial", "fail")  # a judged front's outcomes, best first
+NO_RESULT = "no_result"  # the search left no front to judge
+VERDICTS = (*OUTCOMES, NO_RESULT)  # every outcome a judge JSON can record
+RECOVERED = ("strict", "on_front")  # the law is on the front: the default of ``report.success``
+
+# A reading accepts the law in any of its bases (symdistill.messages.true_forces): ``physical`` as the paper did,
+# force or acceleration F/m₁; ``receiver_scaled`` also F times any function of the receiver's mass.
+READINGS: dict[str, tuple[str, ...]] = {
+    "physical": ("force", "acceleration"),
+    "receiver_scaled": ("force", "acceleration", "receiver"),
+}
+ENERGY_READINGS: dict[str, tuple[str, ...]] = {reading: ("potential",) for reading in READINGS}  # FlatHGN
+
+# ---------------------------------------------------------------- the tables
+
+TABLES = ("table5_success", "table1_r2", "table3_loss")  # results/tables/{name}.{csv,md,html}, the paper's order
+
+SYMBOLS = {"strict": "✓", "on_front": "⋆", "partial": "◦", "fail": "✗", "no_result": "∅"}
+LEGEND = {
+    "strict": "the selected equation is the law",
+    "on_front": "the law is on the Pareto front but not selected",
+    "partial": "a front member is the law's form but does not fit the message",
+    "fail": "no front member is the law",
+    "no_result": "the symbolic search failed and left no front",
+}
+TIMEOUT = "⏱"  # a seed whose search stopped at symbolic.budget.time_limit: judged, but not a reproducible verdict
+NOT_RUN = "—"  # a paper cell this run did not produce: never a failure, never counted
+NO_VALUE = "n/a"  # a reference without a value for the cell
+
+
+# ---------------------------------------------------------------- the figures
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One of a cell's figures: results/figures/{cell}/{name}.png, captioned by report/{name}.rst in Snakemake's
+    report and by ``caption`` in ours; ``label`` names it among a cell's figures in Snakemake's report."""
+
+    name: str
+    label: str
+    caption: str
+
+
+FIGURES = {
+    f.name: f
+    for f in (
+        Figure(
+            "sparsity",
+            "message sparsity",
+            "Message sparsity: each component's std over epochs; the most significant highlighted.",
+        ),
+        Figure(
+            "force_fit",
+            "messages vs force",
+            "The most significant messages against their best linear combination of the true force (Fig. 3).",
+        ),
+        Figure(
+            "pareto",
+            "Pareto front",
+            "Symbolic regression's Pareto front: the selected member and the members the judge accepted.",
+        ),
+        Figure("training", "training curves", "Training and test loss per epoch, with the learning rate."),
+        Figure(
+            "trajectory",
+            "trajectory",
+            "The GNN integrated from a test simulation's first snapshot (dashed) against the truth (solid).",
+        ),
+    )
+}

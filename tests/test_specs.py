@@ -1,0 +1,105 @@
+"""The schema's keys and each stage's typed spec agree, and every preset's params build every cell's specs.
+
+A key added to the schema but not to a spec (or misspelt in one) used to show only when the smoke workflow ran a
+job; here it fails in a second, naming the key.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, fields
+
+import pytest
+import yaml
+from conftest import ROOT, deep_merge
+
+from symdistill.config import cells, datasets, model_params, simulation_params, spec_from, validate_config
+from symdistill.judge import JudgeSpec
+from symdistill.models import ModelSpec
+from symdistill.simulate import SimulationSpec
+from symdistill.symbolic import SearchSpec
+from symdistill.train import TrainingSettings, TrainingSpec
+
+SCHEMA_PATH = ROOT / "schemas" / "config.schema.yaml"
+SCHEMA = yaml.safe_load(SCHEMA_PATH.read_text())
+PRESETS = [None, *sorted(p.stem for p in (ROOT / "presets").glob("*.yaml"))]
+
+
+def keys(section: dict) -> set[str]:
+    """The property names a schema section allows, through ``allOf`` and local ``$ref``s."""
+    if "$ref" in section:
+        section = SCHEMA["$defs"][section["$ref"].removeprefix("#/$defs/")]
+    names = set(section.get("properties", {}))
+    for part in section.get("allOf", []):
+        names |= keys(part)
+    return names
+
+
+def field_names(cls: type) -> set[str]:
+    return {f.name for f in fields(cls)}
+
+
+@pytest.mark.parametrize(
+    ("spec", "schema_keys", "not_from_the_section", "not_in_the_spec"),
+    [
+        # the dataset's name gives sim, dim and n; dt is the chosen system's entry of simulation.dt
+        (SimulationSpec, keys(SCHEMA["properties"]["simulation"]), {"sim", "dim", "n"}, set()),
+        # a variant's sims say which cells exist and its training overrides go to TrainingSettings
+        (ModelSpec, keys(SCHEMA["properties"]["models"]["additionalProperties"]), set(), {"sims", "training"}),
+        (TrainingSettings, keys(SCHEMA["properties"]["training"]), set(), set()),
+        (SearchSpec, keys(SCHEMA["properties"]["symbolic"]), {"seed"}, set()),  # the cell's seed
+        (JudgeSpec, keys(SCHEMA["properties"]["judge"]), {"seed"}, set()),
+    ],
+    ids=lambda v: v.__name__ if isinstance(v, type) else "",
+)
+def test_each_spec_has_exactly_the_schemas_keys(
+    spec: type, schema_keys: set[str], not_from_the_section: set[str], not_in_the_spec: set[str]
+) -> None:
+    assert field_names(spec) - not_from_the_section == schema_keys - not_in_the_spec
+
+
+def resolved(preset: str | None) -> dict:
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    if preset:
+        deep_merge(config, yaml.safe_load((ROOT / "presets" / f"{preset}.yaml").read_text()))
+    validate_config(config, SCHEMA_PATH)  # fills the schema's defaults, as the Snakefile does
+    return copy.deepcopy(config)
+
+
+@pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p or "config.yaml")
+def test_every_cells_params_build_its_specs(preset: str | None) -> None:
+    """What rules/common.smk passes each rule, for every dataset and cell of the config and each preset."""
+    config = resolved(preset)
+    for dataset in datasets(config):
+        spec_from(SimulationSpec, simulation_params(config, dataset), f"{preset}: {dataset}")
+    for cell in cells(config):
+        where = f"{preset}: {cell.path}"
+        spec = TrainingSpec.from_params({**model_params(config, cell.dataset, cell.model), "seed": cell.seed}, where)
+        assert spec.model.msg_dim >= 1 and spec.training.batch_size >= 1
+        spec_from(SearchSpec, {**config["symbolic"], "seed": cell.seed}, where)
+        spec_from(JudgeSpec, {**config["judge"], "seed": cell.seed}, where)
+
+
+def test_a_misspelt_key_fails_at_construction_naming_it() -> None:
+    config = resolved("smoke")
+    params = {**model_params(config, "spring_2d_n4", "bottleneck"), "seed": 0}
+    training = dict(params["training"])
+    training["max_rl"] = training.pop("max_lr")
+    params["training"] = training
+    with pytest.raises(
+        ValueError,
+        match=r"train params: training: not a TrainingSettings: unknown keys \['max_rl'\]; "
+        r"missing keys \['max_lr'\]",
+    ):
+        TrainingSpec.from_params(params)
+    with pytest.raises(ValueError, match=r"m.pt: model: not a ModelSpec: missing keys \['hidden'\]"):
+        spec_from(ModelSpec, {k: v for k, v in params["model"].items() if k != "hidden"}, "m.pt: model")
+
+
+def test_model_records_keep_their_layout() -> None:
+    """model.pt and the message tables store the variant as a sorted mapping; ModelSpec's field order keeps it."""
+    config = resolved("smoke")
+    params = model_params(config, "spring_2d_n4", "l1")
+    spec = TrainingSpec.from_params({**params, "seed": 0})
+    assert list(asdict(spec.model).items()) == list(params["model"].items())
+    assert list(asdict(spec.training).items()) == list(params["training"].items())
