@@ -166,6 +166,8 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path: Path, spring_data) -> 
     got, _ = load_model(resumed / "model.pt")
     for (name, a), (_, b) in zip(expected.state_dict().items(), got.state_dict().items(), strict=True):
         assert torch.equal(a, b), name
+    # byte for byte: the file names no temporary path (torch.save names its archive after the file it writes)
+    assert (reference / "model.pt").read_bytes() == (resumed / "model.pt").read_bytes()
     pd.testing.assert_frame_equal(
         pd.read_parquet(reference / "history.parquet").drop(columns="seconds"),
         pd.read_parquet(resumed / "history.parquet").drop(columns="seconds"),

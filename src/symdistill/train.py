@@ -468,7 +468,9 @@ def check_divergence(cell: str, epoch: int, loss: float, initial: float, factor:
 def write_outputs(run: Run, spec: TrainingSpec, trained: Trained, paths: OutputPaths) -> None:
     """model.pt (the network with its spec and provenance), history.parquet and metrics.json, each atomically."""
     history = pd.DataFrame(run.history)
-    with atomic_output(paths.model) as tmp:
+    # Saved through a stream: torch names the archive inside the file after a path (here the random temporary
+    # one), and "archive" after a stream, so the same run gives the same bytes.
+    with atomic_output(paths.model) as tmp, open(tmp, "wb") as stream:
         torch.save(
             {
                 "format": MODEL_FORMAT,
@@ -482,7 +484,7 @@ def write_outputs(run: Run, spec: TrainingSpec, trained: Trained, paths: OutputP
                 "hardware": trained.hardware,
                 "package_versions": package_versions(),
             },
-            tmp,
+            stream,
         )
     with atomic_output(paths.history) as tmp:
         history.to_parquet(tmp, index=False)
