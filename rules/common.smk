@@ -20,6 +20,11 @@ sd.validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.y
 DATASETS = sd.datasets(config)
 CELLS = sd.cells(config)
 
+# On a cluster, a cell's stages after training (messages, forcefit, symbolic, judge, figures) run as one SLURM
+# job: all but the search take seconds, and each would otherwise wait in the queue on its own. Snakemake ignores
+# groups on a local run. profiles/slurm's group-components packs several cells into one job (docs/cluster.md).
+CELL_GROUP = "cell"
+
 
 wildcard_constraints:
     dataset=r"[a-z0-9]+_[23]d_n\d+",

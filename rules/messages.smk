@@ -9,8 +9,12 @@ rule messages:
         "results/logs/messages/{dataset}/{model}/seed{seed}.log",
     benchmark:
         "results/benchmarks/messages/{dataset}/{model}/seed{seed}.tsv"
+    group:
+        CELL_GROUP
     conda:
         "../envs/training.yaml"
+    resources:
+        runtime=10,
     params:
         graphs=config["messages"]["graphs"],
         seed=config["messages"]["seed"],
@@ -28,8 +32,12 @@ rule forcefit:
         "results/logs/forcefit/{dataset}/{model}/seed{seed}.log",
     benchmark:
         "results/benchmarks/forcefit/{dataset}/{model}/seed{seed}.tsv"
+    group:
+        CELL_GROUP
     conda:
         "../envs/training.yaml"
+    resources:
+        runtime=10,
     params:
         keep=config["forcefit"]["keep_fraction"],
     script:

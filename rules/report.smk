@@ -59,6 +59,8 @@ rule figures:
         "results/logs/figures/{dataset}/{model}/seed{seed}.log",
     benchmark:
         "results/benchmarks/figures/{dataset}/{model}/seed{seed}.tsv"
+    group:
+        CELL_GROUP
     conda:
         "../envs/report.yaml"
     resources:

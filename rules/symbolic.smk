@@ -9,6 +9,8 @@ rule symbolic:
         "results/logs/symbolic/{dataset}/{model}/seed{seed}.log",
     benchmark:
         "results/benchmarks/symbolic/{dataset}/{model}/seed{seed}.tsv"
+    group:
+        CELL_GROUP
     conda:
         "../envs/symbolic.yaml"
     threads: 2
@@ -35,8 +37,12 @@ rule judge:
         "results/logs/judge/{dataset}/{model}/seed{seed}.log",
     benchmark:
         "results/benchmarks/judge/{dataset}/{model}/seed{seed}.tsv"
+    group:
+        CELL_GROUP
     conda:
         "../envs/training.yaml"
+    resources:
+        runtime=10,
     params:
         spec=judge_spec,
     script:

@@ -53,10 +53,14 @@ def snakemake_with_profile(
 
 @dataclass
 class JobBlock:
-    """One job as Snakemake prints it (``rule train:`` followed by indented ``key: value`` lines)."""
+    """One job as Snakemake prints it (``rule train:`` followed by indented ``key: value`` lines).
+
+    A member of a group job is printed indented under a ``Group job NAME`` line: ``group`` is that NAME.
+    """
 
     rule: str
     local: bool
+    group: str | None = None
     fields: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -76,24 +80,32 @@ class JobBlock:
         return self.fields.get("reason", "")
 
 
-_HEADER = re.compile(r"^(local)?(?:rule|checkpoint) (\w+):$")
-_FIELD = re.compile(r"^    (\w[\w ]*): (.*)$")
+_GROUP = re.compile(r"^(?:\[[^]]*\] )?Group job (\S+) \(jobs in lexicogr\. order\):$")
+_HEADER = re.compile(r"^(    )?(local)?(?:rule|checkpoint) (\w+):$")
+_FIELD = re.compile(r"^    (    )?(\w[\w ]*): (.*)$")
 
 
 def job_blocks(output: str) -> list[JobBlock]:
-    """Every job block in Snakemake's log (dry run or real run), in order of appearance."""
+    """Every job block in Snakemake's log (dry run or real run), in order of appearance, group members too."""
     blocks: list[JobBlock] = []
     current: JobBlock | None = None
+    group: str | None = None
     for line in output.splitlines():
+        grouped = _GROUP.match(line)
+        if grouped:
+            group, current = grouped[1], None
+            continue
         header = _HEADER.match(line)
         if header:
-            current = JobBlock(rule=header[2], local=bool(header[1]))
+            member = bool(header[1])
+            group = group if member else None
+            current = JobBlock(rule=header[3], local=bool(header[2]), group=group if member else None)
             blocks.append(current)
             continue
         item = _FIELD.match(line) if current else None
-        if item:
-            current.fields[item[1]] = item[2]
-        else:
+        if item and bool(item[1]) == (current.group is not None):
+            current.fields[item[2]] = item[3]
+        elif line.strip() and not line.startswith("    ["):  # a member's timestamp line precedes its header
             current = None
     return blocks
 

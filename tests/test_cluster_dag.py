@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -151,3 +152,34 @@ def test_list_changes_params_is_not_to_be_trusted(trained_smoke: Path) -> None:
     listed = snakemake(trained_smoke, "--list-changes", "params").stdout.split()
     unchanged_but_listed = [path for path in listed if path.startswith("results/models/")]
     assert len(unchanged_but_listed) == SMOKE_CELLS, listed
+
+
+CELL_STAGES = ("messages", "forcefit", "symbolic", "judge", "figures")  # group `cell` (rules/common.smk)
+ON_THE_SUBMIT_HOST = ("tables", "report", "all")  # localrules (rules/report.smk) and the target rule
+
+
+def cluster_jobs(out: str) -> tuple[Counter, int]:
+    """What a cluster run would submit, from a dry run: ungrouped non-local jobs per rule, and group jobs."""
+    blocks = job_blocks(out)
+    for block in blocks:
+        in_group = block.rule in CELL_STAGES
+        assert (block.group == "cell") == in_group, f"{block.rule} {block.wildcards}: group {block.group}"
+    alone = Counter(b.rule for b in blocks if b.group is None and b.rule not in ON_THE_SUBMIT_HOST)
+    return alone, out.count("Group job cell ")
+
+
+def test_each_cells_small_stages_are_one_cluster_job(tmp_path: Path) -> None:
+    """The profile's group-components (cell=1) gives one SLURM job per cell for its stages after training; a site
+    that sets cell=4 gets one per four cells. The paper's configuration: 372 submissions become 132."""
+    profile = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
+    assert profile["group-components"] == ["cell=1"]
+    alone, groups = cluster_jobs(snakemake_with_profile(tmp_path, "slurm", "-n", cwd=ROOT).stdout)
+    assert alone == {"simulate": len(SMOKE_DATASETS), "train": SMOKE_CELLS} and groups == SMOKE_CELLS, (alone, groups)
+    packed = snakemake_with_profile(tmp_path, "slurm", "-n", "--group-components", "cell=4", cwd=ROOT).stdout
+    assert cluster_jobs(packed)[1] == -(-SMOKE_CELLS // 4)
+
+    paper = snakemake_with_profile(tmp_path, "slurm", "-n", cwd=ROOT, configs=(str(ROOT / "config.yaml"),)).stdout
+    alone, groups = cluster_jobs(paper)
+    assert (sum(alone.values()), groups) == (12 + 60, 60), (alone, groups)
+    ungrouped = job_counts(paper)
+    assert sum(n for rule, n in ungrouped.items() if rule in (*PIPELINE_RULES, "figures")) == 372

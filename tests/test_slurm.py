@@ -10,6 +10,7 @@ as long as the local smoke run plus ~6 s of Python start-up per SLURM job (docs/
 from __future__ import annotations
 
 import fcntl
+import math
 import os
 import re
 import shutil
@@ -39,6 +40,8 @@ MAX_THREADS = 1  # see slurm_run()
 # report rules declared `localrules`, may run on the submit host.)
 PIPELINE_RULES = ("simulate", "train", "messages", "forcefit", "symbolic", "judge")
 GPU_RULES = ("train",)
+CELL_STAGES = ("messages", "forcefit", "symbolic", "judge", "figures")  # group `cell` (rules/common.smk)
+CELLS_PER_JOB = 2  # the site's group-components here (site_profile): 8 cells in 4 SLURM jobs
 PAPER_MODELS = ("standard", "bottleneck", "l1", "kl")
 
 
@@ -51,13 +54,15 @@ class LocalCluster:
 
 @dataclass(frozen=True)
 class Submission:
-    """One SLURM job of the run: Snakemake's job id and rule, the sbatch command line it used, SLURM's job id."""
+    """One SLURM job of the run: Snakemake's job id and rule (a group job: the group's name, ``group`` set), the
+    sbatch command line it used, SLURM's job id."""
 
     jobid: str
     slurm_id: str
     rule: str
     wildcards: str
     sbatch: str
+    group: bool = False
 
 
 @dataclass(frozen=True)
@@ -133,8 +138,9 @@ def local_cluster() -> Iterator[LocalCluster]:
 def site_profile(dest: Path, rules: list[str]) -> Path:
     """profiles/slurm with its site block filled in for the local cluster, as a site would fill it in.
 
-    Only site values change: every partition becomes the local one, a GPU model becomes the fake GPU's type and
-    the account goes (the local cluster has none). Everything else, the GPU request included, is the profile
+    Only site values change: every partition becomes the local one, a GPU model becomes the fake GPU's type, the
+    account goes (the local cluster has none) and CELLS_PER_JOB cells share a job (group-components). Everything
+    else, the GPU request included, is the profile
     as committed. Memory is capped at SMOKE_MEM_MB per job: the rules ask for paper-scale memory (train 16 GB),
     which a 7 GB CI runner's node cannot offer (sbatch rejects it at once), and memory is not enforced here
     (no cgroups), so the value only decides how many jobs SLURM packs onto the node.
@@ -153,6 +159,7 @@ def site_profile(dest: Path, rules: list[str]) -> Path:
         resources.pop("slurm_account", None)
     for rule in rules:
         per_rule.setdefault(rule, {})["mem_mb"] = SMOKE_MEM_MB
+    profile["group-components"] = [f"cell={CELLS_PER_JOB}"]
     dest.mkdir(parents=True, exist_ok=True)
     (dest / "config.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
     return dest
@@ -163,19 +170,39 @@ def submissions(log: str) -> list[Submission]:
 
     "Job N has been submitted with SLURM jobid M (log: <logdir>/rule_R/<wildcards>/M.log)" gives both ids and
     the rule; the "sbatch call:" line with the same ``--comment rule_R[_wildcards_W]`` gives the command line.
+    A group job is "Job <uuid> ... (log: <logdir>/group_G/M.log)", G the group's name and member rules
+    (``cell_figures_forcefit_…``), and its comment ``rule_G``.
     """
     calls = {}
     for call in re.findall(r"sbatch call: (sbatch .*)", log):
         comment = re.search(r"--comment (\S+)", call)[1]
         calls.setdefault(comment, []).append(call)
     found = []
-    for jobid, slurm_id, rule, wildcards in re.findall(
-        r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: \S*/rule_(\w+?)/(?:([^/\s]+)/)?\d+\.log\)", log
+    for jobid, slurm_id, kind, rule, wildcards in re.findall(
+        r"Job (\S+) has been submitted with SLURM jobid (\d+) \(log: \S*/(rule|group)_(\w+?)/(?:([^/\s]+)/)?\d+\.log\)",
+        log,
     ):
         comment = f"rule_{rule}_wildcards_{wildcards}" if wildcards else f"rule_{rule}"
         assert calls.get(comment), f"no 'sbatch call' line for SLURM job {slurm_id} ({comment})"
-        found.append(Submission(jobid, slurm_id, rule, wildcards, calls[comment].pop(0)))
+        found.append(Submission(jobid, slurm_id, rule, wildcards, calls[comment].pop(0), group=kind == "group"))
     return found
+
+
+def group_members(workdir: Path, subs: list[Submission]) -> dict[str, list[tuple[str, str]]]:
+    """(rule, cell) of every job each group submission ran, from its SLURM log (kept: --slurm-keep-successful-logs).
+
+    The log holds the group's plan (its members indented under "Group job cell") and then what the job's own
+    Snakemake ran, each member as a ``localrule`` block: those are counted."""
+    members = {}
+    for sub in subs:
+        if sub.group:
+            (path,) = workdir.glob(f".snakemake/slurm_logs/group_{sub.rule}/**/{sub.slurm_id}.log")
+            members[sub.slurm_id] = [
+                (block.rule, "{dataset}/{model}/seed{seed}".format(**block.wildcards))
+                for block in job_blocks(path.read_text())
+                if block.local and block.rule != "all"
+            ]
+    return members
 
 
 def accounting(subs: list[Submission], wait_s: float = 30) -> dict[str, AccountingRecord]:
@@ -227,7 +254,8 @@ def slurm_run(local_cluster: LocalCluster, tmp_path_factory) -> tuple[str, Path,
     overlay.write_text(yaml.safe_dump({"experiment": {"models": list(PAPER_MODELS)}}))
     configs = (*SMOKE_CONFIGS, str(overlay))
     counts = job_counts(snakemake_with_profile(workdir, PROFILE.parent, "-n", configs=configs).stdout)
-    profile = site_profile(tmp_path_factory.mktemp("site_profile"), [rule for rule in counts if rule in PIPELINE_RULES])
+    rules = [rule for rule in counts if rule in PIPELINE_RULES + CELL_STAGES]
+    profile = site_profile(tmp_path_factory.mktemp("site_profile"), rules)
     started = time.monotonic()
     result = snakemake_with_profile(
         workdir,
@@ -239,6 +267,7 @@ def slurm_run(local_cluster: LocalCluster, tmp_path_factory) -> tuple[str, Path,
         str(MAX_THREADS),
         "--latency-wait",
         "5",
+        "--slurm-keep-successful-logs",
         check=False,
         timeout=1800,
         configs=configs,
@@ -262,17 +291,24 @@ def test_every_pipeline_job_went_through_sbatch_and_completed(slurm_run) -> None
     log, workdir, counts, _ = slurm_run
     subs = submissions(log)
     local = Counter(block.rule for block in job_blocks(log) if block.local)
-    submitted = Counter(sub.rule for sub in subs)
+    submitted = Counter(sub.rule for sub in subs if not sub.group)
     dag = {rule: n for rule, n in counts.items() if rule != "total"}
     for rule, n in dag.items():
-        assert submitted[rule] + local[rule] == n, (
-            f"rule {rule}: the DAG has {n} jobs, {submitted[rule]} went through sbatch and {local[rule]} ran locally"
-        )
+        if rule not in CELL_STAGES:
+            assert submitted[rule] + local[rule] == n, (
+                f"rule {rule}: the DAG has {n} jobs, {submitted[rule]} went through sbatch, {local[rule]} ran locally"
+            )
     for rule in PIPELINE_RULES:
         assert local[rule] == 0, f"{local[rule]} {rule} jobs ran on the submit host instead of through sbatch"
+    for rule in ("simulate", "train"):
         assert submitted[rule] == dag[rule] > 0, f"rule {rule}: {submitted[rule]} of {dag.get(rule)} jobs submitted"
-
     records = accounting(subs)
+    cells = dag["messages"]
+    expected = dag["simulate"] + dag["train"] + math.ceil(cells / CELLS_PER_JOB)
+    assert len(records) == expected, (
+        f"{len(records)} SLURM jobs in sacct, expected {expected}: one per dataset and per training, and one per "
+        f"{CELLS_PER_JOB} cells for their {', '.join(CELL_STAGES)} (docs/cluster.md, section 8)"
+    )
     assert set(records) == {sub.slurm_id for sub in subs}, (
         f"sacct and Snakemake disagree on the jobs: sacct {sorted(records)}, "
         f"snakemake {sorted(s.slurm_id for s in subs)}"
@@ -291,6 +327,19 @@ def test_every_pipeline_job_went_through_sbatch_and_completed(slurm_run) -> None
     assert "Nothing to be done" in after.stdout + after.stderr, (
         f"after the SLURM run the DAG is not complete:\n{after.stdout[-3000:]}"
     )
+    # every member of every group ran once, inside its group's job, and left its own log and benchmark
+    members = group_members(workdir, subs)
+    ran = Counter(member for jobs in members.values() for member in jobs)
+    cell_names = sorted({cell for _, cell in ran})
+    assert len(cell_names) == cells and set(ran) == {(r, c) for r in CELL_STAGES for c in cell_names}, ran
+    assert set(ran.values()) == {1}, f"a grouped job ran twice: {[m for m, n in ran.items() if n > 1]}"
+    for slurm_id, jobs in members.items():
+        in_job = {cell for _, cell in jobs}
+        assert len(in_job) <= CELLS_PER_JOB and len(jobs) == len(in_job) * len(CELL_STAGES), (slurm_id, jobs)
+    for rule, cell in ran:
+        for path in (f"results/logs/{rule}/{cell}.log", f"results/benchmarks/{rule}/{cell}.tsv"):
+            assert (workdir / path).is_file(), f"{path}: missing after its group job ran"
+
     for cell in ("spring_2d_n4/l1/seed0", "r2_2d_n4/kl/seed0"):
         for path in (
             f"results/models/{cell}/metrics.json",
@@ -329,11 +378,14 @@ def test_sbatch_arguments_follow_the_profile(slurm_run) -> None:
     log, _, _, _ = slurm_run
     profile = yaml.safe_load(PROFILE.read_text())
     threads = {block.fields["jobid"]: block.threads for block in job_blocks(log) if not block.local}
+    cores = len(os.sched_getaffinity(0))  # profiles/default's `cores: all` on the submit host
     for sub in submissions(log):
         where = f"{sub.rule} {sub.wildcards}: {sub.sbatch[:400]}"
         assert f" -p {PARTITION} " in sub.sbatch, f"partition missing: {where}"
         assert re.search(r" -t \d+ ", sub.sbatch) and re.search(r" --mem \d+ ", sub.sbatch), f"no runtime/mem: {where}"
         if profile.get("slurm-requeue"):
             assert " --requeue" in sub.sbatch, f"the profile sets slurm-requeue, sbatch lacks --requeue: {where}"
-        # Snakemake's threads must become the job's CPUs (a cpus_per_task in default-resources would not)
-        assert f"--cpus-per-task={threads[sub.jobid]}" in sub.sbatch, f"threads {threads[sub.jobid]}: {where}"
+        # Snakemake's threads must become the job's CPUs (a cpus_per_task in default-resources would not). A group
+        # job's: its widest level, each cell's forcefit beside its search, stacked to fit the submit host's cores.
+        wanted = min(cores, CELLS_PER_JOB * 2 * MAX_THREADS) if sub.group else threads[sub.jobid]
+        assert f"--cpus-per-task={wanted}" in sub.sbatch, f"threads {wanted}: {where}"
