@@ -5,7 +5,8 @@ localrules:
 
 
 rule tables:
-    """Tables 1, 3 and 5 beside the paper's (and the Cambridge reproduction's) values: CSV, Markdown, HTML."""
+    """Tables 1, 3 and 5 beside the paper's (and the Cambridge reproduction's) values: CSV, Markdown, HTML; Table 5
+    also as one picture (PNG, SVG)."""
     input:
         metrics=cell_files("results/models/{cell}/metrics.json"),
         forcefit=cell_files("results/forcefit/{cell}.json"),
@@ -22,6 +23,8 @@ rule tables:
         table3_loss_csv="results/tables/table3_loss.csv",
         table3_loss_md="results/tables/table3_loss.md",
         table3_loss_html=report("results/tables/table3_loss.html", caption="../report/table3.rst", category="Tables"),
+        table5_grid_png=report("results/tables/table5_grid.png", caption="../report/table5_grid.rst", category="Tables"),
+        table5_grid_svg="results/tables/table5_grid.svg",
     log:
         "results/logs/tables.log",
     benchmark:
@@ -79,6 +82,7 @@ rule report:
         table5_success=rules.tables.output.table5_success_csv,
         table1_r2=rules.tables.output.table1_r2_csv,
         table3_loss=rules.tables.output.table3_loss_csv,
+        grid=rules.tables.output.table5_grid_png,
         metrics=cell_files("results/models/{cell}/metrics.json"),
         forcefit=cell_files("results/forcefit/{cell}.json"),
         judge=cell_files("results/judge/{cell}.json"),

@@ -105,6 +105,7 @@ def _member(complexity: int, selected: bool, passes: set[str], affine: set[str])
         "fit_r2": {b: 0.9 for b in BASES},
         "affine": {b: b in affine for b in BASES},
         "passes": {b: b in passes for b in BASES},
+        "law_fit": {b: {"weights": [0.5, -0.25], "offset": 0.0} for b in passes if b != "receiver"},
     }
 
 

@@ -215,3 +215,14 @@ def test_a_few_wild_edges_do_not_choose_the_laws_proportions() -> None:
     law, one_component = verdict["members"]
     assert law["fit_r2"]["acceleration"] >= verdict["ceiling_r2"]["acceleration"] - 1e-9, verdict["ceiling_r2"]
     assert law["passes"]["acceleration"] and not one_component["passes"]["acceleration"]
+
+
+def test_a_passing_member_records_the_laws_scale_for_the_report() -> None:
+    """r⁻²'s law m₂(0.8Δx − 0.3Δy)/(r r'²) is F/m₁ with weights (−0.8, 0.3): the acceleration basis records them,
+    the force basis (which it fails) records nothing."""
+    frame = _edges("r2")
+    verdict = _judge("r2", _noisy(evaluate(LAWS["r2"], NAMES, frame)), [LAWS["r2"], "0.5*dx"])
+    passing, other = verdict["members"]
+    assert set(passing["law_fit"]) == {"acceleration"} and other["law_fit"] == {}
+    np.testing.assert_allclose(passing["law_fit"]["acceleration"]["weights"], [-0.8, 0.3], rtol=1e-9)
+    assert abs(passing["law_fit"]["acceleration"]["offset"]) < 1e-9

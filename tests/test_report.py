@@ -67,7 +67,7 @@ def inputs(tmp_path_factory) -> dict:
     }
     outputs = {
         f"{name}_{ext}": root / f"results/tables/{name}.{ext}" for name in TABLES for ext in ("csv", "md", "html")
-    }
+    } | {f"table5_grid_{ext}": root / f"results/tables/table5_grid.{ext}" for ext in ("png", "svg")}
     make_tables(lists["metrics"], lists["forcefit"], lists["judge"], outputs, SETTINGS)
     bench = root / "results/benchmarks"
     (bench / "train/spring_2d_n4/kl").mkdir(parents=True)
@@ -77,7 +77,12 @@ def inputs(tmp_path_factory) -> dict:
     (bench / "simulate/charge_2d_n4.tsv").write_text("s\th:m:s\tmax_rss\n9.0\t0:00:09\t100\n")  # not this config's
     (bench / "tables.tsv").write_text("s\th:m:s\tmax_rss\n1.5\t0:00:01\t80\n")
     (bench / "report.tsv").write_text("s\th:m:s\tmax_rss\n2.5\t0:00:02\t90\n")  # an earlier rendering's
-    return {"root": root, **lists, **{name: outputs[f"{name}_csv"] for name in TABLES}}
+    return {
+        "root": root,
+        **lists,
+        **{name: outputs[f"{name}_csv"] for name in TABLES},
+        "grid": outputs["table5_grid_png"],
+    }
 
 
 def test_the_report_holds_summary_tables_cells_figures_and_provenance(inputs) -> None:
@@ -97,11 +102,15 @@ def test_the_report_holds_summary_tables_cells_figures_and_provenance(inputs) ->
     assert (
         summary < page.index("Table 5: force-law recovery") < page.index('id="systems"') < page.index('id="provenance"')
     )
-    assert page.count("data:image/png;base64,") == 3 * 5
+    assert page.count("data:image/png;base64,") == 3 * 5 + 1  # every cell's figures and Table 5's grid
+    assert page.index('<figure class="grid">') < page.index("Table 5: force-law recovery")
     assert "r⁻²-2 · n = 4" in page and "Spring-2 · n = 4" in page
     # equations as mathematics (rounded, simplified, MathML), the backend's string one click away
     assert '<math display="inline"><mrow><mfrac><mrow><mn>7</mn><mo>&InvisibleTimes;</mo><mi>dx</mi>' in page
     assert "<code>7*dx/r</code>" in page and "<code>e0: error</code>" in page
+    # where the judge matched the law, the law in the paper's notation with the judge's weights: −2(r − 1)/r · w·Δ
+    law = '≈ <math display="inline"><mrow><mo>-</mo><mfrac><mrow><mn>2</mn><mo>&InvisibleTimes;</mo><mrow><mo>(</mo>'
+    assert page.count(law) == 1 and "<mn>0.25</mn><mo>&InvisibleTimes;</mo><mi>&#916;y</mi>" in page  # bottleneck
     # why a cell failed, in one line: the judge's law R² tells the network's failure from the search's
     assert "the network learned it, the search missed it (law R² 0.95, no front member passes)" in page  # kl: fail
     assert "the symbolic search failed (error): killed after 128 s" in page

@@ -65,15 +65,21 @@ def test_every_cell_has_its_figures(partial_run: Path) -> None:
 
 def test_the_report_renders_in_headless_chromium(partial_run: Path) -> None:
     page = partial_run / "results/report/index.html"
-    assert page.read_text().count("data:image/png;base64,") == len(CELLS) * len(FIGURES)
+    assert page.read_text().count("data:image/png;base64,") == len(CELLS) * len(FIGURES) + 1  # and the grid
     # every MathML equation is laid out by the browser (MathML Core: no script), with a non-zero size
+    # and Table 5's grid, at the top of the page, is a decoded image drawn on screen
     sizes = (
-        "[...document.querySelectorAll('math')]"
-        ".map(m => [m.getBoundingClientRect().width, m.getBoundingClientRect().height])"
+        "({math: [...document.querySelectorAll('math')]"
+        ".map(m => [m.getBoundingClientRect().width, m.getBoundingClientRect().height]),"
+        " grid: (g => [g.naturalWidth, g.getBoundingClientRect().top, g.getBoundingClientRect().height])"
+        "(document.querySelector('figure.grid img'))})"
     )
-    screenshot, errors, boxes = render(page, evaluate=sizes)
+    screenshot, errors, found = render(page, evaluate=sizes)
     assert errors == []
+    boxes = found["math"]
     assert len(boxes) >= len(CELLS) and all(w > 5 and h > 5 for w, h in boxes), boxes
+    width, top, height = found["grid"]
+    assert width > 300 and height > 100 and top < 1200, found["grid"]  # loaded, and within the first screen
     pixels = np.asarray(Image.open(io.BytesIO(screenshot)).convert("L"), dtype=float)
     assert pixels.shape == (1200, 1400)
     assert pixels.std() > 20 and (pixels < 128).mean() > 0.01  # text and tables drawn, not a blank page
@@ -102,6 +108,7 @@ def test_snakemake_report_collects_tables_figures_and_the_page(partial_run: Path
             "table5_success.html",
             "table1_r2.html",
             "table3_loss.html",
+            "table5_grid.png",
             *(f"{name}.png" for name in FIGURES),
         }
     )

@@ -10,8 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from cellfiles import write_energy_fit, write_forcefit, write_judge, write_training
+from matplotlib.colors import to_hex
+from matplotlib.patches import Rectangle
 
 from symdistill.config import Cell
+from symdistill.grid import COLOURS, NOT_RUN_COLOUR, cell_outcome, grid_figure
 from symdistill.records import TableInputError
 from symdistill.references import reference
 from symdistill.tables import (
@@ -236,6 +239,7 @@ def test_flathgn_has_table3_and_its_own_table5_column_but_no_table1_column(tmp_p
 
 def test_written_files_round_trip_and_render(run, tables, tmp_path) -> None:
     outputs = {f"{name}_{ext}": tmp_path / f"{name}.{ext}" for name in TABLES for ext in ("csv", "md", "html")}
+    outputs |= {f"table5_grid_{ext}": tmp_path / f"table5_grid.{ext}" for ext in ("png", "svg")}
     make_tables(paths(run, "metrics"), paths(run, "forcefit"), paths(run, "judge"), outputs, SETTINGS)
     for name in TABLES:
         back = read_table(outputs[f"{name}_csv"], name)
@@ -249,6 +253,31 @@ def test_written_files_round_trip_and_render(run, tables, tmp_path) -> None:
     assert "| Spring-2 | 4 | 1.000 | " in outputs["table1_r2_md"].read_text()  # standard: one seed, noise 0
     assert f"{mean:.3f} ± {sd:.3f}" in outputs["table1_r2_md"].read_text()
     assert "| Spring-2 | 4 | 0.050 | 0.047 |" in outputs["table3_loss_md"].read_text()  # standard: one seed
+    assert outputs["table5_grid_png"].read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+    assert outputs["table5_grid_svg"].read_text().startswith("<?xml")
+    again = {key: tmp_path / "again" / Path(path).name for key, path in outputs.items()}
+    make_tables(paths(run, "metrics"), paths(run, "forcefit"), paths(run, "judge"), again, SETTINGS)
+    for key in ("table5_grid_png", "table5_grid_svg"):  # byte-reproducible: no date, no random ids
+        assert again[key].read_bytes() == outputs[key].read_bytes(), key
+
+
+def test_the_grid_colours_each_cell_by_its_outcome_and_outlines_disagreements(tables) -> None:
+    frame = tables["table5_success"]
+    patches = [p for p in grid_figure(frame).axes[0].patches if isinstance(p, Rectangle)]
+    assert len(patches) == len(frame)
+    outlined = [p for p in patches if p.get_linewidth() == 2.5]
+    assert len(outlined) == len(agreement(frame).disagreements) > 0
+    ran = frame[frame["runs"] > 0]
+    expected = sorted(COLOURS[cell_outcome(results)] for results in ran["physical"])
+    assert sorted(to_hex(p.get_facecolor()) for p in patches if to_hex(p.get_facecolor()) != NOT_RUN_COLOUR) == expected
+
+
+def test_a_cells_colour_is_the_outcome_half_its_seeds_reach() -> None:
+    assert cell_outcome("strict") == "strict"
+    assert cell_outcome("strict on_front fail") == "on_front"
+    assert cell_outcome("fail strict") == "strict"  # one of two: at least half
+    assert cell_outcome("no_result fail partial") == "fail"
+    assert cell_outcome("") is None
 
 
 def test_partial_model_mapping_keeps_unmapped_paper_columns(run) -> None:

@@ -234,6 +234,7 @@ def judge_component(
                 "fit_r2": fit,
                 "affine": affine,
                 "passes": passes,
+                "law_fit": law_fits(on_probe, probe.laws, [b for b, ok in passes.items() if ok]),
             }
         )
     return {
@@ -241,6 +242,18 @@ def judge_component(
         "members": members,
         "outcome": {reading: outcome(members, bases) for reading, bases in laws.readings.items()},
     }
+
+
+def law_fits(values: np.ndarray, laws: Laws, bases: list[str]) -> dict[str, dict[str, Any]]:
+    """For each basis a member passes in with one affine fit (not within receiver groups): the fit's weights on
+    the law's components and its offset on the probe edges, so the report can write the member as the law
+    ("≈ 0.37 q₁q₂ Δx/r³", symdistill.laws.fitted_law)."""
+    fits = {}
+    for b in bases:
+        if laws.groups[b] is None:
+            coef = affine_fit(laws.values[b], values).coef
+            fits[b] = {"weights": [float(w) for w in coef[:-1]], "offset": float(coef[-1])}
+    return fits
 
 
 def outcome(members: list[dict[str, Any]], bases: tuple[str, ...]) -> str:

@@ -27,6 +27,7 @@ import yaml
 from symdistill.config import Cell, parse_cell, parse_dataset, recorded_message_kind
 from symdistill.data import read_metadata
 from symdistill.io import PROVENANCE_PACKAGES, atomic_output, package_versions
+from symdistill.laws import fitted_law, round_constants
 from symdistill.records import TableInputError, read_cells
 from symdistill.references import row_names
 from symdistill.rendering import TABLE_CSS
@@ -50,18 +51,19 @@ SIMPLIFY_OPS = 40  # larger expressions are shown rounded but not simplified (Sy
 
 @dataclass(frozen=True)
 class Equation:
-    """One front member as a reader sees it: rounded and simplified, as MathML, the backend's string beside it."""
+    """One front member as a reader sees it: rounded and simplified, as MathML, the backend's string beside it,
+    and where the judge matched it to the law, that law in the paper's notation with the judge's fitted scale."""
 
     component: str
     mathml: str
     raw: str
     note: str = ""  # e.g. "selected", "passes the judge", "timeout"
+    law: str = ""  # MathML of "≈ w · F + c" (symdistill.laws.fitted_law), or "" where the judge found no match
 
 
 def readable(text: str, names: list[str]) -> sympy.Expr:
     """``text`` with every constant rounded to DIGITS significant digits, then simplified where that is cheap."""
-    expr = to_sympy(text, names)
-    expr = expr.xreplace({f: sympy.Float(float(f"{float(f):.{DIGITS}g}"), DIGITS) for f in expr.atoms(sympy.Float)})
+    expr = round_constants(to_sympy(text, names), DIGITS)
     if sympy.count_ops(expr) <= SIMPLIFY_OPS:
         simpler = sympy.simplify(expr)
         if sympy.count_ops(simpler) < sympy.count_ops(expr):
@@ -74,8 +76,17 @@ def mathml(expr: sympy.Expr) -> str:
     return f'<math display="inline">{sympy.mathml(expr, printer="presentation")}</math>'
 
 
-def equation(component: str, text: str, names: list[str], note: str) -> Equation:
-    return Equation(component, mathml(readable(text, names)), text, note)
+def equation(component: str, text: str, names: list[str], note: str, law: sympy.Expr | None) -> Equation:
+    return Equation(component, mathml(readable(text, names)), text, note, "" if law is None else mathml(law))
+
+
+def matched_law(sim: str, member: dict[str, Any], bases: Iterable[str]) -> sympy.Expr | None:
+    """The law a judge-passing member matched, in the first of ``bases`` (the reading's) it was fitted in."""
+    fits = member["law_fit"]
+    basis = next((b for b in bases if b in fits), None)
+    if basis is None:
+        return None
+    return fitted_law(sim, fits[basis]["weights"], fits[basis]["offset"], basis, DIGITS)
 
 
 @dataclass(frozen=True)
@@ -92,24 +103,19 @@ class CellReport:
     @property
     def equations(self) -> list[Equation]:
         """Each component's selected equation, then every other front member the judge accepted (physical reading)."""
-        names = self.symbolic["inputs"]
-        shown = [
-            equation(
-                c["component"],
-                c["selected"]["sympy"],
-                names,
-                "selected" + (f", {c['status']}" if c["status"] != "ok" else ""),
-            )
-            for c in self.symbolic["components"]
-            if "selected" in c
-        ]
+        names, sim = self.symbolic["inputs"], parse_dataset(self.cell.dataset).sim
         bases = self.judge.get("readings", {}).get("physical", ())
-        for c in self.judge.get("components", ()):
-            shown += [
-                equation(c["component"], m["sympy"], names, "passes the judge")
-                for m in c["members"]
-                if not m["selected"] and any(m["passes"][b] for b in bases)
-            ]
+        judged = {(c["component"], m["sympy"]): m for c in self.judge.get("components", ()) for m in c["members"]}
+        shown = []
+        for c in self.symbolic["components"]:
+            if "selected" in c:
+                member = judged.get((c["component"], c["selected"]["sympy"]))
+                law = None if member is None else matched_law(sim, member, bases)
+                note = "selected" + (f", {c['status']}" if c["status"] != "ok" else "")
+                shown.append(equation(c["component"], c["selected"]["sympy"], names, note, law))
+        for (component, text), m in judged.items():
+            if not m["selected"] and any(m["passes"][b] for b in bases):
+                shown.append(equation(component, text, names, "passes the judge", matched_law(sim, m, bases)))
         return shown
 
     @property
@@ -162,10 +168,26 @@ def keys_of(kind: str, record: dict[str, Any]) -> tuple[str, ...]:
     return KEYS[kind]
 
 
+MEMBER_KEYS = ("sympy", "selected", "passes", "law_fit")  # what the report reads of each judged front member
+
+
+def picked(kind: str, record: dict[str, Any]) -> dict[str, Any]:
+    """The keys the report reads of one record; a judge's front members are checked too (KeyError names one)."""
+    picked = {k: record[k] for k in keys_of(kind, record)}
+    for component in picked.get("components", ()) if kind == "judge" else ():
+        for member in component["members"]:
+            missing = [k for k in MEMBER_KEYS if k not in member]
+            if missing:
+                raise KeyError(f"{component['component']} front member lacks {', '.join(missing)}")
+    return picked
+
+
 def read_records(paths: Iterable[str | Path], kind: str) -> dict[Cell, dict[str, Any]]:
     """Per-cell JSON files of one stage, checked for the keys the report reads."""
     expected = f"a {kind} JSON with 'cell', " + ", ".join(f"'{k}'" for k in KEYS[kind])
-    return read_cells(paths, lambda record: {k: record[k] for k in keys_of(kind, record)}, expected)
+    if kind == "judge":
+        expected += " and front members with " + ", ".join(f"'{k}'" for k in MEMBER_KEYS)
+    return read_cells(paths, lambda record: picked(kind, record), expected)
 
 
 def data_uri(path: str | Path) -> str:
@@ -348,7 +370,7 @@ def build_report(
     """Rule ``report``: results/report/index.html.
 
     Everything the page says about the run is read from the run's outputs: ``inputs`` holds the tables' CSVs by
-    table name and the lists metrics, forcefit, judge, symbolic (per cell), figures
+    table name, Table 5's picture (``grid``, PNG) and the lists metrics, forcefit, judge, symbolic (per cell), figures
     (results/figures/{cell}/{name}.png) and datasets (each training set, for its provenance). The config is only
     shown, as provenance: ``resolved_config`` as Snakemake resolved it from ``configfiles``.
     """
@@ -358,6 +380,7 @@ def build_report(
     jobs, others = read_benchmarks(benchmarks, keys)
     context = {
         "css": TABLE_CSS,
+        "grid": data_uri(inputs["grid"]),
         "tables": {name: render_table(name, frame, settings).html() for name, frame in frames.items()},
         "agreements": agreements(frames["table5_success"]),
         "rule": settings.rule,

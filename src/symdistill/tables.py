@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from symdistill.config import Cell, parse_dataset
+from symdistill.grid import write_grid
 from symdistill.io import atomic_output
 from symdistill.records import EXPECTED, TableInputError, outcomes_of, r2_of, read_cells, recorded_test_loss
 from symdistill.references import MARKS, SOURCES, WHO, paper_columns, reference, row_names, source_of
@@ -519,8 +520,11 @@ def make_tables(
     outputs: Mapping[str, str | Path],
     settings: TableSettings,
 ) -> None:
-    """Rule ``tables``: each table as CSV, Markdown and HTML at ``outputs[f"{table}_{csv|md|html}"]``."""
-    for name, frame in build_tables(metrics, forcefits, judges, settings).items():
+    """Rule ``tables``: each table as CSV, Markdown and HTML at ``outputs[f"{table}_{csv|md|html}"]``, and Table 5
+    as one picture at ``outputs["table5_grid_{png|svg}"]``."""
+    frames = build_tables(metrics, forcefits, judges, settings)
+    for name, frame in frames.items():
         write_table(
             frame, render_table(name, frame, settings), *(outputs[f"{name}_{ext}"] for ext in ("csv", "md", "html"))
         )
+    write_grid(frames["table5_success"], outputs["table5_grid_png"], outputs["table5_grid_svg"])
