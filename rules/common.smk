@@ -16,6 +16,8 @@ from symdistill.search import SearchBudget
 from symdistill.vocabulary import FIGURES
 
 sd.validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
+for warning in sd.operator_warnings(config):
+    print(warning, file=sys.stderr)
 
 DATASETS = sd.datasets(config)
 CELLS = sd.cells(config)
@@ -83,6 +85,10 @@ def simulation_spec(wildcards):
     return sd.simulation_params(config, wildcards.dataset)
 
 
+def pair_law(wildcards):
+    return sd.pair_law(config, sd.parse_dataset(wildcards.dataset).sim)
+
+
 def training_spec(wildcards):
     params = sd.model_params(config, wildcards.dataset, wildcards.model)
     return {**params, "seed": int(wildcards.seed)}
@@ -93,7 +99,7 @@ def cell_name(wildcards):
 
 
 def search_spec(wildcards):
-    return {**config["symbolic"], "seed": int(wildcards.seed)}
+    return sd.search_params(config, wildcards.dataset, int(wildcards.seed))
 
 
 def symbolic_runtime(wildcards):

@@ -15,5 +15,6 @@ rule simulate:
         runtime=60,
     params:
         spec=simulation_spec,
+        law=pair_law,
     script:
         "../workflow_scripts/simulate.py"

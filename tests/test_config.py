@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import asdict
 
 import pytest
 import yaml
@@ -14,10 +15,14 @@ from symdistill.config import (
     cells,
     datasets,
     model_params,
+    operator_warnings,
+    pair_law,
     parse_dataset,
+    search_params,
     simulation_params,
     validate_config,
 )
+from symdistill.laws import POTENTIALS, builtin_law
 from symdistill.systems import SIM_NAMES
 
 
@@ -36,7 +41,8 @@ def schema(root):
     [
         (
             lambda c: c["experiment"].update(sims=["sprong"]),
-            "'experiment.sims.0': 'sprong' is not allowed; expected one of r1, r2, spring",
+            "'experiment.sims': 'sprong' is neither a built-in system [(]r1, r2, spring.*[)] "
+            "nor one defined under 'systems' [(]none defined[)]",
         ),
         (
             lambda c: c.update(trainig={}),
@@ -65,7 +71,7 @@ def schema(root):
         ),
         (
             lambda c: c["models"]["flathgn"].update(sims=["spring", "sprong"]),
-            "'models.flathgn.sims.1': 'sprong' is not allowed",
+            "'models.flathgn.sims': 'sprong' is neither a built-in system",
         ),
         # a variant that selects no cell: its own systems are not in the experiment (it used to drop out silently)
         (
@@ -100,9 +106,80 @@ def test_defaults_are_filled_in(config, schema) -> None:
     assert config["models"]["l1"]["hidden"] == 300 and config["models"]["l1"]["loss"] == "mae"
 
 
-def test_schema_lists_exactly_the_implemented_systems(schema) -> None:
-    enum = yaml.safe_load(schema.read_text())["$defs"]["sim"]["enum"]
-    assert sorted(enum) == sorted(SIM_NAMES)
+def test_the_registry_and_the_simulator_know_the_same_built_ins() -> None:
+    assert list(POTENTIALS) == list(SIM_NAMES)
+
+
+YUKAWA = {"potential": "-m1*m2*exp(-r)/r", "dt": 1.0e-3}
+
+
+@pytest.mark.parametrize(
+    ("systems", "message"),
+    [
+        ({"spring": {"potential": "r^2", "dt": 0.01}}, "'systems.spring': 'spring' is a built-in system"),
+        ({"yuk_awa": YUKAWA}, "'systems': 'yuk_awa' does not match"),
+        ({"yukawa": {"potential": "-m1*m2*exp(-r)/r"}}, "'systems.yukawa': 'dt' is a required property"),
+        ({"yukawa": {**YUKAWA, "mass": 1}}, "'systems.yukawa': Additional properties .*'mass' was unexpected"),
+        ({"yukawa": {**YUKAWA, "softening": -1}}, "'systems.yukawa.softening': -1 is less than the minimum of 0"),
+        ({"yukawa": {**YUKAWA, "operators": ["cube"]}}, "'systems.yukawa.operators.0': 'cube' is not allowed"),
+        (
+            {"yukawa": {**YUKAWA, "potential": "-m1*m2*exp(-r)/s"}},
+            "'systems.yukawa.potential': unknown name 's'; allowed: symbols r, m1, m2, q1, q2",
+        ),
+        (
+            {"yukawa": {**YUKAWA, "potential": "-m1*m2*exp(-r)/(r"}},
+            "'systems.yukawa.potential': not a formula: '[(]' was never closed",
+        ),
+        (
+            {"yukawa": {**YUKAWA, "potential": "__import__('os').system('true')"}},
+            "'systems.yukawa.potential': .* is not allowed in a formula",
+        ),
+        (
+            {"yukawa": {**YUKAWA, "softening": 0.0}},
+            "'systems.yukawa.potential': U is singular at r = 0: set a softening > 0",
+        ),
+        ({"yukawa": {**YUKAWA, "potential": "m1*m2"}}, "'systems.yukawa.potential': U = m1[*]m2 does not depend on r"),
+        ({"yukawa": {**YUKAWA, "potential": "m1*r"}}, "'systems.yukawa.potential': .*exchanged"),
+        ({"yukawa": {**YUKAWA, "potential": "log(r - 1)"}}, "'systems.yukawa.potential': U is not finite at r = "),
+    ],
+)
+def test_a_system_of_ones_own_that_cannot_run_fails_before_any_job(config, schema, systems, message) -> None:
+    config["systems"] = systems
+    config["experiment"]["sims"] = [name for name in systems if name not in POTENTIALS and "_" not in name] or ["r1"]
+    with pytest.raises(ConfigError, match=r"^invalid config at " + message):
+        validate_config(config, schema)
+
+
+def test_a_time_step_for_ones_own_system_sits_with_it(config, schema) -> None:
+    config["systems"] = {"yukawa": YUKAWA}
+    config["simulation"]["dt"]["yukawa"] = 1e-3
+    with pytest.raises(ConfigError, match=r"^invalid config at 'simulation.dt.yukawa': .* at 'systems.yukawa.dt'"):
+        validate_config(config, schema)
+
+
+def test_ones_own_system_runs_like_a_built_in(config, schema) -> None:
+    config["systems"] = {"yukawa": {**YUKAWA, "operators": ["add", "sub", "mul", "div", "exp"]}}
+    config["experiment"]["sims"] = ["yukawa", "r2"]
+    validate_config(config, schema)
+    assert config["systems"]["yukawa"]["softening"] == 0.01  # the built-ins' default, filled in
+    assert "yukawa_2d_n4" in datasets(config)
+    assert pair_law(config, "yukawa") == {"name": "yukawa", "potential": YUKAWA["potential"], "softening": 0.01}
+    assert pair_law(config, "r2") == asdict(builtin_law("r2"))
+    assert simulation_params(config, "yukawa_3d_n4")["dt"] == 1e-3
+    assert search_params(config, "yukawa_2d_n4", 3)["operators"] == ["add", "sub", "mul", "div", "exp"]
+    assert search_params(config, "r2_2d_n4", 3) == {**config["symbolic"], "seed": 3}
+    assert operator_warnings(config) == []
+
+
+def test_a_law_the_search_cannot_write_is_named_before_any_search(config, schema) -> None:
+    config["systems"] = {"yukawa": YUKAWA}
+    config["experiment"]["sims"] = ["yukawa", "r2"]
+    validate_config(config, schema)
+    (warning,) = operator_warnings(config)
+    assert warning.startswith("symdistill: the law of 'yukawa' (")
+    assert "needs exp() (exp), which the search's operators (symbolic.operators: add, sub, mul, div, square) lack" in (
+        warning
+    )
 
 
 def test_presets_validate(config, schema, root) -> None:

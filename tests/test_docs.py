@@ -25,6 +25,7 @@ CHECKOUT = (
     "profiles",
     "slurm",
     "schemas",
+    "examples",
     "src",
     "envs",
     "Makefile",

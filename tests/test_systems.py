@@ -95,5 +95,43 @@ def test_edges_are_fully_connected_sorted_by_receiver_and_chain_for_string() -> 
 
 
 def test_unknown_system_names_the_choices() -> None:
-    with pytest.raises(ValueError, match="unknown simulation 'sprong'; expected one of r1, r2, spring"):
+    with pytest.raises(ValueError, match=r"no pair law for 'sprong'; expected a built-in \(r1, r2, spring"):
         get_system("sprong")
+
+
+def _distance(x1, x2, dim):  # noqa: ANN001, ANN202
+    return jnp.sqrt(jnp.sum((x1[:dim] - x2[:dim]) ** 2, axis=0)) + 0.01
+
+
+# The reference's pair potentials as its simulate.py writes them by hand (masses x[-1], charges x[-2]): the
+# registry's SymPy energies, compiled to JAX, must be these functions.
+REFERENCE = {
+    "r1": lambda a, b, d: a[-1] * b[-1] * jnp.log(_distance(a, b, d)),
+    "r2": lambda a, b, d: -a[-1] * b[-1] / _distance(a, b, d),
+    "spring": lambda a, b, d: (_distance(a, b, d) - 1) ** 2,
+    "damped": lambda a, b, d: (_distance(a, b, d) - 1) ** 2,
+    "string": lambda a, b, d: (_distance(a, b, d) - 1) ** 2,
+    "charge": lambda a, b, d: a[-2] * b[-2] / _distance(a, b, d),
+    "superposition": lambda a, b, d: a[-2] * b[-2] / _distance(a, b, d) - a[-1] * b[-1] / _distance(a, b, d),
+    "discontinuous": lambda a, b, d: jnp.where(_distance(a, b, d) >= 2, (_distance(a, b, d) - 1) ** 2, 0.0),
+}
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+@pytest.mark.parametrize("sim", SIM_NAMES)
+def test_the_registry_is_the_references_hand_written_potential(sim: str, dim: int) -> None:
+    """Energy and pair force on 2,000 random pairs (distances up to ~6, so the discontinuous bands are crossed),
+    and every body's acceleration: the built-ins' datasets are the same numbers as before the registry."""
+    rng = np.random.default_rng(7)
+    x1, x2 = rng.normal(scale=2.0, size=(2, 2 * dim + 2, 2000))
+    x1[-1], x2[-1] = np.exp(x1[-1]), np.exp(x2[-1])
+    x1[-2], x2[-2] = np.sign(x1[-2]), np.sign(x2[-2])
+    reference = REFERENCE[sim]
+    with jax.enable_x64(True):
+        a, b = jnp.asarray(x1), jnp.asarray(x2)
+        ours = np.asarray(get_system(sim).interaction(a, b, dim, 4))
+        theirs = np.asarray(reference(a, b, dim))
+        force = np.asarray(pair_force(sim, a, b, dim, 4))
+        expected = -np.asarray(jax.grad(lambda p: jnp.sum(reference(a.at[:dim].set(p), b, dim)))(a[:dim]))
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(force, expected, rtol=1e-12, atol=1e-15)

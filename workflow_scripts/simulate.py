@@ -1,5 +1,11 @@
+from symdistill.laws import PairLaw
 from symdistill.logs import logging_to
 from symdistill.simulate import SimulationSpec, simulate_dataset
 
 with logging_to(snakemake.log[0]):
-    simulate_dataset(SimulationSpec(**snakemake.params.spec), snakemake.output.train, snakemake.output.test)
+    simulate_dataset(
+        SimulationSpec(**snakemake.params.spec),
+        snakemake.output.train,
+        snakemake.output.test,
+        PairLaw(**snakemake.params.law),
+    )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import MISSING, asdict, dataclass, fields
 from itertools import product
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import jsonschema
 import yaml
 
+from symdistill import laws
 from symdistill.search import BackendUnavailable, check_backend
 
 DATASET_PATTERN = re.compile(r"^(?P<sim>[a-z0-9]+)_(?P<dim>[23])d_n(?P<n>\d+)$")
@@ -137,6 +138,7 @@ def validate_config(config: dict[str, Any], schema_path: str | Path) -> None:
         raise ConfigError(f"invalid config at '{key}': {_describe(error)}")
     from snakemake.utils import validate as snakemake_validate  # heavy: only where a config is validated
 
+    _check_systems(config)
     _check_models(config)
     _check_selection(config)
     try:
@@ -200,6 +202,82 @@ def _check_models(config: Mapping[str, Any]) -> None:
             )
 
 
+def _check_systems(config: Mapping[str, Any]) -> None:
+    """Every researcher's law is one the simulator and the judge can use, and registered for this process;
+    every system a run names is a built-in or one of them."""
+    own = config.get("systems", {})
+    for name, spec in own.items():
+        if name in laws.POTENTIALS:
+            raise ConfigError(
+                f"invalid config at 'systems.{name}': {name!r} is a built-in system ({', '.join(laws.POTENTIALS)}); "
+                "give yours another name"
+            )
+        law = user_law(name, spec)
+        try:
+            laws.check_law(law)
+            laws.register(law)
+        except ValueError as err:
+            raise ConfigError(f"invalid config at 'systems.{name}.potential': {err}") from None
+    known = (*laws.POTENTIALS, *own)
+    named = {"experiment.sims": config["experiment"]["sims"]}
+    named |= {f"models.{m}.sims": v["sims"] for m, v in config["models"].items() if "sims" in v}
+    for key, sims in named.items():
+        for sim in sims:
+            if sim not in known:
+                raise ConfigError(
+                    f"invalid config at '{key}': {sim!r} is neither a built-in system ({', '.join(laws.POTENTIALS)}) "
+                    f"nor one defined under 'systems' ({', '.join(own) or 'none defined'})"
+                )
+    for sim in config["simulation"]["dt"]:
+        if sim not in laws.POTENTIALS:
+            raise ConfigError(
+                f"invalid config at 'simulation.dt.{sim}': {sim!r} is not a built-in system; a system of your own "
+                f"sets its time step at 'systems.{sim}.dt'"
+            )
+
+
+def user_law(name: str, spec: Mapping[str, Any]) -> laws.PairLaw:
+    return laws.PairLaw(name, spec["potential"], float(spec.get("softening", laws.SOFTENING)))
+
+
+def pair_law(config: Mapping[str, Any], sim: str) -> dict[str, Any]:
+    """The fields of ``sim``'s PairLaw: the simulate rule's ``law`` param, recorded in its datasets."""
+    own = config.get("systems", {})
+    return asdict(user_law(sim, own[sim]) if sim in own else laws.builtin_law(sim))
+
+
+def search_operators(config: Mapping[str, Any], sim: str) -> list[str]:
+    """The search's operators for ``sim``: its own (``systems.NAME.operators``), else ``symbolic.operators``."""
+    return list(config.get("systems", {}).get(sim, {}).get("operators", config["symbolic"]["operators"]))
+
+
+def search_params(config: Mapping[str, Any], dataset: str, seed: int) -> dict[str, Any]:
+    """The symbolic rule's settings for one cell."""
+    return {**config["symbolic"], "operators": search_operators(config, parse_dataset(dataset).sim), "seed": seed}
+
+
+def operator_warnings(config: Mapping[str, Any]) -> list[str]:
+    """For each system of the run whose law the search cannot write with its operators, what is missing (the
+    laws registered by validation): printed by the Snakefile, so a dry run says it before any search."""
+    warnings = []
+    for sim in config["experiment"]["sims"]:
+        missing = laws.missing_operators(sim, search_operators(config, sim))
+        if missing:
+            own = "operators" in config.get("systems", {}).get(sim, {})
+            key = f"systems.{sim}.operators" if own else "symbolic.operators"
+            hint = (
+                f"set this system's own at systems.{sim}.operators"
+                if sim in config.get("systems", {})
+                else "add them to symbolic.operators"
+            )
+            warnings.append(
+                f"symdistill: the law of {sim!r} ({laws.radial_force(sim)} times Δ) needs {'; '.join(missing)}, "
+                f"which the search's operators ({key}: {', '.join(search_operators(config, sim))}) lack: "
+                f"its cells cannot be recovered as written; {hint}"
+            )
+    return warnings
+
+
 def _check_selection(config: Mapping[str, Any]) -> None:
     """An experiment that selects no cell, or a chosen variant that selects none, is a mistake, not a result:
     its tables would compare nothing ("matches the paper in 0/0") or silently lack the variant."""
@@ -233,11 +311,13 @@ def simulation_params(config: Mapping[str, Any], dataset: str) -> dict[str, Any]
     """The ``SimulationSpec`` of one dataset."""
     ds = parse_dataset(dataset)
     sim_cfg = config["simulation"]
-    if ds.sim not in sim_cfg["dt"]:
+    own = config.get("systems", {})
+    if ds.sim not in sim_cfg["dt"] and ds.sim not in own:
         raise ConfigError(f"invalid config at 'simulation.dt': no time step for simulation {ds.sim!r}")
     keys = ("nt", "keep_every", "rtol", "atol", "mxstep", "train_sims", "test_sims", "split", "seed", "test_seed")
     params = {k: sim_cfg[k] for k in keys}
-    params.update(sim=ds.sim, dim=ds.dim, n=ds.n, dt=float(sim_cfg["dt"][ds.sim]))
+    dt = own[ds.sim]["dt"] if ds.sim in own else sim_cfg["dt"][ds.sim]
+    params.update(sim=ds.sim, dim=ds.dim, n=ds.n, dt=float(dt))
     params["time_test_fraction"] = float(sim_cfg["time_test_fraction"])
     return dict(sorted(params.items()))
 

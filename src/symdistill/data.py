@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from symdistill import laws
 from symdistill.config import check_dataset_identity
 from symdistill.io import InputError, atomic_output, check_finite
 
@@ -119,7 +120,10 @@ class Split:
 
 
 def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The provenance of a dataset file; raises DatasetError naming the file if it is not one of ours."""
+    """The provenance of a dataset file; raises DatasetError naming the file if it is not one of ours.
+
+    Reading it makes the dataset's pair law (``law``) known to this process, so that every stage downstream of
+    the simulator (messages, judge, report) uses the law the data obey, a researcher's own as a built-in."""
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"{path}: no such dataset file")
@@ -133,6 +137,11 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     meta = json.loads(raw)
     if meta.get("format") != FORMAT:
         raise DatasetError(f"{path}: dataset format {meta.get('format')!r}, expected {FORMAT!r}")
+    if "law" in meta:
+        try:
+            laws.register(laws.PairLaw(**meta["law"]))
+        except (TypeError, ValueError) as err:
+            raise DatasetError(f"{path}: its recorded pair law 'law' cannot be used: {err}") from None
     return meta
 
 

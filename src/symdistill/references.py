@@ -9,6 +9,7 @@ from importlib import resources
 
 import pandas as pd
 
+from symdistill.laws import POTENTIALS
 from symdistill.vocabulary import TABLES
 
 MARKS = {"✓": True, "✗": False}
@@ -29,6 +30,14 @@ def paper_columns(ref: pd.DataFrame) -> list[str]:
 
 def source_of(ref: pd.DataFrame, key: str) -> pd.DataFrame:
     return ref[ref["source"].str.startswith(SOURCES[key])]
+
+
+def row_name(sim: str, dim: int) -> str:
+    """The paper's name of a row (Charge-2, r⁻¹-3), ``sim-dim`` for a built-in the tables do not name, and a
+    researcher's own system marked as such: its row has no reference to be compared with."""
+    if sim not in POTENTIALS:
+        return f"{sim}-{dim} (not in the paper)"
+    return row_names().get((sim, dim), f"{sim}-{dim}")
 
 
 @cache

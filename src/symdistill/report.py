@@ -29,7 +29,7 @@ from symdistill.data import read_metadata
 from symdistill.io import PROVENANCE_PACKAGES, atomic_output, package_versions
 from symdistill.laws import fitted_law, round_constants
 from symdistill.records import TableInputError, read_cells
-from symdistill.references import row_names
+from symdistill.references import row_name
 from symdistill.rendering import TABLE_CSS
 from symdistill.symbolic import to_sympy
 from symdistill.tables import N_NOTE, TableSettings, agreements, read_table, render_table
@@ -333,7 +333,6 @@ def symbolic_summary(reports: list[CellReport]) -> dict[str, Any]:
 
 def systems(reports: list[CellReport]) -> list[dict[str, Any]]:
     """One section per dataset (sorted by name), titled with the paper's row name and n."""
-    names = row_names()
     by_dataset: dict[str, list[CellReport]] = defaultdict(list)
     for r in reports:
         by_dataset[r.cell.dataset].append(r)
@@ -343,7 +342,7 @@ def systems(reports: list[CellReport]) -> list[dict[str, Any]]:
         sections.append(
             {
                 "id": name,
-                "title": f"{names.get((d.sim, d.dim), f'{d.sim}-{d.dim}')} · n = {d.n}",
+                "title": f"{row_name(d.sim, d.dim)} · n = {d.n}",
                 "dataset": name,
                 "cells": members,
             }
@@ -375,6 +374,7 @@ def build_report(
     shown, as provenance: ``resolved_config`` as Snakemake resolved it from ``configfiles``.
     """
     frames = {name: read_table(inputs[name], name) for name in TABLES}
+    datasets = [read_metadata(path) for path in inputs["datasets"]]  # first: it registers each dataset's law
     reports = cell_reports(inputs)
     keys = {r.cell.dataset for r in reports} | {r.cell.path for r in reports}
     jobs, others = read_benchmarks(benchmarks, keys)
@@ -385,7 +385,7 @@ def build_report(
         "agreements": agreements(frames["table5_success"]),
         "rule": settings.rule,
         "n_note": N_NOTE,
-        "run": run_summary(reports, [read_metadata(path) for path in inputs["datasets"]]),
+        "run": run_summary(reports, datasets),
         "symbolic_settings": symbolic_settings(reports),
         "cells": reports,
         "systems": systems(reports),

@@ -24,7 +24,8 @@ import numpy as np
 
 from symdistill.data import DatasetWriter
 from symdistill.io import package_versions
-from symdistill.systems import SOFTENING, acceleration, get_system
+from symdistill.laws import PairLaw
+from symdistill.systems import acceleration, get_system, use
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,6 @@ class SimulationSpec:
     time_test_fraction: float
 
     def __post_init__(self) -> None:
-        get_system(self.sim)
         if self.split not in ("seed", "time"):
             raise ValueError(f"split must be 'seed' or 'time', got {self.split!r}")
         if self.dim not in (2, 3):
@@ -411,14 +411,24 @@ def _metadata(spec: SimulationSpec, split: str, seed: int, n_sims: int, n_steps:
         "n_sims": n_sims,
         "n_steps": n_steps,
         "potential": get_system(spec.sim).description,
-        "softening": SOFTENING,
+        "law": asdict(get_system(spec.sim).law),
         "integrator": "adaptive Dormand-Prince 5(4), float64",
         "package_versions": package_versions(),
     }
 
 
-def simulate_dataset(spec: SimulationSpec, train_path: str | Path, test_path: str | Path) -> None:
-    """Write the train and test splits of one dataset ``{sim}_{dim}d_n{n}``."""
+def simulate_dataset(
+    spec: SimulationSpec, train_path: str | Path, test_path: str | Path, law: PairLaw | None = None
+) -> None:
+    """Write the train and test splits of one dataset ``{sim}_{dim}d_n{n}``.
+
+    ``law``: the system's pair law (the rule passes it for every system; a built-in's is its own by default).
+    """
+    if law is not None:
+        if law.name != spec.sim:
+            raise ValueError(f"the law of {law.name!r} given for a dataset of {spec.sim!r}")
+        use(law)
+    get_system(spec.sim)  # a built-in, or the law just registered: fail before any work otherwise
     steps = spec.kept_steps
     times = steps * spec.interval
     if spec.split == "seed":

@@ -1,68 +1,51 @@
-"""The reference's eight n-body systems (MilesCranmer/symbolic_deep_learning, simulate.py).
+"""The simulated systems: the reference's eight (MilesCranmer/symbolic_deep_learning, simulate.py) and a researcher's
+own pair potentials from config, all entries of one registry.
 
 A node is a feature vector ``[x, y, (z), vx, vy, (vz), q, m]`` laid out *features first*, so the same
 potential code runs on one node (shape ``(f,)``) or on a batch of nodes (shape ``(f, B)``).
 
-Each system is an ``interaction`` U(x1, x2) between two nodes plus, for ``damped`` and ``string``, a term
-that the reference adds inside the same pair loop but that depends on node 1 alone (``external``). The total
+Each system's ``interaction`` U(x1, x2) between two nodes is its pair energy from ``symdistill.laws`` (SymPy),
+compiled to JAX: the simulator's force is −∇U by autodiff, and the messages' true force and the judge's law come
+from the same expression. ``damped`` and ``string`` add a term that the reference adds inside the same pair loop
+but that depends on node 1 alone (``external``), written here in JAX as the reference writes it. The total
 potential is exactly the reference's: Σ over pairs (i < j; ``string``: only j = i + 1) of
 ``interaction(x_i, x_j) + external(x_i)``. Keeping the two parts apart lets the message stage evaluate the
 true *pair* force on a receiver without the one-body terms, which the node model φv learns instead.
 
-Distances are softened additively, r' = |x1 − x2| + 0.01, as in the reference.
+Distances are softened additively, r' = |x1 − x2| + s, with the reference's s = 0.01 for the built-ins.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
 import jax
 import jax.numpy as jnp
+import sympy
 
-SOFTENING = 1e-2
+from symdistill import laws
 
 Array = jax.Array
 PairFn = Callable[[Array, Array, int, int], Array]
 SelfFn = Callable[[Array, int, int], Array]
 
 
-def softened_distance(x1: Array, x2: Array, dim: int) -> Array:
-    return jnp.sqrt(jnp.sum((x1[:dim] - x2[:dim]) ** 2, axis=0)) + SOFTENING
+def softened_distance(x1: Array, x2: Array, dim: int, softening: float) -> Array:
+    return jnp.sqrt(jnp.sum((x1[:dim] - x2[:dim]) ** 2, axis=0)) + softening
 
 
-def _charge(x: Array) -> Array:
-    return x[-2]
+@cache
+def _compiled(law: laws.PairLaw) -> Callable[..., Array]:
+    """U(r, m1, m2, q1, q2) as a JAX function (SymPy's printer; the expression is the parsed, whitelisted one)."""
+    return sympy.lambdify((laws.r, laws.m1, laws.m2, laws.q1, laws.q2), laws.potential(law.name), modules="jax")
 
 
-def _mass(x: Array) -> Array:
-    return x[-1]
-
-
-def _r2(x1: Array, x2: Array, dim: int, n: int) -> Array:
-    return -_mass(x1) * _mass(x2) / softened_distance(x1, x2, dim)
-
-
-def _r1(x1: Array, x2: Array, dim: int, n: int) -> Array:
-    return _mass(x1) * _mass(x2) * jnp.log(softened_distance(x1, x2, dim))
-
-
-def _spring(x1: Array, x2: Array, dim: int, n: int) -> Array:
-    return (softened_distance(x1, x2, dim) - 1.0) ** 2
-
-
-def _charge_potential(x1: Array, x2: Array, dim: int, n: int) -> Array:
-    return _charge(x1) * _charge(x2) / softened_distance(x1, x2, dim)
-
-
-def _superposition(x1: Array, x2: Array, dim: int, n: int) -> Array:
-    return _charge_potential(x1, x2, dim, n) + _r2(x1, x2, dim, n)
-
-
-def _discontinuous(x1: Array, x2: Array, dim: int, n: int) -> Array:
-    # The reference's three bands: 0 below r' = 1, 0 on [1, 2), a spring beyond r' = 2.
-    r = softened_distance(x1, x2, dim)
-    return jnp.where(r >= 2.0, (r - 1.0) ** 2, 0.0)
+def interaction(law: laws.PairLaw, x1: Array, x2: Array, dim: int) -> Array:
+    """The pair energy of nodes ``x1`` and ``x2`` at their softened distance."""
+    distance = softened_distance(x1, x2, dim, law.softening)
+    return jnp.broadcast_to(_compiled(law)(distance, x1[-1], x2[-1], x1[-2], x2[-2]), distance.shape)
 
 
 def _damping(x1: Array, dim: int, n: int) -> Array:
@@ -71,20 +54,26 @@ def _damping(x1: Array, dim: int, n: int) -> Array:
 
 
 def _gravity(x1: Array, dim: int, n: int) -> Array:
-    return x1[1] * _mass(x1)
+    return x1[1] * x1[-1]
 
 
 @dataclass(frozen=True)
 class System:
-    """One simulated system: its pair interaction and the reference's choices around it."""
+    """One simulated system: its pair law (``laws``) and the reference's choices around it."""
 
     name: str
-    interaction: PairFn
     external: SelfFn | None = None
     chain: bool = False  # adjacent pairs only (the string)
     charged: bool = False  # charges drawn as ±1 instead of an unused N(0, 1) feature
     conservative: bool = True
     description: str = ""
+
+    @property
+    def law(self) -> laws.PairLaw:
+        return laws.law_of(self.name)
+
+    def interaction(self, x1: Array, x2: Array, dim: int, n: int) -> Array:
+        return interaction(self.law, x1, x2, dim)
 
     def potential_terms(self, x1: Array, x2: Array, dim: int, n: int) -> Array:
         """The reference's per-pair summand: interaction plus node 1's one-body term."""
@@ -94,34 +83,23 @@ class System:
         return u
 
 
-SYSTEMS: dict[str, System] = {
+BUILTINS: dict[str, System] = {
     s.name: s
     for s in (
-        System("r1", _r1, description="U = m1 m2 log r'"),
-        System("r2", _r2, description="U = -m1 m2 / r'"),
-        System("spring", _spring, description="U = (r' - 1)^2"),
+        System("r1", description="U = m1 m2 log r'"),
+        System("r2", description="U = -m1 m2 / r'"),
+        System("spring", description="U = (r' - 1)^2"),
         System(
             "damped",
-            _spring,
             external=_damping,
             conservative=False,
             description="U = (r' - 1)^2 + x1.v1/n (drag on the lower-index node of each pair)",
         ),
-        System("charge", _charge_potential, charged=True, description="U = q1 q2 / r'"),
-        System(
-            "superposition",
-            _superposition,
-            charged=True,
-            description="U = q1 q2 / r' - m1 m2 / r'",
-        ),
-        System(
-            "discontinuous",
-            _discontinuous,
-            description="U = 0 for r' < 2, (r' - 1)^2 for r' >= 2",
-        ),
+        System("charge", charged=True, description="U = q1 q2 / r'"),
+        System("superposition", charged=True, description="U = q1 q2 / r' - m1 m2 / r'"),
+        System("discontinuous", description="U = 0 for r' < 2, (r' - 1)^2 for r' >= 2"),
         System(
             "string",
-            _spring,
             external=_gravity,
             chain=True,
             description="U = (r' - 1)^2 + y1 m1 between chain neighbours (gravity on all but the last node)",
@@ -129,19 +107,28 @@ SYSTEMS: dict[str, System] = {
     )
 }
 
-SIM_NAMES: tuple[str, ...] = tuple(SYSTEMS)
+SIM_NAMES: tuple[str, ...] = tuple(BUILTINS)
 
 
 def get_system(name: str) -> System:
-    try:
-        return SYSTEMS[name]
-    except KeyError:
-        raise ValueError(f"unknown simulation {name!r}; expected one of {', '.join(SIM_NAMES)}") from None
+    """A built-in, or a researcher's system once its law is registered (``use``)."""
+    if name in BUILTINS:
+        return BUILTINS[name]
+    law = laws.law_of(name)
+    charged = bool({laws.q1, laws.q2} & laws.potential(name).free_symbols)
+    return System(name, charged=charged, description=f"U = {law.potential} (config systems.{name})")
+
+
+def use(law: laws.PairLaw | dict) -> System:
+    """Register ``law`` (a PairLaw or its fields) in this process and return its system."""
+    law = law if isinstance(law, laws.PairLaw) else laws.PairLaw(**law)
+    laws.register(law)
+    return get_system(law.name)
 
 
 def interaction_pairs(name: str, n: int) -> list[tuple[int, int]]:
-    """Pairs (i, j), i < j, whose potential the reference sums."""
-    if get_system(name).chain:
+    """Pairs (i, j), i < j, whose potential the reference sums; only a built-in is a chain."""
+    if name in BUILTINS and BUILTINS[name].chain:
         return [(i, i + 1) for i in range(n - 1)]
     return [(i, j) for i in range(n) for j in range(i + 1, n)]
 

@@ -30,7 +30,7 @@ from symdistill.config import Cell, parse_dataset
 from symdistill.grid import write_grid
 from symdistill.io import atomic_output
 from symdistill.records import EXPECTED, TableInputError, outcomes_of, r2_of, read_cells, recorded_test_loss
-from symdistill.references import MARKS, SOURCES, WHO, paper_columns, reference, row_names, source_of
+from symdistill.references import MARKS, SOURCES, WHO, paper_columns, reference, row_name, source_of
 from symdistill.rendering import (
     Entry,
     Fold,
@@ -147,11 +147,10 @@ def slots(
     datasets = {parse_dataset(c.dataset) for c in cells}
     ordered = list(dict.fromkeys(systems + sorted({(d.sim, d.dim) for d in datasets})))
     columns = model_columns(paper, {c.model for c in cells}, settings.paper_models)
-    names = row_names()
     out = []
     for sim, dim in ordered:
         for n in sorted({d.n for d in datasets if (d.sim, d.dim) == (sim, dim)}) or [None]:
-            out += [Slot(names.get((sim, dim), f"{sim}-{dim}"), sim, dim, n, m, p) for m, p in columns]
+            out += [Slot(row_name(sim, dim), sim, dim, n, m, p) for m, p in columns]
     return out
 
 
