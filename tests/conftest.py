@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from symdistill import laws
 from symdistill.simulate import SimulationSpec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -19,6 +20,13 @@ DT = {
     "discontinuous": 1e-2,
     "string": 1e-2,
 }
+
+
+@pytest.fixture(autouse=True)
+def own_laws_per_test(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with no researcher's law registered: the registry lives as long as a process, which for a
+    run is one config, but pytest runs many configs in one process (two tests may name different laws 'yukawa')."""
+    monkeypatch.setattr(laws, "_REGISTERED", {})
 
 
 def deep_merge(base: dict, update: dict) -> None:

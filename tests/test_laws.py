@@ -33,8 +33,12 @@ YUKAWA = PairLaw("yukawa", "-m1*m2*exp(-r/2)/r", 0.01)
 LINEAR = PairLaw("linear", "m1*m2*r", 0.01)
 DIPOLEISH = PairLaw("soft", "q1*q2*r^2/(1 + r^2)", 0.0)  # finite at r = 0: no softening needed
 OWN = (YUKAWA, LINEAR, DIPOLEISH)
-for law in OWN:
-    use(law)
+
+
+@pytest.fixture(autouse=True)
+def own_laws_registered(own_laws_per_test: None) -> None:
+    for law in OWN:
+        use(law)
 
 
 def _pairs(dim: int, edges: int = 400, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
