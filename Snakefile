@@ -16,6 +16,8 @@ include: "rules/simulate.smk"
 include: "rules/train.smk"
 include: "rules/messages.smk"
 include: "rules/symbolic.smk"
+include: "rules/framework.smk"
+include: "rules/generalisation.smk"
 include: "rules/report.smk"
 
 

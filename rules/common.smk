@@ -33,11 +33,12 @@ wildcard_constraints:
     model=r"[a-z][a-z0-9_]*",
     seed=r"\d+",
     split="train|test",
+    shift=r"[a-z][a-z0-9_]*",
 
 
 def final_targets():
     """The tables and the report: they need every cell of every stage."""
-    return [*rules.tables.output, *rules.report.output]
+    return [*rules.tables.output, *rules.generalisation_table.output, *rules.report.output]
 
 
 def cell_files(pattern):
@@ -89,6 +90,23 @@ def pair_law(wildcards):
     return sd.pair_law(config, sd.parse_dataset(wildcards.dataset).sim)
 
 
+def ood_shift(wildcards):
+    return sd.ood_shift(config, wildcards.shift)
+
+
+def ood_files(wildcards):
+    """The out-of-distribution sets of the cell's dataset, in the order of ood.sets."""
+    return [f"results/data/{wildcards.dataset}/ood/{name}.parquet" for name in sd.ood_sets(config)]
+
+
+def closed_models(wildcards):
+    """Where the cell's variant is closed (framework.models): its model with φe replaced and its symbolic model."""
+    if not sd.closed(config, wildcards.model):
+        return {}
+    cell = f"{wildcards.dataset}/{wildcards.model}/seed{wildcards.seed}"
+    return {"replaced": f"results/replaced/{cell}/model.pt", "symbolic": f"results/distilled/{cell}/model.json"}
+
+
 def training_spec(wildcards):
     params = sd.model_params(config, wildcards.dataset, wildcards.model)
     return {**params, "seed": int(wildcards.seed)}
@@ -106,6 +124,14 @@ def symbolic_runtime(wildcards):
     """Minutes for a cluster job: every component's search up to its hard limit, plus the front's evaluation."""
     sr = config["symbolic"]
     return SearchBudget(**sr["budget"]).cluster_minutes(sr["components"])
+
+
+def rest_runtime(wildcards):
+    """Minutes for a symbolic_rest job (the components beyond symbolic.components), as symbolic_runtime counts."""
+    sr = config["symbolic"]
+    dim = sd.parse_dataset(wildcards.dataset).dim
+    rest = sd.carried_components(dim, config["framework"]["components"]) - sr["components"]
+    return SearchBudget(**sr["budget"]).cluster_minutes(max(rest, 0))
 
 
 def judge_spec(wildcards):

@@ -38,7 +38,8 @@ rule tables:
 
 
 rule figures:
-    """One cell's figures: message sparsity, messages vs force, Pareto front, training curves, a GNN trajectory."""
+    """One cell's figures: message sparsity, messages vs force, Pareto front, training curves, a GNN trajectory,
+    generalisation."""
     input:
         history="results/models/{dataset}/{model}/seed{seed}/history.parquet",
         model="results/models/{dataset}/{model}/seed{seed}/model.pt",
@@ -47,6 +48,7 @@ rule figures:
         front="results/symbolic/{dataset}/{model}/seed{seed}/front.parquet",
         judge="results/judge/{dataset}/{model}/seed{seed}.json",
         test="results/data/{dataset}/test.parquet",
+        generalisation="results/generalisation/{dataset}/{model}/seed{seed}.json",
     output:
         **{
             name: report(
@@ -83,6 +85,7 @@ rule report:
         table1_r2=rules.tables.output.table1_r2_csv,
         table3_loss=rules.tables.output.table3_loss_csv,
         grid=rules.tables.output.table5_grid_png,
+        generalisation=rules.generalisation_table.output.csv,
         metrics=cell_files("results/models/{cell}/metrics.json"),
         forcefit=cell_files("results/forcefit/{cell}.json"),
         judge=cell_files("results/judge/{cell}.json"),

@@ -18,3 +18,25 @@ rule simulate:
         law=pair_law,
     script:
         "../workflow_scripts/simulate.py"
+
+
+rule ood:
+    """An out-of-distribution set: the test split's simulations from initial conditions shifted as config ood says."""
+    output:
+        "results/data/{dataset}/ood/{shift}.parquet",
+    log:
+        "results/logs/ood/{dataset}/{shift}.log",
+    benchmark:
+        "results/benchmarks/ood/{dataset}/{shift}.tsv"
+    conda:
+        "../envs/simulation.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    params:
+        spec=simulation_spec,
+        law=pair_law,
+        shift=ood_shift,
+    script:
+        "../workflow_scripts/ood.py"

@@ -26,6 +26,7 @@ CELL = f"{DATASET}/{MODEL}/seed0"
 SMOKE_DATASETS = {"spring_2d_n4", "r2_2d_n4"}
 SMOKE_CELLS = 11  # 2 datasets × (standard, bottleneck, l1, kl) + pm, cust and flathgn on spring only
 PIPELINE_RULES = ("simulate", "train", "messages", "forcefit", "symbolic", "judge")
+CLUSTER_RULES = (*PIPELINE_RULES, "ood", "generalisation", "symbolic_rest", "replace", "distil")
 
 
 def dry_run(workdir: Path, *args: str) -> tuple[dict[str, int], list[JobBlock]]:
@@ -140,8 +141,8 @@ def test_profile_threads_reach_the_jobs_given_enough_cores(tmp_path: Path) -> No
     wanted = profile["set-threads"]
     cores = max(wanted.values())
     out = snakemake_with_profile(tmp_path, "slurm", "-n", "--cores", str(cores), cwd=ROOT).stdout
-    threads = {(b.rule, b.threads) for b in job_blocks(out) if b.rule in PIPELINE_RULES}
-    assert threads == {(rule, wanted.get(rule, 1)) for rule in PIPELINE_RULES}, threads
+    threads = {(b.rule, b.threads) for b in job_blocks(out) if b.rule in CLUSTER_RULES}
+    assert threads == {(rule, wanted.get(rule, 1)) for rule in CLUSTER_RULES}, threads
 
 
 def test_list_changes_params_is_not_to_be_trusted(trained_smoke: Path) -> None:
@@ -154,8 +155,20 @@ def test_list_changes_params_is_not_to_be_trusted(trained_smoke: Path) -> None:
     assert len(unchanged_but_listed) == SMOKE_CELLS, listed
 
 
-CELL_STAGES = ("messages", "forcefit", "symbolic", "judge", "figures")  # group `cell` (rules/common.smk)
-ON_THE_SUBMIT_HOST = ("tables", "report", "all")  # localrules (rules/report.smk) and the target rule
+# group `cell` (rules/common.smk); symbolic_rest, replace and distil only for the variants of framework.models
+CELL_STAGES = (
+    "messages",
+    "forcefit",
+    "symbolic",
+    "judge",
+    "generalisation",
+    "symbolic_rest",
+    "replace",
+    "distil",
+    "figures",
+)
+# localrules (rules/report.smk, rules/generalisation.smk) and the target rule
+ON_THE_SUBMIT_HOST = ("tables", "generalisation_table", "report", "all")
 
 
 def cluster_jobs(out: str) -> tuple[Counter, int]:
@@ -174,12 +187,14 @@ def test_each_cells_small_stages_are_one_cluster_job(tmp_path: Path) -> None:
     profile = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
     assert profile["group-components"] == ["cell=1"]
     alone, groups = cluster_jobs(snakemake_with_profile(tmp_path, "slurm", "-n", cwd=ROOT).stdout)
-    assert alone == {"simulate": len(SMOKE_DATASETS), "train": SMOKE_CELLS} and groups == SMOKE_CELLS, (alone, groups)
+    ood = len(SMOKE_DATASETS) * 2  # presets/smoke.yaml: ood.sets [bodies8, fast]
+    assert alone == {"simulate": len(SMOKE_DATASETS), "ood": ood, "train": SMOKE_CELLS}, alone
+    assert groups == SMOKE_CELLS, groups
     packed = snakemake_with_profile(tmp_path, "slurm", "-n", "--group-components", "cell=4", cwd=ROOT).stdout
     assert cluster_jobs(packed)[1] == -(-SMOKE_CELLS // 4)
 
     paper = snakemake_with_profile(tmp_path, "slurm", "-n", cwd=ROOT, configs=(str(ROOT / "config.yaml"),)).stdout
     alone, groups = cluster_jobs(paper)
-    assert (sum(alone.values()), groups) == (12 + 60, 60), (alone, groups)
+    assert (sum(alone.values()), groups) == (12 + 12 * 4 + 60, 60), (alone, groups)  # 4 OOD sets per dataset
     ungrouped = job_counts(paper)
     assert sum(n for rule, n in ungrouped.items() if rule in (*PIPELINE_RULES, "figures")) == 372

@@ -15,6 +15,8 @@ from symdistill.config import (
     cells,
     datasets,
     model_params,
+    ood_sets,
+    ood_shift,
     operator_warnings,
     pair_law,
     parse_dataset,
@@ -90,6 +92,39 @@ def schema(root):
         (
             lambda c: c["symbolic"].update(time_limit=300),
             "'symbolic': Additional properties .*'time_limit' was unexpected",
+        ),
+        (
+            lambda c: c["ood"].update(sets=["bodies8", "hot"]),
+            "'ood.sets': 'hot' is not a shift under 'ood.shifts' (declared: bodies8, fast, heavy, wide)",
+        ),
+        (
+            lambda c: c["ood"].update(sets=["test"], shifts={"test": {"n_bodies": 8}}),
+            "'ood.sets': 'test' names the in-distribution test split",
+        ),
+        (lambda c: c["ood"]["shifts"].update(still={}), "'ood.shifts.still': {} should be non-empty"),
+        (
+            lambda c: c["ood"]["shifts"]["fast"].update(velocity_scale=-3),
+            "'ood.shifts.fast.velocity_scale': -3 is less than or equal to the minimum of 0",
+        ),
+        (
+            lambda c: c["framework"].update(models=["bottleneck", "flathgn"]),
+            "'framework.models': 'flathgn' is FlatHGN, whose messages are pair energies",
+        ),
+        (
+            lambda c: c["framework"].update(models=["l2"]),
+            "'framework.models': 'l2' is not a variant under 'models'",
+        ),
+        (
+            lambda c: c["framework"].update(components="all"),
+            "'framework.components': 'all' is not valid under any of the given schemas",
+        ),
+        (
+            lambda c: c["framework"].update(equation="best"),
+            "'framework.equation': 'best' is not allowed; expected one of selected, judged",
+        ),
+        (
+            lambda c: c["ood"]["shifts"]["heavy"].update(charge_scale=2),
+            "'ood.shifts.heavy': Additional properties .*'charge_scale' was unexpected",
         ),
     ],
 )
@@ -208,6 +243,20 @@ def test_names_and_params(config, schema) -> None:
     assert params["model"]["msg_dim"] == 3 and params["training"]["batch_size"] == 16
     assert simulation_params(config, "r2_3d_n8")["dt"] == 1e-3
     assert list(params["training"]) == sorted(params["training"])  # stable repr: no spurious reruns
+    assert ood_sets(config) == ["bodies8", "fast", "heavy", "wide"]
+    assert ood_shift(config, "heavy") == {
+        "name": "heavy",
+        "n_bodies": None,
+        "position_scale": 1.0,
+        "velocity_scale": 1.0,
+        "log_mass_shift": 2.0,
+    }
+
+
+def test_a_run_without_ood_sets_is_valid(config, schema) -> None:
+    del config["ood"]
+    validate_config(config, schema)
+    assert ood_sets(config) == [] and config["ood"] == {"sets": [], "shifts": {}, "rollouts": 5}
 
 
 def test_a_backend_that_cannot_run_here_fails_before_any_job(config, schema, monkeypatch) -> None:

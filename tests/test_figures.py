@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 from cellfiles import front_members
 
-from symdistill.figures import front_points, pareto_figure, rk4_rollout
+from symdistill.figures import front_points, pareto_figure
+from symdistill.rollout import rk4_rollout
 
 
 def test_rk4_rollout_follows_an_exact_harmonic_oscillator() -> None:

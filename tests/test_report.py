@@ -102,7 +102,7 @@ def test_the_report_holds_summary_tables_cells_figures_and_provenance(inputs) ->
     assert (
         summary < page.index("Table 5: force-law recovery") < page.index('id="systems"') < page.index('id="provenance"')
     )
-    assert page.count("data:image/png;base64,") == 3 * 5 + 1  # every cell's figures and Table 5's grid
+    assert page.count("data:image/png;base64,") == 3 * len(FIGURES) + 1  # every cell's figures and Table 5's grid
     assert page.index('<figure class="grid">') < page.index("Table 5: force-law recovery")
     assert "r⁻²-2 · n = 4" in page and "Spring-2 · n = 4" in page
     # equations as mathematics (rounded, simplified, MathML), the backend's string one click away
@@ -135,7 +135,7 @@ def test_a_setting_shows_every_value_the_cells_recorded() -> None:
 
 
 def test_a_cell_missing_from_one_stage_is_an_error(inputs, tmp_path) -> None:
-    partial = {**inputs, "figures": inputs["figures"][:-5]}  # the last cell's five
+    partial = {**inputs, "figures": inputs["figures"][: -len(FIGURES)]}  # the last cell's
     with pytest.raises(TableInputError, match="the report's figures inputs lack the cells r2_2d_n4/l1/seed0"):
         build_report(partial, tmp_path / "index.html", SETTINGS, CONFIG, "abc", tmp_path, ["config.yaml"])
 

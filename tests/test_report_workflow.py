@@ -66,6 +66,9 @@ def test_every_cell_has_its_figures(partial_run: Path) -> None:
 def test_the_report_renders_in_headless_chromium(partial_run: Path) -> None:
     page = partial_run / "results/report/index.html"
     assert page.read_text().count("data:image/png;base64,") == len(CELLS) * len(FIGURES) + 1  # and the grid
+    # the framework closed: bottleneck is (config.yaml's framework.models), KL is not
+    section = page.read_text().split('<section id="generalisation">')[1].split("</section>")[0]
+    assert "Spring-2 · bottleneck · seed 0" in section and "Spring-2 · kl · seed 0" in section
     # every MathML equation is laid out by the browser (MathML Core: no script), with a non-zero size
     # and Table 5's grid, at the top of the page, is a decoded image drawn on screen
     sizes = (

@@ -38,9 +38,19 @@ SMOKE_MEM_MB = 1500  # a smoke job peaks at ~1.1 GB (symbolic); see site_profile
 MAX_THREADS = 1  # see slurm_run()
 # The rules that do the work; each of their jobs must go through sbatch. (Aggregations such as `all`, or the
 # report rules declared `localrules`, may run on the submit host.)
-PIPELINE_RULES = ("simulate", "train", "messages", "forcefit", "symbolic", "judge")
+PIPELINE_RULES = ("simulate", "ood", "train", "messages", "forcefit", "symbolic", "judge", "generalisation")
 GPU_RULES = ("train",)
-CELL_STAGES = ("messages", "forcefit", "symbolic", "judge", "figures")  # group `cell` (rules/common.smk)
+# group `cell` (rules/common.smk); a closed variant's cells (config.yaml's framework.models) also run CLOSED_STAGES
+CELL_STAGES = ("messages", "forcefit", "symbolic", "judge", "generalisation", "figures")
+CLOSED_STAGES = ("symbolic_rest", "replace", "distil")
+CLOSED_MODELS = ("bottleneck", "l1")
+
+
+def cell_stages(cell: str) -> tuple[str, ...]:
+    """The group members of one cell."""
+    return CELL_STAGES + (CLOSED_STAGES if cell.split("/")[1] in CLOSED_MODELS else ())
+
+
 CELLS_PER_JOB = 2  # the site's group-components here (site_profile): 8 cells in 4 SLURM jobs
 PAPER_MODELS = ("standard", "bottleneck", "l1", "kl")
 
@@ -171,7 +181,8 @@ def submissions(log: str) -> list[Submission]:
     "Job N has been submitted with SLURM jobid M (log: <logdir>/rule_R/<wildcards>/M.log)" gives both ids and
     the rule; the "sbatch call:" line with the same ``--comment rule_R[_wildcards_W]`` gives the command line.
     A group job is "Job <uuid> ... (log: <logdir>/group_G/M.log)", G the group's name and member rules
-    (``cell_figures_forcefit_…``), and its comment ``rule_G``.
+    (``cell_figures_forcefit_…``; Snakemake cuts a long one to ``cell_distil_…_judge_...``, dots included), and
+    its comment ``rule_G``.
     """
     calls = {}
     for call in re.findall(r"sbatch call: (sbatch .*)", log):
@@ -179,7 +190,8 @@ def submissions(log: str) -> list[Submission]:
         calls.setdefault(comment, []).append(call)
     found = []
     for jobid, slurm_id, kind, rule, wildcards in re.findall(
-        r"Job (\S+) has been submitted with SLURM jobid (\d+) \(log: \S*/(rule|group)_(\w+?)/(?:([^/\s]+)/)?\d+\.log\)",
+        r"Job (\S+) has been submitted with SLURM jobid (\d+) "
+        r"\(log: \S*/(rule|group)_([\w.]+?)/(?:([^/\s]+)/)?\d+\.log\)",
         log,
     ):
         comment = f"rule_{rule}_wildcards_{wildcards}" if wildcards else f"rule_{rule}"
@@ -254,7 +266,7 @@ def slurm_run(local_cluster: LocalCluster, tmp_path_factory) -> tuple[str, Path,
     overlay.write_text(yaml.safe_dump({"experiment": {"models": list(PAPER_MODELS)}}))
     configs = (*SMOKE_CONFIGS, str(overlay))
     counts = job_counts(snakemake_with_profile(workdir, PROFILE.parent, "-n", configs=configs).stdout)
-    rules = [rule for rule in counts if rule in PIPELINE_RULES + CELL_STAGES]
+    rules = [rule for rule in counts if rule in PIPELINE_RULES + CELL_STAGES + CLOSED_STAGES]
     profile = site_profile(tmp_path_factory.mktemp("site_profile"), rules)
     started = time.monotonic()
     result = snakemake_with_profile(
@@ -294,19 +306,19 @@ def test_every_pipeline_job_went_through_sbatch_and_completed(slurm_run) -> None
     submitted = Counter(sub.rule for sub in subs if not sub.group)
     dag = {rule: n for rule, n in counts.items() if rule != "total"}
     for rule, n in dag.items():
-        if rule not in CELL_STAGES:
+        if rule not in CELL_STAGES + CLOSED_STAGES:
             assert submitted[rule] + local[rule] == n, (
                 f"rule {rule}: the DAG has {n} jobs, {submitted[rule]} went through sbatch, {local[rule]} ran locally"
             )
     for rule in PIPELINE_RULES:
         assert local[rule] == 0, f"{local[rule]} {rule} jobs ran on the submit host instead of through sbatch"
-    for rule in ("simulate", "train"):
+    for rule in ("simulate", "ood", "train"):
         assert submitted[rule] == dag[rule] > 0, f"rule {rule}: {submitted[rule]} of {dag.get(rule)} jobs submitted"
     records = accounting(subs)
     cells = dag["messages"]
-    expected = dag["simulate"] + dag["train"] + math.ceil(cells / CELLS_PER_JOB)
+    expected = dag["simulate"] + dag["ood"] + dag["train"] + math.ceil(cells / CELLS_PER_JOB)
     assert len(records) == expected, (
-        f"{len(records)} SLURM jobs in sacct, expected {expected}: one per dataset and per training, and one per "
+        f"{len(records)} SLURM jobs in sacct, expected {expected}: one per dataset, OOD set and training, and one per "
         f"{CELLS_PER_JOB} cells for their {', '.join(CELL_STAGES)} (docs/cluster.md, section 8)"
     )
     assert set(records) == {sub.slurm_id for sub in subs}, (
@@ -331,11 +343,11 @@ def test_every_pipeline_job_went_through_sbatch_and_completed(slurm_run) -> None
     members = group_members(workdir, subs)
     ran = Counter(member for jobs in members.values() for member in jobs)
     cell_names = sorted({cell for _, cell in ran})
-    assert len(cell_names) == cells and set(ran) == {(r, c) for r in CELL_STAGES for c in cell_names}, ran
+    assert len(cell_names) == cells and set(ran) == {(r, c) for c in cell_names for r in cell_stages(c)}, ran
     assert set(ran.values()) == {1}, f"a grouped job ran twice: {[m for m, n in ran.items() if n > 1]}"
     for slurm_id, jobs in members.items():
         in_job = {cell for _, cell in jobs}
-        assert len(in_job) <= CELLS_PER_JOB and len(jobs) == len(in_job) * len(CELL_STAGES), (slurm_id, jobs)
+        assert len(in_job) <= CELLS_PER_JOB and len(jobs) == sum(len(cell_stages(c)) for c in in_job), (slurm_id, jobs)
     for rule, cell in ran:
         for path in (f"results/logs/{rule}/{cell}.log", f"results/benchmarks/{rule}/{cell}.tsv"):
             assert (workdir / path).is_file(), f"{path}: missing after its group job ran"

@@ -13,10 +13,21 @@ import pytest
 import yaml
 from conftest import ROOT, deep_merge
 
-from symdistill.config import cells, datasets, model_params, simulation_params, spec_from, validate_config
+from symdistill.config import (
+    cells,
+    datasets,
+    model_params,
+    ood_sets,
+    ood_shift,
+    replacement_params,
+    simulation_params,
+    spec_from,
+    validate_config,
+)
 from symdistill.judge import JudgeSpec
 from symdistill.models import ModelSpec
-from symdistill.simulate import SimulationSpec
+from symdistill.replacement import ReplacementSpec
+from symdistill.simulate import Shift, SimulationSpec
 from symdistill.symbolic import SearchSpec
 from symdistill.train import TrainingSettings, TrainingSpec
 
@@ -49,6 +60,9 @@ def field_names(cls: type) -> set[str]:
         (TrainingSettings, keys(SCHEMA["properties"]["training"]), set(), set()),
         (SearchSpec, keys(SCHEMA["properties"]["symbolic"]), {"seed"}, set()),  # the cell's seed
         (JudgeSpec, keys(SCHEMA["properties"]["judge"]), {"seed"}, set()),
+        (Shift, keys(SCHEMA["properties"]["ood"]["properties"]["shifts"]["additionalProperties"]), {"name"}, set()),
+        # models: which cells; components: rule symbolic_rest's
+        (ReplacementSpec, keys(SCHEMA["properties"]["framework"]), set(), {"models", "components"}),
     ],
     ids=lambda v: v.__name__ if isinstance(v, type) else "",
 )
@@ -72,12 +86,15 @@ def test_every_cells_params_build_its_specs(preset: str | None) -> None:
     config = resolved(preset)
     for dataset in datasets(config):
         spec_from(SimulationSpec, simulation_params(config, dataset), f"{preset}: {dataset}")
+    for name in ood_sets(config):
+        spec_from(Shift, ood_shift(config, name), f"{preset}: ood set {name}")
     for cell in cells(config):
         where = f"{preset}: {cell.path}"
         spec = TrainingSpec.from_params({**model_params(config, cell.dataset, cell.model), "seed": cell.seed}, where)
         assert spec.model.msg_dim >= 1 and spec.training.batch_size >= 1
         spec_from(SearchSpec, {**config["symbolic"], "seed": cell.seed}, where)
         spec_from(JudgeSpec, {**config["judge"], "seed": cell.seed}, where)
+    spec_from(ReplacementSpec, replacement_params(config), f"{preset}: framework")
 
 
 def test_a_misspelt_key_fails_at_construction_naming_it() -> None:

@@ -24,6 +24,7 @@ from symdistill.symbolic import (
     Candidate,
     SearchSpec,
     evaluate,
+    fit_rest,
     fit_symbolic,
     fitting_sample,
     free_constants,
@@ -214,6 +215,25 @@ def test_a_search_is_byte_identical_across_reruns_and_thread_counts(tmp_path: Pa
     for name in ("rerun", "one", "slurm"):
         assert outputs[name][0] == outputs["first"][0], f"front.parquet differs: {name}"
         assert outputs[name][1] == outputs["first"][1], f"result.json differs: {name}"
+
+
+def test_symbolic_rest_searches_exactly_the_components_beyond_table_5s(tmp_path: Path) -> None:
+    """Rule symbolic_rest's fronts are those the symbolic stage would give the same components: each search is
+    seeded alone, so Table 5's component 0 and the framework's component 1 do not depend on each other."""
+    frame = _spring_messages(3000, noise=0.05)
+    frame["e1"] = 0.5 * frame["fx"] + 0.9 * frame["fy"] + 0.01 * np.random.default_rng(1).normal(size=len(frame))
+    path = _message_table(tmp_path / "messages.parquet", frame)
+    spec = _smoke_spec()
+    fit_symbolic(path, tmp_path / "both.parquet", tmp_path / "both.json", replace(spec, components=2), threads=2)
+    fit_rest(path, tmp_path / "rest.parquet", tmp_path / "rest.json", spec, "dim", threads=2)
+    both, rest = pd.read_parquet(tmp_path / "both.parquet"), pd.read_parquet(tmp_path / "rest.parquet")
+    assert set(rest["component"]) == {"e1"} and len(rest) > 1
+    pd.testing.assert_frame_equal(rest, both[both["component"] == "e1"].reset_index(drop=True))
+    assert [c["component"] for c in json.loads((tmp_path / "rest.json").read_text())["components"]] == ["e1"]
+    fit_rest(path, tmp_path / "none.parquet", tmp_path / "none.json", spec, 1, threads=2)
+    nothing = json.loads((tmp_path / "none.json").read_text())
+    assert nothing["components"] == [] and nothing["status"] == "ok"
+    assert pd.read_parquet(tmp_path / "none.parquet").empty
 
 
 def test_a_search_stopped_by_its_time_ceiling_keeps_its_front(tmp_path: Path) -> None:

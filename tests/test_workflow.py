@@ -24,6 +24,9 @@ def test_dry_run_builds_the_dag_for_each_preset(tmp_path: Path, preset: str | No
     counts = job_counts(snakemake(tmp_path, "-n", preset=preset).stdout)
     assert counts["simulate"] == datasets and counts["train"] == cells
     assert counts["messages"] == counts["forcefit"] == counts["symbolic"] == counts["judge"] == cells
+    assert counts["generalisation"] == cells and counts["ood"] == datasets * (2 if preset == "smoke" else 4)
+    closed = 2 * datasets  # framework.models: bottleneck and l1
+    assert counts["symbolic_rest"] == counts["replace"] == counts["distil"] == closed
 
 
 def test_seeds_fan_out_into_replicate_cells(tmp_path: Path) -> None:
@@ -93,6 +96,28 @@ def test_smoke_symbolic_stages_run_for_real(smoke_run: Path) -> None:
         assert set(verdict["outcome"].values()) <= {"strict", "on_front", "partial", "fail"}
         ceilings = [max(c["ceiling_r2"][b] for b in verdict["readings"]["physical"]) for c in verdict["components"]]
         assert verdict["law_r2"]["physical"] == min(ceilings) <= 1
+
+
+def test_smoke_generalisation_stage_runs_for_real(smoke_run: Path) -> None:
+    for dataset in ("spring_2d_n4", "r2_2d_n4"):
+        bodies8 = read_split(smoke_run / f"results/data/{dataset}/ood/bodies8.parquet")
+        assert bodies8.x.shape == (10 * 20, 8, 6) and bodies8.metadata["ood"]["dataset"] == dataset
+    for model in SMOKE_MODELS:
+        record = json.loads((smoke_run / f"results/generalisation/spring_2d_n4/{model}/seed0.json").read_text())
+        assert set(record["sets"]) == {"test", "bodies8", "fast"}
+        assert record["sets"]["bodies8"]["n_bodies"] == 8 and record["sets"]["fast"]["shift"]["velocity_scale"] == 3
+        closed = model in ("bottleneck", "l1")  # config.yaml's framework.models
+        assert record["models"] == (["gn", "symbolic_edge", "symbolic"] if closed else ["gn"])
+        for scores in (s[m] for s in record["sets"].values() for m in record["models"]):
+            assert scores["loss"] > 0 and scores["relative"] == pytest.approx(scores["loss"] / scores["zero_loss"])
+    for model in ("bottleneck", "l1"):
+        cell = f"r2_2d_n4/{model}/seed0"
+        replaced = json.loads((smoke_run / f"results/replaced/{cell}/metrics.json").read_text())
+        assert replaced["cell"] == cell and replaced["test_loss"] > 0 and replaced["equations"]
+        distilled = json.loads((smoke_run / f"results/distilled/{cell}/result.json").read_text())
+        assert distilled["outcome"] in ("strict", "on_front", "fail") and len(distilled["components"]) == 2
+        symbolic = json.loads((smoke_run / f"results/distilled/{cell}/model.json").read_text())
+        assert set(symbolic["node"]) == {"ax", "ay"} and set(symbolic["edge"]) == set(replaced["equations"])
 
 
 def test_a_rerun_of_one_cells_search_and_judge_is_byte_identical(smoke_run: Path) -> None:

@@ -27,8 +27,12 @@ CELL_PATTERN = re.compile(r"^(?P<dataset>[^/]+)/(?P<model>[a-z][a-z0-9_]*)/seed(
 CELL_IN_PATH = re.compile(
     r"(?:^|/)(?P<stage>[a-z]+)/(?P<cell>[a-z0-9]+_[23]d_n\d+/[a-z][a-z0-9_]*/seed\d+)(?:\.[a-z]+|/[^/]+)$"
 )
-STAGE_RULES = {"models": "train"}  # results/{folder}/… is written by the rule of the same name, except these
-DATASET_IN_PATH = re.compile(r"(?:^|/)data/(?P<dataset>[a-z0-9]+_[23]d_n\d+)/(?P<split>train|test)\.parquet$")
+# results/{folder}/… is written by the rule of the same name, except these
+STAGE_RULES = {"models": "train", "replaced": "replace", "distilled": "distil"}
+DATASET_IN_PATH = re.compile(
+    r"(?:^|/)data/(?P<dataset>[a-z0-9]+_[23]d_n\d+)/(?P<split>train|test|ood/[a-z][a-z0-9_]*)\.parquet$"
+)
+IN_DISTRIBUTION = "test"  # the generalisation stage's name for the test split, beside the named shifts
 
 
 class ConfigError(ValueError):
@@ -71,14 +75,16 @@ def check_cell_identity(path: str | Path, recorded: str) -> None:
         )
 
 
-def check_dataset_identity(path: str | Path, sim: str, dim: int, n: int, split: str) -> None:
-    """A dataset file must hold the system, dimension, bodies and split its path names."""
+def check_dataset_identity(path: str | Path, dataset: str, split: str) -> None:
+    """A dataset file must hold the dataset (system, dimension, bodies) and split its path names; an
+    out-of-distribution set (split ``ood/NAME``) names the dataset whose model it tests."""
     match = DATASET_IN_PATH.search(Path(path).as_posix())
-    recorded = f"{Dataset(sim, dim, n).name}/{split}"
+    recorded = f"{dataset}/{split}"
     if match and f"{match['dataset']}/{match['split']}" != recorded:
+        rule = "ood" if split.startswith("ood/") else "simulate"
         raise IdentityError(
             f"{path}: holds dataset {recorded}, but its path is {match['dataset']}/{match['split']} "
-            "(a file copied or moved between datasets): rebuild it with `-R simulate`"
+            f"(a file copied or moved between datasets): rebuild it with `-R {rule}`"
         )
 
 
@@ -141,6 +147,8 @@ def validate_config(config: dict[str, Any], schema_path: str | Path) -> None:
     _check_systems(config)
     _check_models(config)
     _check_selection(config)
+    _check_ood(config)
+    _check_framework(config)
     try:
         check_backend(config["symbolic"]["backend"])
     except BackendUnavailable as err:
@@ -290,6 +298,73 @@ def _check_selection(config: Mapping[str, Any]) -> None:
                 f"is in experiment.sims ({', '.join(exp['sims'])}): it would select no cell; add one of its systems "
                 f"to experiment.sims or drop {name!r} from experiment.models"
             )
+
+
+def _check_framework(config: Mapping[str, Any]) -> None:
+    """The variants to close are defined variants with a φv to retrain (those of experiment.models are closed)."""
+    for name in config.get("framework", {}).get("models", []):
+        if name not in config["models"]:
+            raise ConfigError(
+                f"invalid config at 'framework.models': {name!r} is not a variant under 'models' "
+                f"(defined: {', '.join(sorted(config['models']))})"
+            )
+        if config["models"][name]["architecture"] == "hgn":
+            raise ConfigError(
+                f"invalid config at 'framework.models': {name!r} is FlatHGN, whose messages are pair energies and "
+                "whose φv is physics: there is no φv to retrain"
+            )
+
+
+def closed(config: Mapping[str, Any], model: str) -> bool:
+    """Whether the cells of variant ``model`` get a symbolic φe (rule replace), where the run trains it."""
+    return model in config.get("framework", {}).get("models", [])
+
+
+def carried_components(dim: int, components: int | str) -> int:
+    """How many of the most significant message components a closed model's symbolic φe carries
+    (``framework.components``): ``dim``, the paper's reading that a bottleneck's messages are a rotation of the
+    force, or a number."""
+    return dim if components == "dim" else int(components)
+
+
+def replacement_params(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The replace rule's ``ReplacementSpec``."""
+    framework = config["framework"]
+    return {k: framework[k] for k in ("equation", "trainable_constants", "training")}
+
+
+def _check_ood(config: Mapping[str, Any]) -> None:
+    """Every out-of-distribution set a run asks for is a declared shift, and none is named like the test split."""
+    ood = config.get("ood", {})
+    shifts = ood.get("shifts", {})
+    for name in ood.get("sets", []):
+        if name == IN_DISTRIBUTION:
+            raise ConfigError(
+                f"invalid config at 'ood.sets': {name!r} names the in-distribution test split; give the shift "
+                "another name"
+            )
+        if name not in shifts:
+            raise ConfigError(
+                f"invalid config at 'ood.sets': {name!r} is not a shift under 'ood.shifts' "
+                f"(declared: {', '.join(sorted(shifts)) or 'none'})"
+            )
+
+
+def ood_sets(config: Mapping[str, Any]) -> list[str]:
+    """The out-of-distribution sets of this run, in config order."""
+    return list(config.get("ood", {}).get("sets", []))
+
+
+def ood_shift(config: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """The ``Shift`` of set ``name``, every field explicit: the ood rule's ``shift`` param."""
+    declared = config["ood"]["shifts"][name]
+    return {
+        "name": name,
+        "n_bodies": declared.get("n_bodies"),
+        "position_scale": float(declared.get("position_scale", 1.0)),
+        "velocity_scale": float(declared.get("velocity_scale", 1.0)),
+        "log_mass_shift": float(declared.get("log_mass_shift", 0.0)),
+    }
 
 
 def datasets(config: Mapping[str, Any]) -> list[str]:

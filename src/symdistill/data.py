@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from symdistill import laws
-from symdistill.config import check_dataset_identity
+from symdistill.config import Dataset, check_dataset_identity
 from symdistill.io import InputError, atomic_output, check_finite
 
 FORMAT = "symdistill.dataset/1"
@@ -150,7 +150,8 @@ def read_split(path: str | os.PathLike[str]) -> Split:
     match its metadata and that every feature and target is finite."""
     meta = read_metadata(path)
     dim, n = int(meta["dim"]), int(meta["n"])
-    check_dataset_identity(path, meta["sim"], dim, n, meta["split_name"])
+    trained_on = meta["ood"]["dataset"] if "ood" in meta else Dataset(meta["sim"], dim, n).name
+    check_dataset_identity(path, trained_on, meta["split_name"])
     expected = dataset_schema(dim)
     try:
         table = pq.read_table(path)

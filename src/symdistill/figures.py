@@ -16,23 +16,21 @@ them can be made in one process without leaking memory or needing a GUI backend.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
-import torch
 from matplotlib.figure import Figure
 from PIL import Image
 
 from symdistill.config import recorded_message_kind
-from symdistill.data import AXES, read_split
+from symdistill.data import AXES
 from symdistill.forcefit import affine_fit, potential_basis
 from symdistill.io import atomic_output, read_json
 from symdistill.messages import read_messages
-from symdistill.models import Graph, Network, VariationalGraphNetwork
+from symdistill.rollout import gnn_acceleration, rk4_rollout, stored_trajectory
 from symdistill.train import load_model
 from symdistill.vocabulary import FIGURES, READINGS
 
@@ -199,64 +197,6 @@ def pareto_figure(front: pd.DataFrame, verdict: dict[str, Any], cell: str) -> Fi
 # ---------------------------------------------------------------- trajectory
 
 
-def stored_trajectory(test_path: str | Path, index: int) -> tuple[np.ndarray, np.ndarray]:
-    """The stored snapshots (steps, n, features) of the ``index``-th test simulation and their times."""
-    split = read_split(test_path)
-    sims = np.unique(split.sim)
-    if not 0 <= index < len(sims):
-        raise ValueError(
-            f"{test_path}: report.rollout_simulation is {index}, but the test split holds "
-            f"{len(sims)} simulations (0 … {len(sims) - 1})"
-        )
-    rows = np.flatnonzero(split.sim == sims[index])
-    rows = rows[np.argsort(split.step[rows], kind="stable")]
-    times = pq.read_table(test_path, columns=["time"]).column("time").to_numpy()[:: split.n]
-    return split.x[rows].astype(np.float64), times[rows]
-
-
-def rk4_rollout(
-    acceleration: Callable[[np.ndarray], np.ndarray], x0: np.ndarray, times: np.ndarray, dim: int, substeps: int
-) -> np.ndarray:
-    """States (len(times), n, features) from ``x0`` at ``times[0]``: classical RK4, ``substeps`` per interval.
-
-    Positions follow the velocities and velocities the ``acceleration`` of the whole state (n, features) →
-    (n, dim); charges and masses stay as they are.
-    """
-
-    def derivative(x: np.ndarray) -> np.ndarray:
-        d = np.zeros_like(x)
-        d[:, :dim] = x[:, dim : 2 * dim]
-        d[:, dim : 2 * dim] = acceleration(x)
-        return d
-
-    states, x = [x0], x0.copy()
-    with np.errstate(all="ignore"):  # a diverging learned model is a result to show, not an error
-        for start, end in zip(times[:-1], times[1:], strict=True):
-            h = (end - start) / substeps
-            for _ in range(substeps):
-                k1 = derivative(x)
-                k2 = derivative(x + h / 2 * k1)
-                k3 = derivative(x + h / 2 * k2)
-                k4 = derivative(x + h * k3)
-                x = x + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
-            states.append(x)
-    return np.stack(states)
-
-
-def gnn_acceleration(model: Network, sim: str, n: int) -> Callable[[np.ndarray], np.ndarray]:
-    """The network's acceleration of one state; variational messages use their mean, so the rollout is deterministic."""
-    if isinstance(model, VariationalGraphNetwork):
-        model.sample = False
-    graph = Graph.for_system(sim, n)
-
-    @torch.no_grad()
-    def acceleration(x: np.ndarray) -> np.ndarray:
-        pred, _ = model.run(torch.as_tensor(x[None], dtype=torch.float32), graph)
-        return pred[0].double().numpy()
-
-    return acceleration
-
-
 def trajectory_figure(truth: np.ndarray, predicted: np.ndarray, times: np.ndarray, dim: int, cell: str) -> Figure:
     """Particle paths in the x–y plane (truth solid, GNN dashed) and the mean position error over time."""
     fig = Figure(figsize=(10, 4.2), layout="constrained")
@@ -285,15 +225,44 @@ def trajectory_figure(truth: np.ndarray, predicted: np.ndarray, times: np.ndarra
     return fig
 
 
+def generalisation_figure(record: Mapping[str, Any], cell: str) -> Figure:
+    """Relative error per set and model scored; each model's rollout error and energy drift against time."""
+    models, sets, rollout = record["models"], list(record["sets"]), record.get("rollout")
+    panels = 1 + (rollout is not None) + bool(rollout and rollout.get("energy"))
+    fig = Figure(figsize=(4.2 * panels, 3.8), layout="constrained")
+    axes = fig.subplots(1, panels, squeeze=False)[0]
+    width = 0.8 / len(models)
+    for k, model in enumerate(models):
+        values = [record["sets"][name][model]["relative"] for name in sets]
+        axes[0].bar(np.arange(len(sets)) + (k - (len(models) - 1) / 2) * width, values, width, label=model)
+    axes[0].axhline(1.0, color="k", lw=0.8, ls=":")
+    axes[0].set_xticks(np.arange(len(sets)), sets)
+    axes[0].set(ylabel="relative error (1: predicting zero)", title="in and out of distribution")
+    axes[0].legend(fontsize="small")
+    if rollout is not None:
+        for model, error in rollout["error"].items():
+            axes[1].plot(rollout["times"], [np.nan if e is None else e for e in error], marker=".", label=model)
+        axes[1].set(yscale="log", xlabel="time", ylabel="RMS position error", title="rollout from test states")
+        axes[1].legend(fontsize="small")
+    if panels == 3:
+        for model, drift in rollout["energy"].items():
+            axes[2].plot(rollout["times"][1:], [np.nan if d is None else d for d in drift[1:]], label=model)
+        axes[2].set(yscale="log", xlabel="time", ylabel="|E(t) − E(0)| / |E(0)|", title="energy drift")
+        axes[2].legend(fontsize="small")
+    fig.suptitle(f"{cell}: generalisation")
+    return fig
+
+
 # ---------------------------------------------------------------- the rule
 
 
 def cell_figures(
     inputs: Mapping[str, str], outputs: Mapping[str, str], rollout_simulation: int, rollout_substeps: int
 ) -> None:
-    """Rule ``figures``: the five PNGs of one cell, ``outputs[name]`` for each name in FIGURES.
+    """Rule ``figures``: the PNGs of one cell, ``outputs[name]`` for each name in FIGURES.
 
-    ``inputs`` holds the cell's history, messages, forcefit, front, judge, model and test files by those names.
+    ``inputs`` holds the cell's history, messages, forcefit, front, judge, model, test and generalisation files by
+    those names.
     """
     history = pd.read_parquet(inputs["history"])
     fit = read_json(inputs["forcefit"])
@@ -316,6 +285,7 @@ def cell_figures(
         "pareto": pareto,
         "training": training_figure(history, cell),
         "trajectory": trajectory_figure(truth, predicted, times, dim, cell),
+        "generalisation": generalisation_figure(read_json(inputs["generalisation"]), cell),
     }
     for name in FIGURES:
         save(figures[name], outputs[name])

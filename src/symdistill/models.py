@@ -104,9 +104,14 @@ class GraphNetwork(MessagePassing):
 
     def run(self, x: Tensor, graph: Graph) -> tuple[Tensor, EdgeOutput]:
         """Accelerations (graphs, n, dim) and the edge outputs (graphs, edges, ·) of a batch of graphs."""
+        summed, edges = self.summed_messages(x, graph)
+        return self.node_model(torch.cat([x, summed], dim=-1)), edges
+
+    def summed_messages(self, x: Tensor, graph: Graph) -> tuple[Tensor, EdgeOutput]:
+        """Each node's sum of incoming messages (graphs, n, msg_dim): φv's input beside the node's features."""
         edges = self.edge_output(x[:, graph.receivers], x[:, graph.senders])
         summed = x.new_zeros(x.shape[0], graph.n, self.msg_dim).index_add_(1, graph.receivers, edges.message)
-        return self.node_model(torch.cat([x, summed], dim=-1)), edges
+        return summed, edges
 
 
 class VariationalGraphNetwork(GraphNetwork):

@@ -32,7 +32,15 @@ from symdistill.records import TableInputError, read_cells
 from symdistill.references import row_name
 from symdistill.rendering import TABLE_CSS
 from symdistill.symbolic import to_sympy
-from symdistill.tables import N_NOTE, TableSettings, agreements, read_table, render_table
+from symdistill.tables import (
+    N_NOTE,
+    TableSettings,
+    agreements,
+    read_generalisation_table,
+    read_table,
+    render_generalisation,
+    render_table,
+)
 from symdistill.vocabulary import FIGURES, NO_RESULT, RECOVERED, SYMBOLS, TABLES
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -350,6 +358,11 @@ def systems(reports: list[CellReport]) -> list[dict[str, Any]]:
     return sections
 
 
+def generalisation_html(path: str | Path | None) -> str | None:
+    """The generalisation table (results/tables/generalisation.csv) as HTML; None for a run without it."""
+    return None if path is None else render_generalisation(read_generalisation_table(path)).html()
+
+
 def render_page(context: dict[str, Any]) -> str:
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("symdistill", "templates"), autoescape=True, undefined=jinja2.StrictUndefined
@@ -398,6 +411,7 @@ def build_report(
         "benchmark_jobs": jobs.to_dict("records"),
         "other_benchmarks": others,
         "symbolic": symbolic_summary(reports),
+        "generalisation": generalisation_html(inputs.get("generalisation")),
     }
     with atomic_output(output) as tmp:
         tmp.write_text(render_page(context), encoding="utf-8")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import NamedTuple
@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from symdistill.config import Dataset
 from symdistill.data import DatasetWriter
 from symdistill.io import package_versions
 from symdistill.laws import PairLaw
@@ -85,6 +86,28 @@ def initial_state(sim: str, key: jax.Array, n: int, dim: int) -> jax.Array:
     if system.charged:
         x0 = x0.at[:, -2].set(jnp.sign(x0[:, -2]))
     return x0
+
+
+@dataclass(frozen=True)
+class Shift:
+    """An out-of-distribution set: the test split's initial conditions changed as declared (config ``ood.shifts``).
+
+    Training draws positions and velocities from N(0, 1) and log-masses from N(0, 1); a shift scales the first two,
+    moves the third, or changes the number of bodies (``None``: the dataset's own). The trajectories then follow
+    the same law from these states, so the set differs from the test split in its initial conditions only.
+    """
+
+    name: str
+    n_bodies: int | None = None
+    position_scale: float = 1.0
+    velocity_scale: float = 1.0
+    log_mass_shift: float = 0.0
+
+    def apply(self, x0: jax.Array, dim: int) -> jax.Array:
+        """Initial states (..., n, 2·dim + 2), shifted."""
+        x0 = x0.at[..., :dim].multiply(self.position_scale)
+        x0 = x0.at[..., dim : 2 * dim].multiply(self.velocity_scale)
+        return x0.at[..., -1].multiply(math.exp(self.log_mass_shift))
 
 
 # Dormand–Prince 5(4), the tableau of jax.experimental.ode.odeint (the reference's integrator).
@@ -362,8 +385,11 @@ def simulation_keys(seed: int, n_sims: int) -> jax.Array:
     return jax.random.split(jax.random.PRNGKey(seed), n_sims)
 
 
-def simulate(spec: SimulationSpec, keys: jax.Array, width: int | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Integrate the simulations of ``keys``, padded to ``width`` so that equal chunks share one compilation.
+def simulate(
+    spec: SimulationSpec, keys: jax.Array, width: int | None = None, shift: Shift | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Integrate the simulations of ``keys``, padded to ``width`` so that equal chunks share one compilation, from
+    the reference's initial conditions or these ``shift``-ed.
 
     Returns the kept snapshots (sims, steps, n, f) and their accelerations (sims, steps, n, dim), float64.
     """
@@ -371,6 +397,8 @@ def simulate(spec: SimulationSpec, keys: jax.Array, width: int | None = None) ->
     width = max(size, width or size)
     with jax.enable_x64(True):
         x0 = jax.vmap(lambda k: initial_state(spec.sim, k, spec.n, spec.dim))(keys).astype(jnp.float64)
+        if shift is not None:
+            x0 = shift.apply(x0, spec.dim)
         if size < width:
             x0 = jnp.concatenate([x0, jnp.repeat(x0[-1:], width - size, axis=0)])
         t_out = jnp.asarray(spec.kept_steps * spec.interval, dtype=jnp.float64)
@@ -417,6 +445,15 @@ def _metadata(spec: SimulationSpec, split: str, seed: int, n_sims: int, n_steps:
     }
 
 
+def _use_law(spec: SimulationSpec, law: PairLaw | None) -> None:
+    """Register the system's pair law for this process (``None``: a built-in's own), failing before any work."""
+    if law is not None:
+        if law.name != spec.sim:
+            raise ValueError(f"the law of {law.name!r} given for a dataset of {spec.sim!r}")
+        use(law)
+    get_system(spec.sim)
+
+
 def simulate_dataset(
     spec: SimulationSpec, train_path: str | Path, test_path: str | Path, law: PairLaw | None = None
 ) -> None:
@@ -424,11 +461,7 @@ def simulate_dataset(
 
     ``law``: the system's pair law (the rule passes it for every system; a built-in's is its own by default).
     """
-    if law is not None:
-        if law.name != spec.sim:
-            raise ValueError(f"the law of {law.name!r} given for a dataset of {spec.sim!r}")
-        use(law)
-    get_system(spec.sim)  # a built-in, or the law just registered: fail before any work otherwise
+    _use_law(spec, law)
     steps = spec.kept_steps
     times = steps * spec.interval
     if spec.split == "seed":
@@ -453,3 +486,22 @@ def simulate_dataset(
             states, accel = simulate(spec, keys, width)
             train.write(sims, steps[:cut], times[:cut], states[:, :cut], accel[:, :cut])
             test.write(sims, steps[cut:], times[cut:], states[:, cut:], accel[:, cut:])
+
+
+def simulate_ood(spec: SimulationSpec, shift: Shift, path: str | Path, law: PairLaw | None = None) -> None:
+    """Write the out-of-distribution set ``shift`` of dataset ``spec``: ``test_sims`` simulations from the keys of
+    ``test_seed`` (with ``split: seed``, the test split's own) from shifted initial conditions, every kept snapshot.
+
+    The file's metadata is the test split's with ``n`` the set's bodies, ``split_name`` = ``ood/{name}`` and
+    ``ood`` = the dataset whose models it tests and the shift, so that a reader can tell exactly how it differs.
+    """
+    _use_law(spec, law)
+    trained_on = Dataset(spec.sim, spec.dim, spec.n).name
+    spec = replace(spec, n=shift.n_bodies or spec.n)
+    steps = spec.kept_steps
+    meta = _metadata(spec, f"ood/{shift.name}", spec.test_seed, spec.test_sims, len(steps))
+    meta["ood"] = {"dataset": trained_on, **asdict(replace(shift, n_bodies=spec.n))}
+    with DatasetWriter(path, meta) as writer:
+        for sims, keys, width in _chunks(spec.test_seed, spec.test_sims):
+            log.info("%s %s: simulations %d–%d of %d", trained_on, shift.name, sims[0], sims[-1], spec.test_sims)
+            writer.write(sims, steps, steps * spec.interval, *simulate(spec, keys, width, shift))

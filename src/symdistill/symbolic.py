@@ -37,6 +37,7 @@ import scipy.optimize
 import sympy
 from sympy.core.function import AppliedUndef
 
+from symdistill.config import carried_components
 from symdistill.data import AXES
 from symdistill.io import atomic_output, package_versions, write_json
 from symdistill.search import SearchBudget, check_backend, check_pysr
@@ -376,21 +377,55 @@ class ComponentFit:
 
 
 def fit_symbolic(
-    messages_path: str | Path, front_path: str | Path, result_path: str | Path, spec: SearchSpec, threads: int = 1
+    messages_path: str | Path,
+    front_path: str | Path,
+    result_path: str | Path,
+    spec: SearchSpec,
+    threads: int = 1,
+    ranks: Callable[[Mapping[str, Any]], range] | None = None,
 ) -> None:
-    """Rule ``symbolic``: fronts for the top ``components`` messages of one cell → front.parquet, result.json."""
+    """Rule ``symbolic``: fronts for the top ``components`` messages of one cell → front.parquet, result.json.
+
+    ``ranks`` (the messages' metadata → significance ranks) picks other components than the top
+    ``spec.components``: rule ``symbolic_rest`` searches those the framework needs beyond them. Each component's
+    search is seeded alone, so a component's front does not depend on which others are searched.
+    """
     check_backend(spec.backend)
     from symdistill.messages import read_messages  # torch and JAX: kept out of every search's child process
 
     frame, meta = read_messages(messages_path)
     names = input_names(meta["system"]["dim"])
     sample = fitting_sample(frame, spec)
+    chosen = ranks(meta) if ranks else range(spec.components)
     fits = [
         fit_component(sample, names, component, spec, threads, meta["cell"])
-        for component in meta["ranked_components"][: spec.components]
+        for component in meta["ranked_components"][chosen.start : chosen.stop]
     ]
     write_front([fit.front for fit in fits if fit.front is not None], front_path)
     write_json(result_path, result_record(meta["cell"], names, len(sample), fits, spec, threads))
+
+
+def fit_rest(
+    messages_path: str | Path,
+    front_path: str | Path,
+    result_path: str | Path,
+    spec: SearchSpec,
+    components: int | str,
+    threads: int = 1,
+) -> None:
+    """Rule ``symbolic_rest``: the components a closed model's φe needs beyond the top ``symbolic.components``,
+    searched as the symbolic stage searches (Table 5 judges only those; with one fitted component of a 2D
+    bottleneck, φe would lose a direction of the force)."""
+    fit_symbolic(
+        messages_path,
+        front_path,
+        result_path,
+        spec,
+        threads,
+        ranks=lambda meta: range(
+            spec.components, max(spec.components, carried_components(meta["system"]["dim"], components))
+        ),
+    )
 
 
 def fit_component(
@@ -470,7 +505,7 @@ STATUSES = ("ok", "timeout", "error")  # a cell's status is its worst component'
 
 
 def worst_status(statuses: Iterable[str]) -> str:
-    return max(statuses, key=STATUSES.index)
+    return max(statuses, key=STATUSES.index, default="ok")  # no component searched: nothing went wrong
 
 
 FRONT_COLUMNS = ["component", "complexity", "loss", "score", "selected", "equation", "sympy"]

@@ -209,12 +209,15 @@ def device_name(device: torch.device) -> str:
     return cpu_name()
 
 
-def new_run(spec: TrainingSpec, device: torch.device) -> Run:
+def new_run(spec: TrainingSpec, device: torch.device, model: Network | None = None) -> Run:
+    """A fresh run of ``spec``'s network, or of ``model`` (its parameters that require a gradient)."""
     torch.manual_seed(spec.seed)
-    model = build_model(spec.model, spec.system["dim"]).to(device)
+    if model is None:
+        model = build_model(spec.model, spec.system["dim"]).to(device)
     t = spec.training
+    trainable = [p for p in model.parameters() if p.requires_grad]
     # fused: one kernel for all parameters; 10 % of a CPU step is the per-parameter loop otherwise.
-    optimizer = torch.optim.Adam(model.parameters(), lr=t.max_lr, weight_decay=t.weight_decay, fused=True)
+    optimizer = torch.optim.Adam(trainable, lr=t.max_lr, weight_decay=t.weight_decay, fused=True)
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer,
         max_lr=t.max_lr,
@@ -506,17 +509,23 @@ def write_outputs(run: Run, spec: TrainingSpec, trained: Trained, paths: OutputP
     )
 
 
-def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[Network, dict[str, Any]]:
-    """A trained network (in eval mode) and the record it was saved with, its ``model`` read into a ``ModelSpec``;
-    rejects foreign files by name."""
+def read_model_record(path: str | Path, expected: str, what: str, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """The record of a saved model of format ``expected`` (``what`` names it in the error), its ``model`` read into a
+    ``ModelSpec``; rejects unreadable, foreign and moved files by name."""
     try:
         record = torch.load(path, map_location=device, weights_only=False)
     except Exception as err:  # torch raises many types for a truncated or foreign file
         raise ValueError(f"{path}: not a readable model file ({err})") from None
-    if not isinstance(record, dict) or record.get("format") != MODEL_FORMAT:
-        raise ValueError(f"{path}: not a symdistill model (expected format {MODEL_FORMAT!r})")
+    if not isinstance(record, dict) or record.get("format") != expected:
+        raise ValueError(f"{path}: not {what} (expected format {expected!r})")
     check_cell_identity(path, record["cell"])
-    record = {**record, "model": spec_from(ModelSpec, record["model"], f"{path}: model")}
+    return {**record, "model": spec_from(ModelSpec, record["model"], f"{path}: model")}
+
+
+def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[Network, dict[str, Any]]:
+    """A trained network (in eval mode) and the record it was saved with, its ``model`` read into a ``ModelSpec``;
+    rejects foreign files by name."""
+    record = read_model_record(path, MODEL_FORMAT, "a symdistill model", device)
     model = build_model(record["model"], record["system"]["dim"]).to(device)
     model.load_state_dict(record["state_dict"])
     return model.eval(), record

@@ -79,5 +79,17 @@ FIGURES = {
             "trajectory",
             "The GNN integrated from a test simulation's first snapshot (dashed) against the truth (solid).",
         ),
+        Figure(
+            "generalisation",
+            "generalisation",
+            "Relative error on the test split and each out-of-distribution set, and the rollout error and energy "
+            "drift against time, for the GN and (closed variants) the GN with symbolic φe and the symbolic model.",
+        ),
     )
 }
+
+# ---------------------------------------------------------------- the framework closed, out of distribution
+
+# The models a cell's generalisation file scores (results/generalisation/{cell}.json), in the framework's order:
+# the network, the network with φe replaced by its equations (φv retrained), the model with no network left.
+GENERALISATION_MODELS = {"gn": "GN", "symbolic_edge": "GN with symbolic φe", "symbolic": "symbolic model"}

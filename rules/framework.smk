@@ -1,0 +1,90 @@
+rule symbolic_rest:
+    """The message components a closed model's φe carries beyond those Table 5 fits (framework.components)."""
+    input:
+        "results/messages/{dataset}/{model}/seed{seed}.parquet",
+    output:
+        front="results/symbolic_rest/{dataset}/{model}/seed{seed}/front.parquet",
+        result="results/symbolic_rest/{dataset}/{model}/seed{seed}/result.json",
+    log:
+        "results/logs/symbolic_rest/{dataset}/{model}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/symbolic_rest/{dataset}/{model}/seed{seed}.tsv"
+    group:
+        CELL_GROUP
+    conda:
+        "../envs/symbolic.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=rest_runtime,
+    params:
+        spec=search_spec,
+        components=config["framework"]["components"],
+    script:
+        "../workflow_scripts/symbolic_rest.py"
+
+
+rule replace:
+    """φe replaced by the cell's equations (constants as parameters), φv retrained around them."""
+    input:
+        model="results/models/{dataset}/{model}/seed{seed}/model.pt",
+        front="results/symbolic/{dataset}/{model}/seed{seed}/front.parquet",
+        judge="results/judge/{dataset}/{model}/seed{seed}.json",
+        rest="results/symbolic_rest/{dataset}/{model}/seed{seed}/front.parquet",
+        train="results/data/{dataset}/train.parquet",
+        test="results/data/{dataset}/test.parquet",
+    output:
+        model="results/replaced/{dataset}/{model}/seed{seed}/model.pt",
+        history="results/replaced/{dataset}/{model}/seed{seed}/history.parquet",
+        metrics="results/replaced/{dataset}/{model}/seed{seed}/metrics.json",
+    log:
+        "results/logs/replace/{dataset}/{model}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/replace/{dataset}/{model}/seed{seed}.tsv"
+    group:
+        CELL_GROUP
+    conda:
+        "../envs/training.yaml"
+    # On a cluster it runs in the cell's CPU job (group cell): φv alone trains, the messages are equations.
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=240,
+    params:
+        spec=sd.replacement_params(config),
+        cell=cell_name,
+    script:
+        "../workflow_scripts/replace.py"
+
+
+rule distil:
+    """φv distilled: a search per acceleration component on the node features and summed messages, judged
+    against Newton's second law; the symbolic model with no network left."""
+    input:
+        replaced="results/replaced/{dataset}/{model}/seed{seed}/model.pt",
+        train="results/data/{dataset}/train.parquet",
+        test="results/data/{dataset}/test.parquet",
+    output:
+        front="results/distilled/{dataset}/{model}/seed{seed}/front.parquet",
+        result="results/distilled/{dataset}/{model}/seed{seed}/result.json",
+        model="results/distilled/{dataset}/{model}/seed{seed}/model.json",
+    log:
+        "results/logs/distil/{dataset}/{model}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/distil/{dataset}/{model}/seed{seed}.tsv"
+    group:
+        CELL_GROUP
+    conda:
+        "../envs/symbolic.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=symbolic_runtime,
+    params:
+        cell=cell_name,
+        search=search_spec,
+        equation=config["framework"]["equation"],
+        truth_r2=config["judge"]["truth_r2"],
+        fit_margin=config["judge"]["fit_margin"],
+    script:
+        "../workflow_scripts/distil.py"

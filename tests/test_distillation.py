@@ -1,0 +1,106 @@
+"""φv distilled and the model with no network left: Newton's law judged on a front, and the symbolic model built from
+the true laws integrates to the simulator's trajectory."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import sympy
+import torch
+
+from symdistill import laws
+from symdistill.data import read_split
+from symdistill.distillation import judge_newton, load_symbolic_model, newton_bases, node_equation
+from symdistill.models import Graph
+from symdistill.rollout import gnn_acceleration, rk4_rollout, stored_trajectory
+
+
+def true_messages(sim: str, dim: int) -> dict[str, str]:
+    """The system's pair force on the receiver, one message component per axis, in the search's input names."""
+    names = {d: sympy.Symbol(f"d{a}") for d, a in zip(laws.deltas(dim), "xyz", strict=False)}
+    return {f"e{k}": str(sympy.N(f.xreplace(names))) for k, f in enumerate(laws.force(sim, dim, soft=True))}
+
+
+def write_model(path: Path, cell: str, edge: dict[str, str], node: dict[str, str]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        "format": "symdistill.symbolic-model/1",
+        "cell": cell,
+        "system": {"sim": "spring", "dim": 2, "n": 4},
+        "msg_dim": 2,
+        "edge": edge,
+        "node": node,
+    }
+    path.write_text(json.dumps(record))
+    return path
+
+
+def test_the_symbolic_model_of_the_true_laws_integrates_to_the_simulators_trajectory(tmp_path: Path, spring_data):
+    cell = "spring_2d_n4/bottleneck/seed0"
+    path = tmp_path / "results" / "distilled" / cell / "model.json"
+    model, _ = load_symbolic_model(write_model(path, cell, true_messages("spring", 2), {"ax": "s0/m", "ay": "s1/m"}))
+    _, test = spring_data
+    split = read_split(test)
+    with torch.no_grad():
+        predicted, _ = model.run(torch.from_numpy(split.x), Graph.for_system("spring", 4))
+    np.testing.assert_allclose(predicted.numpy(), split.y, rtol=1e-4, atol=1e-5)
+    truth, times = stored_trajectory(test, 0)
+    rollout = rk4_rollout(gnn_acceleration(model, "spring", 4), truth[0], times, 2, 5)
+    assert np.abs(rollout[..., :4] - truth[..., :4]).max() < 1e-3  # positions and velocities, 20 snapshots
+
+
+def test_a_model_file_of_another_cell_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "results" / "distilled" / "spring_2d_n4" / "l1" / "seed0" / "model.json"
+    write_model(path, "spring_2d_n4/bottleneck/seed0", {"e0": "dx"}, {"ax": "s0/m", "ay": "s0/m"})
+    with pytest.raises(ValueError, match=r"holds cell spring_2d_n4/bottleneck/seed0, .* `-R distil`"):
+        load_symbolic_model(path)
+    path.write_text(json.dumps({"format": "other"}))
+    with pytest.raises(ValueError, match="not a symbolic model"):
+        load_symbolic_model(path)
+
+
+def test_newtons_law_is_an_affine_function_of_the_summed_messages_over_the_mass() -> None:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"m": np.exp(rng.normal(size=400)), "s0": rng.normal(size=400)})
+    frame["ax"] = (0.5 * frame["s0"] - 0.3) / frame["m"]  # messages e = 0.5 F' … with an offset: still Newton
+    names = ["m", "s0"]
+    basis = newton_bases(frame, [0])
+    front = pd.DataFrame(
+        {"complexity": [3, 7], "selected": [True, False], "sympy": ["0.4*s0*m", "(0.5*s0 - 0.3)/m + 0.01"]}
+    )
+    judged = judge_newton(front, frame, names, "ax", basis, 0.999, 0.01)
+    assert judged["outcome"] == "on_front" and judged["ceiling_r2"]["force"] == pytest.approx(1.0)
+    assert judged["ceiling_r2"]["acceleration"] < 0.9
+    assert [m["passes"] for m in judged["members"]] == [False, True]
+    assert node_equation(judged, "judged") == "(0.5*s0 - 0.3)/m + 0.01"
+    assert node_equation(judged, "selected") == "0.4*s0*m"
+    judged = judge_newton(front.assign(selected=[False, True]), frame, names, "ax", basis, 0.999, 0.01)
+    assert judged["outcome"] == "strict"
+    judged = judge_newton(front.iloc[:1], frame, names, "ax", basis, 0.999, 0.01)
+    assert judged["outcome"] == "fail" and node_equation(judged, "judged") == "0.4*s0*m"
+
+
+def test_receiver_scaled_messages_make_newtons_law_affine_in_the_summed_messages() -> None:
+    """Messages that carry the receiver's 1/m already (the judge's receiver-scaled reading): φv is then affine in
+    the summed messages, with no mass left to divide by, and that is Newton's law too. A member of Newton's form
+    that drops a force direction (0.5·s0 without s1) is not: it fails (b), the fit to φv's output."""
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"m": np.exp(rng.normal(size=400)), "s0": rng.normal(size=400), "s1": rng.normal(size=400)})
+    frame["ax"] = 0.5 * frame["s0"] + 0.4 * frame["s1"] + 0.1
+    front = pd.DataFrame(
+        {
+            "complexity": [9, 5, 3],
+            "selected": [True, False, False],
+            "sympy": ["0.5*s0 + 0.4*s1 + 0.1", "0.5*s0**2", "0.5*s0"],
+        }
+    )
+    judged = judge_newton(front, frame, ["m", "s0", "s1"], "ax", newton_bases(frame, [0, 1]), 0.999, 0.01)
+    assert judged["outcome"] == "strict" and [m["passes"] for m in judged["members"]] == [True, False, False]
+    assert judged["members"][2]["newton_r2"]["acceleration"] == pytest.approx(1.0)  # Newton's form, (a) passes
+    assert judged["members"][2]["fit_r2"] < 0.9  # but not φv's output
+    assert judged["ceiling_r2"]["acceleration"] == pytest.approx(1.0) and judged["ceiling_r2"]["force"] < 0.9
+    assert node_equation(judged, "judged") == "0.5*s0 + 0.4*s1 + 0.1"

@@ -1,0 +1,12 @@
+from symdistill.logs import logging_to
+from symdistill.symbolic import SearchSpec, fit_rest
+
+with logging_to(snakemake.log[0]):
+    fit_rest(
+        snakemake.input[0],
+        snakemake.output.front,
+        snakemake.output.result,
+        SearchSpec(**snakemake.params.spec),
+        snakemake.params.components,
+        threads=snakemake.threads,
+    )
