@@ -18,6 +18,7 @@ include: "rules/messages.smk"
 include: "rules/symbolic.smk"
 include: "rules/framework.smk"
 include: "rules/generalisation.smk"
+include: "rules/cosmology.smk"
 include: "rules/report.smk"
 
 

@@ -223,3 +223,20 @@ def test_radius_must_be_below_half_the_box() -> None:
         neighbour_edges(np.zeros((3, 3)), 100.0, 60.0)
     with pytest.raises(ValueError, match="box/2"):
         SyntheticCatalogueSpec(n_halos=10, box=80.0, radius=50.0)
+
+
+@pytest.mark.workflow
+def test_the_rule_writes_the_presets_catalogue(tmp_path: Path) -> None:
+    """Rule halos_synthetic at the smoke preset's size: the file is the one the package writes for the same
+    params, byte for byte, and carries the spec it was made with."""
+    import yaml
+    from workflow import ROOT, snakemake
+
+    snakemake(tmp_path, "--", "results/cosmology/synthetic.parquet")
+    written = tmp_path / "results" / "cosmology" / "synthetic.parquet"
+    settings = yaml.safe_load((ROOT / "config.yaml").read_text())["cosmology"]["synthetic"]
+    settings |= yaml.safe_load((ROOT / "presets" / "smoke.yaml").read_text())["cosmology"]["synthetic"]
+    write_synthetic(SyntheticCatalogueSpec(**settings), tmp_path / "direct.parquet")
+    assert written.read_bytes() == (tmp_path / "direct.parquet").read_bytes()
+    frame, meta = read_written_catalogue(written)
+    assert len(frame) == settings["n_halos"] == 5000 and meta["spec"]["box"] == 285.0
