@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from symdistill import laws
 from symdistill.config import Dataset, check_dataset_identity
-from symdistill.io import InputError, atomic_output, check_finite
+from symdistill.io import InputError, atomic_output, check_finite, read_provenance
 
 FORMAT = "symdistill.dataset/1"
 META_KEY = b"symdistill"
@@ -127,16 +127,7 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"{path}: no such dataset file")
-    try:
-        schema = pq.read_schema(path)
-    except (pa.ArrowInvalid, OSError) as err:
-        raise DatasetError(f"{path}: not a readable Parquet file (truncated or not Parquet): {err}") from None
-    raw = (schema.metadata or {}).get(META_KEY)
-    if raw is None:
-        raise DatasetError(f"{path}: not a symdistill dataset (no '{META_KEY.decode()}' key in the Parquet metadata)")
-    meta = json.loads(raw)
-    if meta.get("format") != FORMAT:
-        raise DatasetError(f"{path}: dataset format {meta.get('format')!r}, expected {FORMAT!r}")
+    meta = read_provenance(path, "dataset", FORMAT, DatasetError)
     if "law" in meta:
         try:
             laws.register(laws.PairLaw(**meta["law"]))

@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from scipy.spatial import cKDTree
 
-from symdistill.io import InputError, atomic_output, package_versions
+from symdistill.io import InputError, atomic_output, package_versions, read_provenance
 
 FORMAT = "symdistill.halos/1"
 META_KEY = b"symdistill"
@@ -282,16 +282,7 @@ def read_written_catalogue(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, 
     path = Path(path)
     if not path.is_file():
         raise CatalogueError(f"{path}: no such catalogue file")
-    try:
-        schema = pq.read_schema(path)
-    except (pa.ArrowInvalid, OSError) as err:
-        raise CatalogueError(f"{path}: not a readable Parquet file (truncated or not Parquet): {err}") from None
-    raw = (schema.metadata or {}).get(META_KEY)
-    if raw is None:
-        raise CatalogueError(f"{path}: not a symdistill halo catalogue (no '{META_KEY.decode()}' key in its metadata)")
-    meta = json.loads(raw)
-    if meta.get("format") != FORMAT:
-        raise CatalogueError(f"{path}: catalogue format {meta.get('format')!r}, expected {FORMAT!r}")
+    meta = read_provenance(path, "halo catalogue", FORMAT, CatalogueError)
     frame = read_catalogue(path)
     if len(frame) != meta["n_halos"]:
         raise CatalogueError(f"{path}: {len(frame)} rows, but its metadata promises {meta['n_halos']} halos")

@@ -23,6 +23,26 @@ class InputError(ValueError):
     """An input file is not what the stage that writes it writes; the message names the file and what to rerun."""
 
 
+def read_provenance(path: Path, what: str, file_format: str, error: type[InputError]) -> dict[str, Any]:
+    """The provenance a pipeline-written Parquet file carries under the schema key ``symdistill``, read from its
+    schema alone, checked to be ``file_format``; ``error`` names the file and says which of these it is not (a
+    readable Parquet file, one of ours, of this format). ``what`` names the kind: "dataset", "halo catalogue"."""
+    import pyarrow as pa  # not at import time: io is imported by every stage, the search's child process included
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(path)
+    except (pa.ArrowInvalid, OSError) as err:
+        raise error(f"{path}: not a readable Parquet file (truncated or not Parquet): {err}") from None
+    raw = (schema.metadata or {}).get(b"symdistill")
+    if raw is None:
+        raise error(f"{path}: not a symdistill {what} (no 'symdistill' key in the Parquet metadata)")
+    meta = json.loads(raw)
+    if meta.get("format") != file_format:
+        raise error(f"{path}: {what} format {meta.get('format')!r}, expected {file_format!r}")
+    return meta
+
+
 PROVENANCE_PACKAGES = ("symdistill", "numpy", "jax", "pyarrow", "pandas", "torch", "torch-geometric", "pyoperon")
 
 
