@@ -13,7 +13,7 @@ if SRC not in sys.path:
 
 import symdistill.config as sd
 from symdistill.search import SearchBudget
-from symdistill.vocabulary import FIGURES
+from symdistill.vocabulary import FIGURES, HALO_FIGURES
 
 sd.validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
 for warning in sd.operator_warnings(config):
@@ -38,7 +38,8 @@ wildcard_constraints:
 
 def final_targets():
     """The tables and the report: they need every cell of every stage."""
-    return [*rules.tables.output, *rules.generalisation_table.output, *rules.report.output]
+    cosmology = rules.table6.output if config["cosmology"]["enabled"] else []
+    return [*rules.tables.output, *rules.generalisation_table.output, *cosmology, *rules.report.output]
 
 
 def cell_files(pattern):
@@ -136,3 +137,52 @@ def rest_runtime(wildcards):
 
 def judge_spec(wildcards):
     return {**config["judge"], "seed": int(wildcards.seed)}
+
+
+# ---------------------------------------------------------------- the cosmology experiment
+COSMOLOGY = config["cosmology"]
+HALO_CELL = "results/cosmology/{catalogue}/{halo_split}"
+
+
+wildcard_constraints:
+    catalogue="synthetic|quijote|file",
+    halo_split="random|ood",
+
+
+def halo_cell_files(pattern):
+    """``pattern`` for each split of the configured catalogue, in cosmology.splits' order."""
+    return [pattern.format(catalogue=COSMOLOGY["catalogue"], halo_split=s) for s in COSMOLOGY["splits"]]
+
+
+def halo_figure_files(wildcards):
+    return [
+        str(path).format(catalogue=COSMOLOGY["catalogue"], halo_split=s)
+        for s in COSMOLOGY["splits"]
+        for path in rules.halos_figures.output
+    ]
+
+
+def halo_cell(wildcards):
+    return f"{wildcards.catalogue}/{wildcards.halo_split}"
+
+
+def halo_training_spec(wildcards):
+    return sd.halo_training_params(config)
+
+
+def halo_search_spec(wildcards):
+    return sd.halo_search_params(config)
+
+
+def halo_search_runtime(wildcards):
+    """Minutes for a halos_symbolic cluster job: φe's components and φv's search, each up to its hard limit."""
+    spec = sd.halo_search_params(config)
+    return SearchBudget(**spec["budget"]).cluster_minutes(spec["components"] + 1)
+
+
+def halo_reference(wildcards):
+    """For the ood split: the random split's searches, whose model the paper refits on δ ≤ cut (its OOD test)."""
+    if wildcards.halo_split != "ood" or "random" not in COSMOLOGY["splits"]:
+        return {}
+    random = f"results/cosmology/{wildcards.catalogue}/random"
+    return {"reference_front": f"{random}/front.parquet", "reference_result": f"{random}/result.json"}

@@ -92,6 +92,8 @@ rule report:
         symbolic=cell_files("results/symbolic/{cell}/result.json"),
         figures=figure_files,
         datasets=expand("results/data/{dataset}/train.parquet", dataset=DATASETS),
+        cosmology=halo_cell_files(f"{HALO_CELL}/evaluation.json") if COSMOLOGY["enabled"] else [],
+        cosmology_figures=halo_figure_files if COSMOLOGY["enabled"] else [],
     output:
         report("results/report/index.html", caption="../report/index.rst", category="Summary"),
     log:

@@ -26,7 +26,9 @@ CELL = f"{DATASET}/{MODEL}/seed0"
 SMOKE_DATASETS = {"spring_2d_n4", "r2_2d_n4"}
 SMOKE_CELLS = 11  # 2 datasets × (standard, bottleneck, l1, kl) + pm, cust and flathgn on spring only
 PIPELINE_RULES = ("simulate", "train", "messages", "forcefit", "symbolic", "judge")
-CLUSTER_RULES = (*PIPELINE_RULES, "ood", "generalisation", "symbolic_rest", "replace", "distil")
+HALO_RULES = ("halos_synthetic", "halos_train", "halos_messages", "halos_symbolic", "halos_evaluate", "halos_figures")
+CLUSTER_RULES = (*PIPELINE_RULES, "ood", "generalisation", "symbolic_rest", "replace", "distil", *HALO_RULES)
+GPU_RULES = ("train", "halos_train")
 
 
 def dry_run(workdir: Path, *args: str) -> tuple[dict[str, int], list[JobBlock]]:
@@ -125,8 +127,8 @@ def test_slurm_profile_as_users_type_it(tmp_path: Path) -> None:
     assert {b.rule for b in blocks} >= set(PIPELINE_RULES)
     for block in blocks:
         resources = block.resources
-        if block.rule == "train":
-            assert resources.get("gpu") == "1", f"train without a GPU request: {resources}"
+        if block.rule in GPU_RULES:
+            assert resources.get("gpu") == "1", f"{block.rule} without a GPU request: {resources}"
             assert resources.get("slurm_partition") == gpu_partition, resources
         else:
             assert "gpu" not in resources and "gres" not in resources, f"{block.rule} requests a GPU: {resources}"
@@ -168,7 +170,7 @@ CELL_STAGES = (
     "figures",
 )
 # localrules (rules/report.smk, rules/generalisation.smk) and the target rule
-ON_THE_SUBMIT_HOST = ("tables", "generalisation_table", "report", "all")
+ON_THE_SUBMIT_HOST = ("tables", "generalisation_table", "table6", "report", "all")
 
 
 def cluster_jobs(out: str) -> tuple[Counter, int]:
@@ -183,18 +185,20 @@ def cluster_jobs(out: str) -> tuple[Counter, int]:
 
 def test_each_cells_small_stages_are_one_cluster_job(tmp_path: Path) -> None:
     """The profile's group-components (cell=1) gives one SLURM job per cell for its stages after training; a site
-    that sets cell=4 gets one per four cells. The paper's configuration: 372 submissions become 132."""
+    that sets cell=4 gets one per four cells. The paper's configuration: 372 submissions become 132 (plus the
+    cosmology experiment's 11 jobs)."""
     profile = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
     assert profile["group-components"] == ["cell=1"]
     alone, groups = cluster_jobs(snakemake_with_profile(tmp_path, "slurm", "-n", cwd=ROOT).stdout)
     ood = len(SMOKE_DATASETS) * 2  # presets/smoke.yaml: ood.sets [bodies8, fast]
-    assert alone == {"simulate": len(SMOKE_DATASETS), "ood": ood, "train": SMOKE_CELLS}, alone
+    halos = {rule: 2 for rule in HALO_RULES} | {"halos_synthetic": 1}  # a job per split (random, ood)
+    assert alone == {"simulate": len(SMOKE_DATASETS), "ood": ood, "train": SMOKE_CELLS, **halos}, alone
     assert groups == SMOKE_CELLS, groups
     packed = snakemake_with_profile(tmp_path, "slurm", "-n", "--group-components", "cell=4", cwd=ROOT).stdout
     assert cluster_jobs(packed)[1] == -(-SMOKE_CELLS // 4)
 
     paper = snakemake_with_profile(tmp_path, "slurm", "-n", cwd=ROOT, configs=(str(ROOT / "config.yaml"),)).stdout
     alone, groups = cluster_jobs(paper)
-    assert (sum(alone.values()), groups) == (12 + 12 * 4 + 60, 60), (alone, groups)  # 4 OOD sets per dataset
+    assert (sum(alone.values()), groups) == (12 + 12 * 4 + 60 + 11, 60), (alone, groups)  # 4 OOD sets per dataset
     ungrouped = job_counts(paper)
     assert sum(n for rule, n in ungrouped.items() if rule in (*PIPELINE_RULES, "figures")) == 372

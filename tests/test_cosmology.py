@@ -10,7 +10,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
+from conftest import ROOT, deep_merge
 
+from symdistill.config import ConfigError, validate_config
 from symdistill.halos import (
     QUIJOTE_BOX,
     QUIJOTE_HALOS,
@@ -229,8 +232,7 @@ def test_radius_must_be_below_half_the_box() -> None:
 def test_the_rule_writes_the_presets_catalogue(tmp_path: Path) -> None:
     """Rule halos_synthetic at the smoke preset's size: the file is the one the package writes for the same
     params, byte for byte, and carries the spec it was made with."""
-    import yaml
-    from workflow import ROOT, snakemake
+    from workflow import snakemake
 
     snakemake(tmp_path, "--", "results/cosmology/synthetic.parquet")
     written = tmp_path / "results" / "cosmology" / "synthetic.parquet"
@@ -240,3 +242,39 @@ def test_the_rule_writes_the_presets_catalogue(tmp_path: Path) -> None:
     assert written.read_bytes() == (tmp_path / "direct.parquet").read_bytes()
     frame, meta = read_written_catalogue(written)
     assert len(frame) == settings["n_halos"] == 5000 and meta["spec"]["box"] == 285.0
+
+
+def test_a_users_catalogue_is_imported_strictly(tmp_path: Path) -> None:
+    from symdistill.halos import import_catalogue
+
+    frame = synthetic_catalogue(small_spec(300))
+    box = small_spec(300).box
+    source = tmp_path / "mine.csv"
+    frame.drop(columns="halo").to_csv(source, index=False)
+    import_catalogue(source, tmp_path / "file.parquet", box)
+    written, meta = read_written_catalogue(tmp_path / "file.parquet")
+    np.testing.assert_allclose(written[["x", "M", "delta"]], frame[["x", "M", "delta"]])
+    assert meta["source"] == "file" and meta["box"] == box
+    with pytest.raises(CatalogueError, match=r"mine.csv: \d+ coordinates outside \[0, 100.0\) Mpc/h"):
+        import_catalogue(source, tmp_path / "small.parquet", 100.0)
+    frame.drop(columns="delta").to_csv(source, index=False)
+    with pytest.raises(CatalogueError, match="mine.csv: no column delta"):
+        import_catalogue(source, tmp_path / "nodelta.parquet", box)
+    assert not (tmp_path / "small.parquet").exists() and not (tmp_path / "nodelta.parquet").exists()
+
+
+@pytest.mark.parametrize(
+    ("overlay", "message"),
+    [
+        ({"catalogue": "file"}, "invalid config at 'cosmology.file.path': catalogue: file needs the path"),
+        ({"catalogue": "quijote"}, "invalid config at 'cosmology.quijote.snapdir': catalogue: quijote needs"),
+        ({"radius": 150.0}, r"invalid config at 'cosmology.radius': 150.0 Mpc/h is not below half the box \(285.0"),
+        ({"splits": ["time"]}, "invalid config at 'cosmology.splits.0'"),
+    ],
+)
+def test_cosmology_config_mistakes_stop_before_any_job(overlay: dict, message: str) -> None:
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    deep_merge(config, yaml.safe_load((ROOT / "presets" / "smoke.yaml").read_text()))
+    deep_merge(config, {"cosmology": overlay})
+    with pytest.raises(ConfigError, match=message):
+        validate_config(config, ROOT / "schemas" / "config.schema.yaml")

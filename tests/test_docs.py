@@ -31,7 +31,7 @@ CHECKOUT = (
     "Makefile",
     "pyproject.toml",
 )
-CELLS_YAML = "experiment: {sims: [spring], models: [l1]}\n"  # README's example of a cells.yaml
+CELLS_YAML = "experiment: {sims: [spring], models: [l1]}\ncosmology: {enabled: false}\n"  # README's cells.yaml
 SINGLE_CELL = re.compile(r"results/(?:judge|symbolic|forcefit|messages|models|generalisation)/[^ ]+/seed\d+")
 PLACEHOLDER_ROOT = "/path/to/symdistill"  # docs/cluster.md: running from elsewhere; here: the checkout
 # Documented on purpose but not dry-runnable, each for a reason checked elsewhere or stated in the docs:

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from symdistill.data import Split
+from symdistill.fits import r2_affine
 from symdistill.judge import (
     JudgeSpec,
     energy_domain,
@@ -17,7 +18,6 @@ from symdistill.judge import (
     judge_component,
     other_snapshots,
     place_senders,
-    r2_affine,
 )
 from symdistill.symbolic import evaluate, input_names
 

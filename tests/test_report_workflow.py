@@ -19,7 +19,7 @@ from symdistill.vocabulary import FIGURES
 
 pytestmark = pytest.mark.workflow
 
-PARTIAL = "experiment:\n  sims: [spring]\n  models: [bottleneck, kl]\n"
+PARTIAL = "experiment:\n  sims: [spring]\n  models: [bottleneck, kl]\ncosmology:\n  enabled: false\n"
 CELLS = ("spring_2d_n4/bottleneck/seed0", "spring_2d_n4/kl/seed0")
 
 

@@ -16,6 +16,10 @@ from conftest import ROOT, deep_merge
 from symdistill.config import (
     cells,
     datasets,
+    halo_evaluation_params,
+    halo_messages_params,
+    halo_search_params,
+    halo_training_params,
     model_params,
     ood_sets,
     ood_shift,
@@ -24,9 +28,13 @@ from symdistill.config import (
     spec_from,
     validate_config,
 )
-from symdistill.halos import SyntheticCatalogueSpec
+from symdistill.halo_distillation import HaloMessagesSpec
+from symdistill.halo_formulas import HaloEvaluationSpec, HaloJudgeSpec, RefitSpec
+from symdistill.halo_network import HaloModelSpec, HaloTrainingSettings, HaloTrainingSpec
+from symdistill.halos import HaloUnits, SplitSpec, SyntheticCatalogueSpec
 from symdistill.judge import JudgeSpec
 from symdistill.models import ModelSpec
+from symdistill.quijote import QuijoteSource
 from symdistill.replacement import ReplacementSpec
 from symdistill.simulate import Shift, SimulationSpec
 from symdistill.symbolic import SearchSpec
@@ -34,6 +42,7 @@ from symdistill.train import TrainingSettings, TrainingSpec
 
 SCHEMA_PATH = ROOT / "schemas" / "config.schema.yaml"
 SCHEMA = yaml.safe_load(SCHEMA_PATH.read_text())
+COSMOLOGY = SCHEMA["properties"]["cosmology"]["properties"]
 PRESETS = [None, *sorted(p.stem for p in (ROOT / "presets").glob("*.yaml"))]
 
 
@@ -65,7 +74,15 @@ def field_names(cls: type) -> set[str]:
         # models: which cells; components: rule symbolic_rest's
         (ReplacementSpec, keys(SCHEMA["properties"]["framework"]), set(), {"models", "components"}),
         # the planted law is the paper's (halos.PlantedLaw), not a setting
-        (SyntheticCatalogueSpec, keys(SCHEMA["properties"]["cosmology"]["properties"]["synthetic"]), {"law"}, set()),
+        (SyntheticCatalogueSpec, keys(COSMOLOGY["synthetic"]), {"law"}, set()),
+        (HaloModelSpec, keys(COSMOLOGY["model"]), set(), set()),
+        (HaloTrainingSettings, keys(COSMOLOGY["training"]), set(), set()),
+        (SplitSpec, keys(COSMOLOGY["split"]), set(), set()),
+        (HaloUnits, keys(COSMOLOGY["units"]), set(), set()),
+        (HaloMessagesSpec, keys(COSMOLOGY["messages"]), {"seed"}, set()),  # cosmology.seed
+        (HaloJudgeSpec, keys(COSMOLOGY["judge"]), {"seed"}, set()),
+        (RefitSpec, keys(COSMOLOGY["refit"]), {"seed"}, set()),
+        (QuijoteSource, keys(COSMOLOGY["quijote"]), set(), set()),
     ],
     ids=lambda v: v.__name__ if isinstance(v, type) else "",
 )
@@ -99,6 +116,11 @@ def test_every_cells_params_build_its_specs(preset: str | None) -> None:
         spec_from(JudgeSpec, {**config["judge"], "seed": cell.seed}, where)
     spec_from(ReplacementSpec, replacement_params(config), f"{preset}: framework")
     spec_from(SyntheticCatalogueSpec, config["cosmology"]["synthetic"], f"{preset}: cosmology.synthetic")
+    HaloTrainingSpec.from_params(halo_training_params(config), f"{preset}: halos_train")
+    spec_from(HaloMessagesSpec, halo_messages_params(config), f"{preset}: halos_messages")
+    spec_from(SearchSpec, halo_search_params(config), f"{preset}: halos_symbolic")
+    HaloEvaluationSpec.from_params(halo_evaluation_params(config), f"{preset}: halos_evaluate")
+    assert set(keys(COSMOLOGY["symbolic"])) <= set(keys(SCHEMA["properties"]["symbolic"]))
 
 
 def test_config_yamls_synthetic_catalogue_is_the_one_benchmarked() -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from browser import render
 from workflow import ROOT, job_counts, snakemake
 
 from symdistill.data import read_split
@@ -27,6 +28,10 @@ def test_dry_run_builds_the_dag_for_each_preset(tmp_path: Path, preset: str | No
     assert counts["generalisation"] == cells and counts["ood"] == datasets * (2 if preset == "smoke" else 4)
     closed = 2 * datasets  # framework.models: bottleneck and l1
     assert counts["symbolic_rest"] == counts["replace"] == counts["distil"] == closed
+    # the cosmology experiment: one synthetic catalogue, a network per split (random, ood), Table 6
+    assert counts["halos_synthetic"] == counts["table6"] == 1
+    halo_rules = ("halos_train", "halos_messages", "halos_symbolic", "halos_evaluate", "halos_figures")
+    assert [counts[rule] for rule in halo_rules] == [2] * len(halo_rules)
 
 
 def test_seeds_fan_out_into_replicate_cells(tmp_path: Path) -> None:
@@ -136,3 +141,35 @@ def test_a_rerun_of_one_cells_search_and_judge_is_byte_identical(smoke_run: Path
     assert (first["run"]["threads"], again["run"]["threads"]) == (2, 1)  # it did rerun, with another thread count
     assert {path: path.read_bytes() for path in before} == before
     assert {k: v for k, v in again.items() if k != "run"} == {k: v for k, v in first.items() if k != "run"}
+
+
+def test_smoke_cosmology_branch_runs_for_real(smoke_run: Path) -> None:
+    """The whole cosmology branch on the smoke preset's 5,000 synthetic halos: both networks, their distillation,
+    Table 6 beside the paper's values, the planted law judged, the figures and the report's section."""
+    for split in ("random", "ood"):
+        cell = smoke_run / f"results/cosmology/synthetic/{split}"
+        metrics = json.loads((cell / "metrics.json").read_text())
+        assert metrics["cell"] == f"synthetic/{split}" and metrics["train_halos"] + metrics["test_halos"] == 5000
+        evaluation = json.loads((cell / "evaluation.json").read_text())
+        assert list(evaluation["formulas"]) == ["constant", "simple", "without_mass", "with_mass"]
+        assert evaluation["planted"]["outcome"] in ("strict", "on_front", "partial", "fail")
+        assert set(evaluation["planted"]["parts"]) == {
+            *json.loads((cell / "result.json").read_text())["summed"].values(),
+            "gn",
+        }
+        # the planted law refitted is the noise floor: N(0, 0.05) noise has mean |noise| 0.04
+        assert evaluation["planted"]["law"]["test"] == pytest.approx(0.04, abs=0.005)
+        assert evaluation["formulas"]["with_mass"]["refit"]["test"] < 1.1 * evaluation["planted"]["law"]["test"]
+        for name in ("halo_sparsity", "halo_kernel", "halo_prediction"):
+            assert (smoke_run / f"results/figures/cosmology/synthetic/{split}/{name}.png").stat().st_size > 1000
+    table = (smoke_run / "results/tables/table6.md").read_text()
+    assert "| Best with mass | — | 0.0882 |" in table and "| GN | 0.0634 | 0.1420 |" in table
+    report = (smoke_run / "results/report/index.html").read_text()
+    section = report.split('<section id="cosmology">')[1].split("</section>")[0]
+    assert "Table 6" in section and section.count("<img") == 6
+    # in a browser: no page error, and every figure of the section decoded and drawn
+    figures = (
+        "[...document.querySelectorAll('#cosmology img')].map(i => [i.naturalWidth, i.getBoundingClientRect().height])"
+    )
+    _, errors, sizes = render(smoke_run / "results/report/index.html", evaluate=figures)
+    assert errors == [] and len(sizes) == 6 and all(w > 300 and h > 100 for w, h in sizes), (errors, sizes)

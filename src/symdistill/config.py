@@ -154,6 +154,7 @@ def validate_config(config: dict[str, Any], schema_path: str | Path) -> None:
     except BackendUnavailable as err:
         raise ConfigError(f"invalid config at 'symbolic.backend': {err}") from None
     snakemake_validate(config, str(schema_path), set_default=True)
+    _check_cosmology(config)
 
 
 def _describe(error: jsonschema.ValidationError) -> str:
@@ -420,3 +421,64 @@ def recorded_message_kind(record: Mapping[str, Any]) -> str:
     Files written before FlatHGN existed do not say, and hold force messages.
     """
     return record.get("message", "force")
+
+
+# ---------------------------------------------------------------- the cosmology experiment
+
+
+def halo_training_params(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``halos_train`` rule's params (``HaloTrainingSpec``): the same for every split of a catalogue."""
+    cosmo = config["cosmology"]
+    return {
+        "model": dict(sorted(cosmo["model"].items())),
+        "training": dict(sorted(cosmo["training"].items())),
+        "split": dict(sorted(cosmo["split"].items())),
+        "units": dict(sorted(cosmo["units"].items())),
+        "radius": float(cosmo["radius"]),
+        "seed": cosmo["seed"],
+    }
+
+
+def halo_search_params(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``halos_symbolic`` rule's ``SearchSpec``: ``symbolic`` with ``cosmology.symbolic``'s overrides."""
+    cosmo = config["cosmology"]
+    return {
+        **config["symbolic"],
+        **cosmo["symbolic"],
+        "r_min": 0.0,
+        "components": cosmo["messages"]["components"],
+        "seed": cosmo["seed"],
+    }
+
+
+def halo_messages_params(config: Mapping[str, Any]) -> dict[str, Any]:
+    cosmo = config["cosmology"]
+    return {**cosmo["messages"], "seed": cosmo["seed"]}
+
+
+def halo_evaluation_params(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``halos_evaluate`` rule's params (``HaloEvaluationSpec``)."""
+    cosmo = config["cosmology"]
+    training = halo_training_params(config)
+    return {
+        "judge": {**cosmo["judge"], "seed": cosmo["seed"]},
+        "refit": {**cosmo["refit"], "seed": cosmo["seed"]},
+        **{k: training[k] for k in ("radius", "split", "units")},
+    }
+
+
+def _check_cosmology(config: Mapping[str, Any]) -> None:
+    """What the schema cannot say: a file or Quijote catalogue needs its paths, and the graph's radius must fit the
+    box (Quijote's box is read from its snapshot: the graph's construction checks it)."""
+    cosmo = config["cosmology"]
+    if cosmo["catalogue"] == "file" and not cosmo["file"]["path"]:
+        raise ConfigError("invalid config at 'cosmology.file.path': catalogue: file needs the path of your catalogue")
+    for key in ("snapdir", "snapshot"):
+        if cosmo["catalogue"] == "quijote" and not cosmo["quijote"][key]:
+            raise ConfigError(f"invalid config at 'cosmology.quijote.{key}': catalogue: quijote needs this folder")
+    box = {"synthetic": cosmo["synthetic"]["box"], "file": cosmo["file"]["box"]}.get(cosmo["catalogue"])
+    if box is not None and cosmo["radius"] >= box / 2:
+        raise ConfigError(
+            f"invalid config at 'cosmology.radius': {cosmo['radius']} Mpc/h is not below half the box ({box} Mpc/h): "
+            "a pair could then be close through two periodic images"
+        )

@@ -30,8 +30,8 @@ from torch import Tensor, nn
 
 from symdistill.config import check_cell_identity
 from symdistill.data import Split, feature_names, read_split, target_names
+from symdistill.fits import r2_affine
 from symdistill.io import read_json, write_json
-from symdistill.judge import r2_affine
 from symdistill.models import Graph
 from symdistill.replacement import CompiledExpression, ReplacedNetwork, SymbolicMessages, load_replaced
 from symdistill.symbolic import SearchSpec, evaluate, front_table, search, to_sympy, worst_status, write_front

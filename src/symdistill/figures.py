@@ -15,39 +15,23 @@ them can be made in one process without leaking memory or needing a GUI backend.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from PIL import Image
 
 from symdistill.config import recorded_message_kind
 from symdistill.data import AXES
-from symdistill.forcefit import affine_fit, potential_basis
-from symdistill.io import atomic_output, read_json
+from symdistill.fits import affine_fit
+from symdistill.forcefit import potential_basis
+from symdistill.io import read_json
 from symdistill.messages import read_messages
+from symdistill.plotting import HIGHLIGHT, MAX_POINTS, MUTED, save
 from symdistill.rollout import gnn_acceleration, rk4_rollout, stored_trajectory
 from symdistill.train import load_model
 from symdistill.vocabulary import FIGURES, READINGS
-
-DPI = 80
-MAX_POINTS = 2000  # edges drawn per scatter: enough to show the shape, small enough to keep the PNG light
-HIGHLIGHT, MUTED = "C3", "0.65"
-
-
-def save(fig: Figure, path: str | Path) -> None:
-    """A 256-colour PNG: the figures are lines, points and flat fills, so a palette loses nothing visible and
-    the files (which the report embeds, every cell's) shrink about 2.5×."""
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=DPI)
-    image = Image.open(buffer).convert("RGB").quantize(256, Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
-    with atomic_output(path) as tmp:
-        image.save(tmp, format="png", optimize=True)
-
 
 # ---------------------------------------------------------------- training
 

@@ -17,7 +17,6 @@ potential U plus [q1, q2, q1q2, m1, m2, m1m2], a first-order stand-in for f (exa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,32 +25,12 @@ import pandas as pd
 
 from symdistill.config import recorded_message_kind
 from symdistill.data import AXES
+from symdistill.fits import AffineFit, affine_fit
 from symdistill.io import write_json
 from symdistill.messages import read_messages
 
 MAX_STEPS = 100
 CONSTANT = 1e-9  # relative spread below which a message component counts as constant
-
-
-@dataclass(frozen=True)
-class AffineFit:
-    """``target ≈ basis @ w + b``: every comparison of a message with a law (Table 1, the judge, the figures) is
-    this one least-squares fit, so they agree on what "a linear map of the law" means."""
-
-    coef: np.ndarray  # (d + 1,) or (d + 1, k): the weights w, then the offset b
-
-    def __call__(self, basis: np.ndarray) -> np.ndarray:
-        return with_offset(basis) @ self.coef
-
-
-def with_offset(basis: np.ndarray) -> np.ndarray:
-    """The design matrix [basis, 1] of an affine fit; ``basis`` is (edges,) or (edges, d)."""
-    return np.column_stack([basis, np.ones(len(basis))])
-
-
-def affine_fit(basis: np.ndarray, target: np.ndarray) -> AffineFit:
-    coef, *_ = np.linalg.lstsq(with_offset(basis), target, rcond=None)
-    return AffineFit(coef)
 
 
 def least_trimmed_squares(basis: np.ndarray, target: np.ndarray, keep: float) -> tuple[AffineFit, np.ndarray]:

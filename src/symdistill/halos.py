@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 from scipy.spatial import cKDTree
 
 from symdistill.io import InputError, atomic_output, package_versions, read_provenance
+from symdistill.vocabulary import HALO_SPLITS
 
 FORMAT = "symdistill.halos/1"
 META_KEY = b"symdistill"
@@ -41,7 +42,69 @@ COLUMNS = ("halo", *REQUIRED, "delta")  # a synthetic catalogue, in this order
 QUIJOTE_HALOS = 215_854  # Quijote fiducial simulation 0, z = 0, FoF halos (the paper's data set)
 QUIJOTE_BOX = 1000.0  # Mpc/h
 PAPER_RADIUS = 50.0  # Mpc/h: the paper connects halos closer than this
+# The network's and the equations' inputs, dimensionless (HaloUnits): per edge j → i and per halo i
+EDGE_INPUTS = ("m1", "m2", "r", "dv")  # M̃_i, M̃_j, |r_i − r_j|~, |v_i − v_j|~ (receiver i, sender j)
+NODE_INPUTS = ("m", "v")  # M̃_i, |v_i|~
+UNITS = {"position": "Mpc/h", "velocity": "km/s", "M": "1e10 Msun/h"}  # a catalogue file's, recorded with it
 _PAIR_CHUNK = 1 << 21  # pairs per chunk of the distance computation: bounds temporaries, not results
+
+
+SPLITS = tuple(HALO_SPLITS)  # the splits a network is trained under (symdistill.vocabulary.HALO_SPLITS)
+
+
+@dataclass(frozen=True)
+class HaloUnits:
+    """The scales that make the network's and the equations' inputs dimensionless: r̃ = r / ``length``,
+    M̃ = M / ``mass``, ṽ = v / ``velocity`` (config ``cosmology.units``).
+
+    The defaults are the planted law's (:class:`PlantedLaw`): 288.7 Mpc/h, the standard deviation of a coordinate
+    uniform in Quijote's box, and 1e14 Msun/h; the velocity scale is 500 km/s, about a cluster's bulk speed plus
+    its dispersion. Every equation the pipeline prints, the paper's Table 6 formulas with its constants included,
+    is in these units.
+    """
+
+    length: float = QUIJOTE_BOX / math.sqrt(12.0)  # Mpc/h
+    mass: float = 1e4  # 1e10 Msun/h
+    velocity: float = 500.0  # km/s
+
+    def __post_init__(self) -> None:
+        if min(self.length, self.mass, self.velocity) <= 0:
+            raise ValueError(f"cosmology.units must be positive, got {self}")
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """How the halos are divided between training and test (config ``cosmology.split``).
+
+    ``random``: a seeded ``test_fraction`` of the halos is held out. ``ood``: the paper's out-of-distribution test,
+    halos with δ ≤ ``ood_cut`` train (80 % of Quijote's) and those above it are the test set. Every halo stays
+    in the graph either way: a test halo still sends messages to its training neighbours, as in the paper, which
+    splits the targets, not the catalogue.
+    """
+
+    test_fraction: float = 0.2
+    ood_cut: float = 1.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.test_fraction < 1.0:
+            raise ValueError(f"cosmology.split.test_fraction must be in (0, 1), got {self.test_fraction}")
+
+    def training_halos(self, delta: np.ndarray, split: str) -> np.ndarray:
+        """A boolean mask of the halos that train under ``split``; refuses a split that leaves either side empty."""
+        if split == "random":
+            n = len(delta)
+            held_out = np.random.default_rng(self.seed).permutation(n)[: max(1, round(self.test_fraction * n))]
+            mask = np.ones(n, dtype=bool)
+            mask[held_out] = False
+        elif split == "ood":
+            mask = np.asarray(delta) <= self.ood_cut
+        else:
+            raise ValueError(f"unknown split {split!r}; expected one of {', '.join(SPLITS)}")
+        if mask.all() or not mask.any():
+            side = "test" if mask.all() else "training"
+            raise ValueError(f"split {split!r} leaves no {side} halos (cosmology.split: {self})")
+        return mask
 
 
 class CatalogueError(InputError):
@@ -210,16 +273,58 @@ def neighbour_edges(positions: np.ndarray, box: float, radius: float) -> tuple[n
 
 
 def minimum_image_distances(
-    positions: np.ndarray, senders: np.ndarray, receivers: np.ndarray, box: float
+    positions: np.ndarray, senders: np.ndarray, receivers: np.ndarray, box: float | None
 ) -> np.ndarray:
-    """|r_i − r_j| across the periodic box's nearest image, in chunks (float64 arithmetic, float32 result)."""
+    """|r_i − r_j| across the periodic box's nearest image (``box`` None: no periodicity, e.g. for velocities), in
+    chunks (float64 arithmetic, float32 result)."""
     out = np.empty(len(senders), dtype=np.float32)
     for start in range(0, len(senders), _PAIR_CHUNK):
         stop = start + _PAIR_CHUNK
         delta = positions[receivers[start:stop]] - positions[senders[start:stop]]
-        delta -= box * np.round(delta / box)
+        if box is not None:
+            delta -= box * np.round(delta / box)
         out[start:stop] = np.sqrt(np.einsum("ij,ij->i", delta, delta))
     return out
+
+
+@dataclass(frozen=True)
+class HaloGraph:
+    """A catalogue's radius graph, edges sorted by (receiver, sender), with each halo's slice of them."""
+
+    senders: np.ndarray  # int32
+    receivers: np.ndarray  # int32
+    distances: np.ndarray  # float32, Mpc/h
+    offsets: np.ndarray  # int64 (n + 1,): halo i's incoming edges are offsets[i]:offsets[i + 1]
+
+    @classmethod
+    def build(cls, positions: np.ndarray, box: float, radius: float) -> HaloGraph:
+        senders, receivers, distances = neighbour_edges(positions, box, radius)
+        counts = np.bincount(receivers, minlength=len(positions))
+        return cls(senders, receivers, distances, np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
+
+    @property
+    def n(self) -> int:
+        return len(self.offsets) - 1
+
+
+def node_features(frame: pd.DataFrame, units: HaloUnits) -> np.ndarray:
+    """(n, 2) float32: M̃_i and |ṽ_i|, in ``NODE_INPUTS`` order."""
+    speed = np.linalg.norm(frame[["vx", "vy", "vz"]].to_numpy(np.float64), axis=1)
+    return np.stack([frame["M"].to_numpy(np.float64) / units.mass, speed / units.velocity], axis=1).astype(np.float32)
+
+
+def edge_features(
+    frame: pd.DataFrame, graph: HaloGraph, units: HaloUnits, edges: np.ndarray | None = None
+) -> np.ndarray:
+    """(E, 4) float32 in ``EDGE_INPUTS`` order, for every edge or for the edges ``edges`` indexes."""
+    chosen = slice(None) if edges is None else edges
+    senders, receivers = graph.senders[chosen], graph.receivers[chosen]
+    mass = frame["M"].to_numpy(np.float64) / units.mass
+    velocity = frame[["vx", "vy", "vz"]].to_numpy(np.float64) / units.velocity
+    relative = minimum_image_distances(velocity, senders, receivers, None)
+    return np.stack([mass[receivers], mass[senders], graph.distances[chosen] / units.length, relative], axis=1).astype(
+        np.float32
+    )
 
 
 def synthetic_catalogue(spec: SyntheticCatalogueSpec) -> pd.DataFrame:
@@ -251,7 +356,7 @@ def synthetic_metadata(spec: SyntheticCatalogueSpec) -> dict[str, Any]:
         "source": "synthetic",
         "spec": asdict(spec),
         "box": spec.box,
-        "units": {"position": "Mpc/h", "velocity": "km/s", "M": "1e10 Msun/h"},
+        "units": UNITS,
         "versions": package_versions(),
     }
 
@@ -277,8 +382,8 @@ def write_synthetic(spec: SyntheticCatalogueSpec, path: str | os.PathLike[str]) 
 
 
 def read_written_catalogue(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """A catalogue :func:`write_catalogue` wrote, and its metadata; refuses a file of any other format, one whose
-    rows disagree with its metadata, or one with missing columns or non-finite values."""
+    """A catalogue :func:`write_catalogue` wrote, with its target δ, and its metadata; refuses a file of any other
+    format, one whose rows disagree with its metadata, or one with missing columns or non-finite values."""
     path = Path(path)
     if not path.is_file():
         raise CatalogueError(f"{path}: no such catalogue file")
@@ -286,6 +391,8 @@ def read_written_catalogue(path: str | os.PathLike[str]) -> tuple[pd.DataFrame, 
     frame = read_catalogue(path)
     if len(frame) != meta["n_halos"]:
         raise CatalogueError(f"{path}: {len(frame)} rows, but its metadata promises {meta['n_halos']} halos")
+    if "delta" not in frame.columns:
+        raise CatalogueError(f"{path}: no column delta (the overdensity the network is trained on)")
     return frame, meta
 
 
@@ -323,4 +430,21 @@ def read_catalogue(path: str | os.PathLike[str]) -> pd.DataFrame:
         raise CatalogueError(f"{path}: non-finite values (NaN or inf) in {where}")
     if "halo" not in frame.columns:
         frame.insert(0, "halo", np.arange(len(frame), dtype=np.int64))
+    return frame
+
+
+def import_catalogue(source: str | os.PathLike[str], path: str | os.PathLike[str], box: float) -> pd.DataFrame:
+    """A user's catalogue (Parquet or CSV, :func:`read_catalogue`'s columns and δ) in the pipeline's format, its
+    positions checked to lie in the periodic box; returns it."""
+    frame = read_catalogue(source)
+    if "delta" not in frame.columns:
+        raise CatalogueError(f"{source}: no column delta: the overdensity the network learns to predict")
+    positions = frame[list(POSITIONS)].to_numpy(np.float64)
+    outside = int(np.count_nonzero((positions < 0) | (positions >= box)))
+    if outside:
+        raise CatalogueError(
+            f"{source}: {outside} coordinates outside [0, {box}) Mpc/h (cosmology.file.box): wrong box or units"
+            " (positions must be in Mpc/h)"
+        )
+    write_catalogue(path, frame[list(COLUMNS)], {"source": "file", "file": str(source), "box": box, "units": UNITS})
     return frame

@@ -52,7 +52,8 @@ import torch
 
 from symdistill.config import check_cell_identity
 from symdistill.data import Split, read_split
-from symdistill.forcefit import affine_fit, least_trimmed_squares
+from symdistill.fits import affine_fit, r2_affine
+from symdistill.forcefit import least_trimmed_squares
 from symdistill.io import read_json, write_json
 from symdistill.messages import edge_features, edge_messages, read_messages, sample_graphs, true_forces, true_potentials
 from symdistill.symbolic import evaluate
@@ -73,22 +74,6 @@ class JudgeSpec:
     range_factor: float  # probe distances reach range_factor × the 99th percentile of test distances
     receiver_bins: int
     seed: int
-
-
-def r2_affine(target: np.ndarray, basis: np.ndarray, groups: np.ndarray | None = None) -> float:
-    """R² of the least-squares affine fit of ``target`` on ``basis``, separately within each group."""
-    if not (np.all(np.isfinite(target)) and np.all(np.isfinite(basis))):
-        return -np.inf
-    total = np.sum((target - target.mean()) ** 2)
-    if total == 0:
-        return 0.0
-    groups = np.zeros(len(target), dtype=int) if groups is None else groups
-    residual = 0.0
-    for g in np.unique(groups):
-        rows = groups == g
-        fit = affine_fit(basis[rows], target[rows])
-        residual += np.sum((fit(basis[rows]) - target[rows]) ** 2)
-    return float(1 - residual / total)
 
 
 def fresh_pairs(x: np.ndarray, edges: int, rng: np.random.Generator) -> np.ndarray:

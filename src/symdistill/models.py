@@ -25,17 +25,14 @@ from torch_geometric.nn import MessagePassing
 from symdistill.systems import edge_index as system_edges
 
 
-def mlp(n_in: int, hidden: int, n_out: int, activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
-    """Three hidden layers, as the reference's code (its paper text says two)."""
-    return nn.Sequential(
-        nn.Linear(n_in, hidden),
-        activation(),
-        nn.Linear(hidden, hidden),
-        activation(),
-        nn.Linear(hidden, hidden),
-        activation(),
-        nn.Linear(hidden, n_out),
-    )
+def mlp(n_in: int, hidden: int, n_out: int, activation: type[nn.Module] = nn.ReLU, layers: int = 3) -> nn.Sequential:
+    """``layers`` hidden layers: three by default, as the reference's code (its paper text says two; the cosmology
+    experiment's network, which the paper describes on its own, takes two)."""
+    widths = [n_in, *[hidden] * layers]
+    blocks: list[nn.Module] = []
+    for a, b in zip(widths, widths[1:], strict=False):
+        blocks += [nn.Linear(a, b), activation()]
+    return nn.Sequential(*blocks, nn.Linear(hidden, n_out))
 
 
 @dataclass(frozen=True)

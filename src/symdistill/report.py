@@ -26,6 +26,7 @@ import yaml
 
 from symdistill.config import Cell, parse_cell, parse_dataset, recorded_message_kind
 from symdistill.data import read_metadata
+from symdistill.halo_report import report_section
 from symdistill.io import PROVENANCE_PACKAGES, atomic_output, package_versions
 from symdistill.laws import fitted_law, round_constants
 from symdistill.records import TableInputError, read_cells
@@ -412,6 +413,7 @@ def build_report(
         "other_benchmarks": others,
         "symbolic": symbolic_summary(reports),
         "generalisation": generalisation_html(inputs.get("generalisation")),
+        "cosmology": report_section(list(inputs.get("cosmology", [])), list(inputs.get("cosmology_figures", []))),
     }
     with atomic_output(output) as tmp:
         tmp.write_text(render_page(context), encoding="utf-8")

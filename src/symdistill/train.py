@@ -23,7 +23,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -60,6 +60,16 @@ class TrainingSettings:
     graphs_per_epoch: int
     max_lr: float
     monitor_graphs: int  # test graphs evaluated after each epoch (history.parquet)
+    weight_decay: float
+
+
+class Schedule(Protocol):
+    """What the optimiser and its schedule read of a training budget (``TrainingSettings`` and the cosmology
+    network's ``HaloTrainingSettings``)."""
+
+    epochs: int
+    final_div_factor: float
+    max_lr: float
     weight_decay: float
 
 
@@ -214,7 +224,11 @@ def new_run(spec: TrainingSpec, device: torch.device, model: Network | None = No
     torch.manual_seed(spec.seed)
     if model is None:
         model = build_model(spec.model, spec.system["dim"]).to(device)
-    t = spec.training
+    return optimised_run(model, spec.training, spec.steps_per_epoch)
+
+
+def optimised_run(model: torch.nn.Module, t: Schedule, steps_per_epoch: int) -> Run:
+    """``model`` with the recipe's optimiser and schedule: Adam and OneCycle over ``t.epochs`` epochs."""
     trainable = [p for p in model.parameters() if p.requires_grad]
     # fused: one kernel for all parameters; 10 % of a CPU step is the per-parameter loop otherwise.
     optimizer = torch.optim.Adam(trainable, lr=t.max_lr, weight_decay=t.weight_decay, fused=True)
@@ -222,7 +236,7 @@ def new_run(spec: TrainingSpec, device: torch.device, model: Network | None = No
         optimizer,
         max_lr=t.max_lr,
         epochs=t.epochs,
-        steps_per_epoch=spec.steps_per_epoch,
+        steps_per_epoch=steps_per_epoch,
         final_div_factor=t.final_div_factor,
     )
     return Run(model, optimizer, scheduler)
@@ -443,16 +457,20 @@ def train_and_record_epoch(run: Run, spec: TrainingSpec, data: CellData, cell: s
         }
     )
     run.epoch = epoch
-    h = run.history[-1]
+    log_epoch(cell, run.history[-1], spec.training.epochs, f"{graphs / seconds:.0f} graphs/s")
+
+
+def log_epoch(cell: str, entry: Mapping[str, Any], epochs: int, speed: str) -> None:
+    """An epoch's line of the job's log, from its line of history."""
     log.info(
-        "%s: epoch %d/%d train %.4g test %.4g lr %.3g, %.0f graphs/s",
+        "%s: epoch %d/%d train %.4g test %.4g lr %.3g, %s",
         cell,
-        epoch,
-        spec.training.epochs,
-        h["train_loss"],
-        h["test_loss"],
-        h["lr"],
-        graphs / seconds,
+        entry["epoch"],
+        epochs,
+        entry["train_loss"],
+        entry["test_loss"],
+        entry["lr"],
+        speed,
     )
 
 
@@ -509,15 +527,21 @@ def write_outputs(run: Run, spec: TrainingSpec, trained: Trained, paths: OutputP
     )
 
 
-def read_model_record(path: str | Path, expected: str, what: str, device: torch.device | str = "cpu") -> dict[str, Any]:
-    """The record of a saved model of format ``expected`` (``what`` names it in the error), its ``model`` read into a
-    ``ModelSpec``; rejects unreadable, foreign and moved files by name."""
+def read_saved(path: str | Path, expected: str, what: str, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """A file ``torch.save`` wrote, of format ``expected``; an unreadable or foreign file is refused by name."""
     try:
         record = torch.load(path, map_location=device, weights_only=False)
     except Exception as err:  # torch raises many types for a truncated or foreign file
         raise ValueError(f"{path}: not a readable model file ({err})") from None
     if not isinstance(record, dict) or record.get("format") != expected:
         raise ValueError(f"{path}: not {what} (expected format {expected!r})")
+    return record
+
+
+def read_model_record(path: str | Path, expected: str, what: str, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """The record of a saved model of format ``expected`` (``what`` names it in the error), its ``model`` read into a
+    ``ModelSpec``; rejects unreadable, foreign and moved files by name."""
+    record = read_saved(path, expected, what, device)
     check_cell_identity(path, record["cell"])
     return {**record, "model": spec_from(ModelSpec, record["model"], f"{path}: model")}
 

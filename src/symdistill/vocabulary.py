@@ -93,3 +93,29 @@ FIGURES = {
 # The models a cell's generalisation file scores (results/generalisation/{cell}.json), in the framework's order:
 # the network, the network with φe replaced by its equations (φv retrained), the model with no network left.
 GENERALISATION_MODELS = {"gn": "GN", "symbolic_edge": "GN with symbolic φe", "symbolic": "symbolic model"}
+
+# ---------------------------------------------------------------- the cosmology experiment
+
+HALO_SPLITS = {"random": "random hold-out", "ood": "out of distribution (δ ≤ cut trains, δ > cut tests)"}
+HALO_FIGURES = {
+    f.name: f
+    for f in (
+        Figure(
+            "halo_sparsity",
+            "halo message sparsity",
+            "Each message component's std over the epochs; the most significant highlighted (the paper: one).",
+        ),
+        Figure(
+            "halo_kernel",
+            "φe against distance",
+            "The most significant message against the pair's distance, coloured by the sender's mass; the selected "
+            "φe equation (and, for a synthetic catalogue, the planted law, scaled) at three sender masses.",
+        ),
+        Figure(
+            "halo_prediction",
+            "δ predicted",
+            "Predicted against true δ on the test halos: the GN, the distilled symbolic model and the paper's "
+            "best formula refitted; the mean |δ − δ̂| of each in the legend.",
+        ),
+    )
+}

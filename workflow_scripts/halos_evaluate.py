@@ -1,0 +1,11 @@
+from symdistill.halo_formulas import HaloCellFiles, HaloEvaluationSpec, evaluate_halos
+from symdistill.logs import logging_to
+
+with logging_to(snakemake.log[0]):
+    evaluate_halos(
+        snakemake.params.cell,
+        HaloCellFiles.of(snakemake.input),
+        snakemake.output.evaluation,
+        snakemake.output.predictions,
+        HaloEvaluationSpec.from_params(snakemake.params.spec),
+    )

@@ -1,0 +1,11 @@
+from symdistill.halo_distillation import HaloMessagesSpec, extract_messages
+from symdistill.logs import logging_to
+
+with logging_to(snakemake.log[0]):
+    extract_messages(
+        snakemake.input.model,
+        snakemake.input.catalogue,
+        snakemake.output.messages,
+        snakemake.output.nodes,
+        HaloMessagesSpec(**snakemake.params.spec),
+    )

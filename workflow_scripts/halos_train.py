@@ -1,0 +1,11 @@
+from symdistill.halo_network import HaloOutputs, HaloTrainingSpec, train_halo_network
+from symdistill.logs import logging_to
+
+with logging_to(snakemake.log[0]):
+    train_halo_network(
+        HaloTrainingSpec.from_params(snakemake.params.spec),
+        snakemake.params.cell,
+        snakemake.input[0],
+        HaloOutputs.of(snakemake.output),
+        threads=snakemake.threads,
+    )
