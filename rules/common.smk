@@ -13,7 +13,7 @@ if SRC not in sys.path:
 
 import symdistill.config as sd
 from symdistill.search import SearchBudget
-from symdistill.vocabulary import FIGURES, HALO_FIGURES
+from symdistill.vocabulary import FIGURES, HALO_FIGURES, HALO_SPLITS
 
 sd.validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
 for warning in sd.operator_warnings(config):
@@ -146,7 +146,7 @@ HALO_CELL = "results/cosmology/{catalogue}/{halo_split}"
 
 wildcard_constraints:
     catalogue="synthetic|quijote|file",
-    halo_split="random|ood",
+    halo_split="|".join(HALO_SPLITS),
 
 
 def halo_cell_files(pattern):
@@ -155,6 +155,7 @@ def halo_cell_files(pattern):
 
 
 def halo_figure_files(wildcards):
+    """Each split's figures, split by split, in the order the halos_figures rule lists them."""
     return [
         str(path).format(catalogue=COSMOLOGY["catalogue"], halo_split=s)
         for s in COSMOLOGY["splits"]

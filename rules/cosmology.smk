@@ -196,7 +196,7 @@ rule halos_quijote:
     conda:
         "../envs/training.yaml"
     threads: 4
-    # 512³ particles on a 512³ mesh: 3.8 GB peak, 34 s for δ on 2 cores (docs/benchmarks.md)
+    # 512³ particles on a 512³ mesh: 3.65 GiB peak, 31 s for δ on 2 cores (docs/benchmarks.md)
     resources:
         mem_mb=12000,
         runtime=60,

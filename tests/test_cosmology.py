@@ -268,7 +268,11 @@ def test_a_users_catalogue_is_imported_strictly(tmp_path: Path) -> None:
     [
         ({"catalogue": "file"}, "invalid config at 'cosmology.file.path': catalogue: file needs the path"),
         ({"catalogue": "quijote"}, "invalid config at 'cosmology.quijote.snapdir': catalogue: quijote needs"),
-        ({"radius": 150.0}, r"invalid config at 'cosmology.radius': 150.0 Mpc/h is not below half the box \(285.0"),
+        (
+            {"catalogue": "file", "file": {"path": "mine.csv", "box": 100.0}},
+            r"invalid config at 'cosmology.radius': 50.0 Mpc/h is not below half the box \(100.0",
+        ),
+        ({"radius": 40.0}, r"'cosmology.radius': 40.0 Mpc/h, but the synthetic catalogue's δ is planted on the graph"),
         ({"splits": ["time"]}, "invalid config at 'cosmology.splits.0'"),
     ],
 )

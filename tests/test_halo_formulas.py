@@ -93,7 +93,10 @@ def test_composing_the_laws_own_phi_e_and_phi_v_reproduces_it(noise_free) -> Non
     composition = Composition.of({"s0": PHI_E}, PHI_V, ["s0", "m", "v"])
     # SymPy writes (C6·r)^C7 as C6^C7 · r^C7: the same seven constants, one of them C6^C7
     expected = sorted([LAW.C1, LAW.C2, LAW.C3, LAW.C4, LAW.C5, LAW.C6**LAW.C7, LAW.C7])
-    np.testing.assert_allclose(sorted(float(c) for c in composition.constants), expected, rtol=1e-9)
+    np.testing.assert_allclose(sorted(composition.start), expected, rtol=1e-9)
+    # a number in both φe and φv is two constants, one per occurrence
+    twice = Composition.of({"s0": "0.5*m2 + 0.5*r"}, "0.5*s0 + 0.25", ["s0", "m", "v"])
+    assert sorted(twice.start) == [0.25, 0.5, 0.5, 0.5]
 
 
 def judged_tables(noise_free, scale: float = 0.5):
@@ -160,3 +163,14 @@ def test_a_subset_of_halos_keeps_every_incoming_edge(noise_free) -> None:
     for formula in FORMULAS.values():
         constants = np.array(formula.paper_constants)
         np.testing.assert_allclose(formula.predict(constants, g.subset(rows)), formula.predict(constants, g)[rows])
+
+
+def test_a_model_with_no_finite_prediction_for_some_halos_has_no_score_there() -> None:
+    """A fitted power of a negative sum gives NaN beyond the range it was fitted on: the score is null with a count,
+    never a mean over the halos that happened to evaluate (and never a NaN that the JSON writer would refuse)."""
+    from symdistill.halo_formulas import score
+
+    pred = np.array([0.1, 0.2, np.nan, 0.4, np.inf])
+    delta = np.array([0.0, 0.0, 0.0, 0.0, 0.0])
+    train = np.array([True, True, False, False, False])
+    assert score(pred, delta, train) == {"train": pytest.approx(0.15), "test": None, "test_non_finite": 2}

@@ -151,13 +151,13 @@ def test_smoke_cosmology_branch_runs_for_real(smoke_run: Path) -> None:
         metrics = json.loads((cell / "metrics.json").read_text())
         assert metrics["cell"] == f"synthetic/{split}" and metrics["train_halos"] + metrics["test_halos"] == 5000
         evaluation = json.loads((cell / "evaluation.json").read_text())
-        assert list(evaluation["formulas"]) == ["constant", "simple", "without_mass", "with_mass"]
+        assert set(evaluation["formulas"]) == {"constant", "simple", "without_mass", "with_mass"}  # JSON keys sorted
         assert evaluation["planted"]["outcome"] in ("strict", "on_front", "partial", "fail")
         assert set(evaluation["planted"]["parts"]) == {
             *json.loads((cell / "result.json").read_text())["summed"].values(),
             "gn",
         }
-        # the planted law refitted is the noise floor: N(0, 0.05) noise has mean |noise| 0.04
+        # the planted law itself is the noise floor: N(0, 0.05) noise has mean |noise| 0.04
         assert evaluation["planted"]["law"]["test"] == pytest.approx(0.04, abs=0.005)
         assert evaluation["formulas"]["with_mass"]["refit"]["test"] < 1.1 * evaluation["planted"]["law"]["test"]
         for name in ("halo_sparsity", "halo_kernel", "halo_prediction"):

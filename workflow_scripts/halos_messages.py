@@ -1,3 +1,4 @@
+from symdistill.config import spec_from
 from symdistill.halo_distillation import HaloMessagesSpec, extract_messages
 from symdistill.logs import logging_to
 
@@ -7,5 +8,6 @@ with logging_to(snakemake.log[0]):
         snakemake.input.catalogue,
         snakemake.output.messages,
         snakemake.output.nodes,
-        HaloMessagesSpec(**snakemake.params.spec),
+        spec_from(HaloMessagesSpec, snakemake.params.spec, "halos_messages params"),
+        threads=snakemake.threads,
     )

@@ -452,6 +452,7 @@ def halo_search_params(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def halo_messages_params(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``halos_messages`` rule's ``HaloMessagesSpec``."""
     cosmo = config["cosmology"]
     return {**cosmo["messages"], "seed": cosmo["seed"]}
 
@@ -463,7 +464,7 @@ def halo_evaluation_params(config: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "judge": {**cosmo["judge"], "seed": cosmo["seed"]},
         "refit": {**cosmo["refit"], "seed": cosmo["seed"]},
-        **{k: training[k] for k in ("radius", "split", "units")},
+        **{k: training[k] for k in ("radius", "units")},
     }
 
 
@@ -476,6 +477,11 @@ def _check_cosmology(config: Mapping[str, Any]) -> None:
     for key in ("snapdir", "snapshot"):
         if cosmo["catalogue"] == "quijote" and not cosmo["quijote"][key]:
             raise ConfigError(f"invalid config at 'cosmology.quijote.{key}': catalogue: quijote needs this folder")
+    if cosmo["catalogue"] == "synthetic" and cosmo["radius"] != cosmo["synthetic"]["radius"]:
+        raise ConfigError(
+            f"invalid config at 'cosmology.radius': {cosmo['radius']} Mpc/h, but the synthetic catalogue's δ is planted"
+            f" on the graph of cosmology.synthetic.radius ({cosmo['synthetic']['radius']} Mpc/h): set both alike"
+        )
     box = {"synthetic": cosmo["synthetic"]["box"], "file": cosmo["file"]["box"]}.get(cosmo["catalogue"])
     if box is not None and cosmo["radius"] >= box / 2:
         raise ConfigError(

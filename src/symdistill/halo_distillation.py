@@ -67,12 +67,14 @@ def extract_messages(
     messages_path: str | Path,
     nodes_path: str | Path,
     spec: HaloMessagesSpec,
+    threads: int = 1,
 ) -> None:
     """Rule ``halos_messages``: the message table (sampled edges) and the node table (every halo)."""
     import torch  # here, not at the top: the tables' readers below serve the report and the searches, torch-free
 
     from symdistill.halo_network import DeviceCatalogue, load_halo_network, summed_messages
 
+    torch.set_num_threads(threads)  # the job's cores, not the node's
     model, record = load_halo_network(model_path)
     train_spec = record["spec"]
     frame, meta = read_written_catalogue(catalogue_path)

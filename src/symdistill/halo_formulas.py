@@ -49,7 +49,6 @@ from symdistill.halos import (
     HaloGraph,
     HaloUnits,
     PlantedLaw,
-    SplitSpec,
     edge_features,
     node_features,
     read_written_catalogue,
@@ -225,8 +224,17 @@ def refit(
     return fit.x if mean_error(fit.fun, 0.0) < mean_error(before, 0.0) else start
 
 
-def score(pred: np.ndarray, delta: np.ndarray, train: np.ndarray) -> dict[str, float]:
-    return {"train": mean_error(pred[train], delta[train]), "test": mean_error(pred[~train], delta[~train])}
+def score(pred: np.ndarray, delta: np.ndarray, train: np.ndarray) -> dict[str, Any]:
+    """Mean |δ − δ̂| on the training and the test halos. A model that does not evaluate to a finite δ̂ for some
+    halo (a fitted power of a negative sum, outside the range it was fitted on) has no score there: null, with
+    how many halos it failed on, never a mean over the rest."""
+    out: dict[str, Any] = {}
+    for side, rows in (("train", train), ("test", ~train)):
+        bad = int(np.count_nonzero(~np.isfinite(pred[rows])))
+        out[side] = None if bad else mean_error(pred[rows], delta[rows])
+        if bad:
+            out[f"{side}_non_finite"] = bad
+    return out
 
 
 def score_formulas(g: GraphInputs, delta: np.ndarray, train: np.ndarray, spec: RefitSpec) -> dict[str, Any]:
@@ -253,27 +261,30 @@ def score_formulas(g: GraphInputs, delta: np.ndarray, train: np.ndarray, spec: R
 
 @dataclass(frozen=True)
 class Composition:
-    """φv's equation over φe's, their floats as one vector of constants."""
+    """φv's equation over φe's, every float occurrence in either a constant θ_k of its own (two equal numbers in
+    φe and φv are two constants: the refit may move them apart)."""
 
-    edge: dict[str, sympy.Expr]  # summed input s_k → φe_k (over EDGE_INPUTS)
-    node: sympy.Expr  # φv over node_inputs
-    constants: tuple[sympy.Float, ...]
+    edge: dict[str, sympy.Expr]  # summed input s_k → φe_k over EDGE_INPUTS and θ
+    node: sympy.Expr  # φv over node_inputs and θ
+    start: tuple[float, ...]  # θ's values as the searches found them
 
     @classmethod
     def of(cls, edge: dict[str, str], node: str, node_names: list[str]) -> Composition:
-        parsed_edge = {s: to_sympy(text, list(EDGE_INPUTS)) for s, text in edge.items()}
-        parsed_node = to_sympy(node, node_names)
-        floats = set().union(*(e.atoms(sympy.Float) for e in (*parsed_edge.values(), parsed_node)))
-        return cls(parsed_edge, parsed_node, tuple(sorted(floats, key=lambda f: (float(f), str(f)))))
+        values: list[float] = []
+        parsed_edge = {s: parameterised(to_sympy(text, list(EDGE_INPUTS)), values) for s, text in edge.items()}
+        parsed_node = parameterised(to_sympy(node, node_names), values)
+        return cls(parsed_edge, parsed_node, tuple(values))
+
+    @property
+    def theta(self) -> list[sympy.Symbol]:
+        return [sympy.Symbol(f"theta{k}") for k in range(len(self.start))]
 
     def function(self, g: GraphInputs) -> Callable[[np.ndarray], np.ndarray]:
         """δ̂ of every halo as a function of the constants."""
-        theta = sympy.symbols(f"theta0:{len(self.constants)}")
-        swap = dict(zip(self.constants, theta, strict=True))
         edge_vars = [sympy.Symbol(n) for n in EDGE_INPUTS]
         node_vars = [sympy.Symbol(s) for s in self.edge] + [sympy.Symbol(n) for n in NODE_INPUTS]
-        edge_fns = [sympy.lambdify([*edge_vars, *theta], e.xreplace(swap), "numpy") for e in self.edge.values()]
-        node_fn = sympy.lambdify([*node_vars, *theta], self.node.xreplace(swap), "numpy")
+        edge_fns = [sympy.lambdify([*edge_vars, *self.theta], e, "numpy") for e in self.edge.values()]
+        node_fn = sympy.lambdify([*node_vars, *self.theta], self.node, "numpy")
         edge_args = (g.m1, g.m2, g.r, g.dv)
 
         def predict(c: np.ndarray) -> np.ndarray:
@@ -285,8 +296,21 @@ class Composition:
 
     def equations(self, values: Sequence[float]) -> dict[str, Any]:
         """φe and φv with ``values`` in place of their constants, as SymPy text."""
-        swap = {c: sympy.Float(v, 6) for c, v in zip(self.constants, values, strict=True)}
+        swap = {t: sympy.Float(v, 6) for t, v in zip(self.theta, values, strict=True)}
         return {"edge": {s: str(e.xreplace(swap)) for s, e in self.edge.items()}, "node": str(self.node.xreplace(swap))}
+
+
+def parameterised(expr: sympy.Expr, values: list[float]) -> sympy.Expr:
+    """``expr`` with each occurrence of a float replaced by a new symbol θ_k, its value appended to ``values``.
+
+    By occurrence, not by value (``xreplace`` would swap every equal float for one symbol): the tree is rebuilt
+    argument by argument."""
+    if isinstance(expr, sympy.Float):
+        values.append(float(expr))
+        return sympy.Symbol(f"theta{len(values) - 1}")
+    if not expr.args:
+        return expr
+    return expr.func(*(parameterised(arg, values) for arg in expr.args))
 
 
 def selected_equations(front: pd.DataFrame, summed: dict[str, str]) -> tuple[dict[str, str], str]:
@@ -307,7 +331,7 @@ def compose(
     composition = Composition.of(edge, node, [*summed, *NODE_INPUTS])
     predict = composition.function(g)
     fitted_on = spec.sample(train)
-    start = np.array([float(c) for c in composition.constants])
+    start = np.array(composition.start)
     fitted = refit(composition.function(g.subset(fitted_on)), start, delta[fitted_on], spec.iterations)
     return {
         "searched": {**composition.equations(start), **score(predict(start), delta, train)},
@@ -457,7 +481,6 @@ class HaloEvaluationSpec:
     judge: HaloJudgeSpec
     refit: RefitSpec
     radius: float
-    split: SplitSpec
     units: HaloUnits
 
     @classmethod
@@ -466,7 +489,6 @@ class HaloEvaluationSpec:
             spec_from(HaloJudgeSpec, params["judge"], f"{where}: judge"),
             spec_from(RefitSpec, params["refit"], f"{where}: refit"),
             params["radius"],
-            spec_from(SplitSpec, params["split"], f"{where}: split"),
             spec_from(HaloUnits, params["units"], f"{where}: units"),
         )
 
@@ -491,6 +513,17 @@ class HaloCellFiles:
         return cls(*(Path(p) if (p := getattr(named, f.name, None)) else None for f in fields(cls)))
 
 
+def read_front(path: Path) -> pd.DataFrame:
+    """A halos_symbolic front, its columns checked (a foreign Parquet is refused by name, not by a KeyError)."""
+    frame = pd.read_parquet(path)
+    missing = sorted({"component", "complexity", "selected", "sympy"} - set(frame.columns))
+    if missing:
+        raise ValueError(
+            f"{path}: not a symbolic front (no column {', '.join(missing)}): rebuild it with -R halos_symbolic"
+        )
+    return frame
+
+
 def evaluate_halos(
     cell: str, files: HaloCellFiles, out_path: str | Path, predictions_path: str | Path, spec: HaloEvaluationSpec
 ) -> None:
@@ -508,7 +541,7 @@ def evaluate_halos(
             raise ValueError(f"{path}: holds {record.get('cell')}, but its path is {cell}: rebuild it")
     edges, _ = read_table(files.messages, MESSAGES_FORMAT, cell)
     nodes, node_meta = read_table(files.nodes, NODES_FORMAT, cell)
-    front = pd.read_parquet(files.front)
+    front = read_front(files.front)
     graph = HaloGraph.build(frame[["x", "y", "z"]].to_numpy(), meta["box"], spec.radius)
     g = GraphInputs.of(frame, graph, spec.units)
     delta = frame["delta"].to_numpy(np.float64)
@@ -527,10 +560,14 @@ def evaluate_halos(
     predictions["with_mass"] = best.predict(np.array(record["formulas"]["with_mass"]["refit_constants"]), g)
     models = {"symbolic": (front, summed)}
     if files.reference_front is not None:
-        models["symbolic_transferred"] = (
-            pd.read_parquet(files.reference_front),
-            read_json(files.reference_result)["summed"],
-        )
+        reference = read_json(files.reference_result)
+        expected = f"{cell.rsplit('/', 1)[0]}/random"
+        if reference.get("cell") != expected or "summed" not in reference:
+            raise ValueError(
+                f"{files.reference_result}: holds {reference.get('cell')}, expected the searches of {expected}: "
+                "rebuild it with `-R halos_symbolic`"
+            )
+        models["symbolic_transferred"] = (read_front(files.reference_front), reference["summed"])
     for name, (searched, sums) in models.items():
         try:
             record[name], predictions[name] = compose(searched, sums, g, delta, train, spec.refit)

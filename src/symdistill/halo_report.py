@@ -16,18 +16,17 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from symdistill.halo_distillation import MESSAGES_FORMAT, HaloTableError
+from symdistill.halo_distillation import MESSAGES_FORMAT, NODE_TARGET, HaloTableError
 from symdistill.halo_formulas import FORMULAS, PAPER_OOD, HaloEvaluationSpec, planted_law
-from symdistill.halos import EDGE_INPUTS, CatalogueError
+from symdistill.halos import EDGE_INPUTS, CatalogueError, HaloUnits, PlantedLaw
 from symdistill.halos import FORMAT as CATALOGUE_FORMAT
 from symdistill.io import atomic_output, read_json, read_provenance
 from symdistill.plotting import HIGHLIGHT, MAX_POINTS, MUTED, save
 from symdistill.rendering import html_page
 from symdistill.symbolic import evaluate
-from symdistill.vocabulary import HALO_FIGURES, SYMBOLS
+from symdistill.vocabulary import HALO_FIGURES, NOT_RUN, SYMBOLS
 
 COLUMNS = ["section", "row", "paper_train", "paper_test", "train", "test", "note"]
-NOT_RUN = "—"
 
 
 def split_of(path: str | Path) -> str:
@@ -92,12 +91,15 @@ def verdict_lines(evaluations: Mapping[str, dict[str, Any]]) -> list[str]:
     """Per split: the planted law's judge and the law's own error (the noise floor), or why there is none."""
     lines = []
     for split, record in evaluations.items():
+        status = record["search_status"]
+        if status != "ok":
+            lines.append(f"{split}: the searches' status is {status} (a front stopped by the clock: not reproducible)")
         planted = record["planted"]
         if planted is None:
             lines.append(f"{split}: no planted law (a real catalogue): Table 6's comparison is the result")
             continue
         parts = ", ".join(
-            f"{'φv' if name == 'gn' else 'φe ' + name} {SYMBOLS[v['outcome']]} {v['outcome']}"
+            f"{'φv' if name == NODE_TARGET else 'φe ' + name} {SYMBOLS[v['outcome']]} {v['outcome']}"
             for name, v in planted["parts"].items()
         )
         law = planted["law"]
@@ -105,26 +107,24 @@ def verdict_lines(evaluations: Mapping[str, dict[str, Any]]) -> list[str]:
             f"{split}: planted law {SYMBOLS[planted['outcome']]} {planted['outcome']} ({parts}); the planted law "
             f"itself scores {law['train']:.4f} (train) and {law['test']:.4f} (test): the noise floor"
         )
-        status = record["search_status"]
-        if status != "ok":
-            lines.append(f"{split}: the searches' status is {status} (not a reproducible verdict)")
     return lines
 
 
-def _text(value: float) -> str:
-    return NOT_RUN if pd.isna(value) else f"{value:.4f}"
+def _text(value: float | None) -> str:
+    """A score as the tables print it; none (a model that did not run, or gave a non-finite δ̂) as —."""
+    return NOT_RUN if value is None or pd.isna(value) else f"{value:.4f}"
 
 
 SECTIONS = {
-    "table6": ("Table 6: mean |δ − δ̂| of each formula, constants refitted on the training halos", "refitted"),
-    "table6_paper_constants": ("Table 6 with the paper's constants as published", "paper's constants"),
-    "ood": ("Out of distribution: trained on δ ≤ cosmology.split.ood_cut, tested above it", "refitted"),
+    "table6": "Table 6: mean |δ − δ̂| of each formula, constants refitted on the training halos",
+    "table6_paper_constants": "Table 6 with the paper's constants as published",
+    "ood": "Out of distribution: trained on δ ≤ cosmology.split.ood_cut, tested above it",
 }
 
 
 def markdown(frame: pd.DataFrame, notes: list[str], catalogue: str) -> str:
     lines = [f"# Cosmology (catalogue: {catalogue})", ""]
-    for section, (title, _) in SECTIONS.items():
+    for section, title in SECTIONS.items():
         part = frame[frame["section"] == section]
         if part.empty:
             continue
@@ -140,7 +140,7 @@ def html_body(frame: pd.DataFrame, notes: list[str], catalogue: str) -> str:
     """The tables as HTML (the report embeds this)."""
     e = html.escape
     out = [f"<h2>Cosmology (catalogue: {e(catalogue)})</h2>"]
-    for section, (title, _) in SECTIONS.items():
+    for section, title in SECTIONS.items():
         part = frame[frame["section"] == section]
         if part.empty:
             continue
@@ -173,7 +173,9 @@ def make_table6(paths: Iterable[str | Path], csv: str | Path, md: str | Path, pa
         "its OOD test train and test errors. Its OOD symbolic model is the formula distilled on the full data with "
         "its constants refitted on δ ≤ 1: ours is the random split's distilled model refitted, and the paper's "
         "formula refitted; the ood network's own distillation is shown too.",
-        "Ours: every equation in cosmology.units (r / length, M / mass, v / velocity).",
+        "Ours: every equation in cosmology.units (r / length, M / mass, v / velocity); — where a model gave no "
+        "finite δ̂ for some halo (evaluation.json counts them).",
+        *(f"{formula.label}: {formula.text}" for formula in FORMULAS.values()),
     ]
     with atomic_output(csv) as tmp:
         frame.to_csv(tmp, index=False)
@@ -224,7 +226,7 @@ def sparsity_figure(history: pd.DataFrame, top: str, cell: str) -> Figure:
 
 
 def kernel_figure(
-    messages: pd.DataFrame, component: str, equation: str | None, law: Any, units: Any, cell: str
+    messages: pd.DataFrame, component: str, equation: str | None, law: PlantedLaw | None, units: HaloUnits, cell: str
 ) -> Figure:
     """The top message against distance (points coloured by the sender's mass) and, at three sender masses, the
     selected φe and the planted law scaled to the messages by least squares."""

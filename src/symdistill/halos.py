@@ -42,6 +42,8 @@ COLUMNS = ("halo", *REQUIRED, "delta")  # a synthetic catalogue, in this order
 QUIJOTE_HALOS = 215_854  # Quijote fiducial simulation 0, z = 0, FoF halos (the paper's data set)
 QUIJOTE_BOX = 1000.0  # Mpc/h
 PAPER_RADIUS = 50.0  # Mpc/h: the paper connects halos closer than this
+LAW_LENGTH = QUIJOTE_BOX / math.sqrt(12.0)  # Mpc/h: the planted law's unit of distance (PlantedLaw says why)
+LAW_MASS = 1e4  # 1e10 Msun/h: its unit of mass
 # The network's and the equations' inputs, dimensionless (HaloUnits): per edge j → i and per halo i
 EDGE_INPUTS = ("m1", "m2", "r", "dv")  # M̃_i, M̃_j, |r_i − r_j|~, |v_i − v_j|~ (receiver i, sender j)
 NODE_INPUTS = ("m", "v")  # M̃_i, |v_i|~
@@ -63,8 +65,8 @@ class HaloUnits:
     is in these units.
     """
 
-    length: float = QUIJOTE_BOX / math.sqrt(12.0)  # Mpc/h
-    mass: float = 1e4  # 1e10 Msun/h
+    length: float = LAW_LENGTH  # Mpc/h
+    mass: float = LAW_MASS  # 1e10 Msun/h
     velocity: float = 500.0  # km/s
 
     def __post_init__(self) -> None:
@@ -117,7 +119,7 @@ class PlantedLaw:
 
     C1…C7 are Table 6's fit on Quijote: −0.156, 3.80, 0.0809, 0.438, 7.06, 15.5, 20.3. The paper does not say in
     what units r and M entered that fit, and in raw units the constants are degenerate: (15.5 · r)^20.3 exceeds
-    1e20 for any r above 0.1 Mpc/h, so e_i would be 0 and δ̂ = C1 for every halo. The formula is therefore applied
+    1e20 for any r above 0.62 Mpc/h, so e_i would be 0 and δ̂ = C1 for every halo. The formula is therefore applied
     to dimensionless r̃ = r / ``length_scale`` and M̃ = M / ``mass_scale``. Both scales are ours, chosen so that
     the constants mean something:
 
@@ -139,8 +141,8 @@ class PlantedLaw:
     C5: float = 7.06
     C6: float = 15.5
     C7: float = 20.3
-    length_scale: float = QUIJOTE_BOX / math.sqrt(12.0)  # Mpc/h per unit of r̃
-    mass_scale: float = 1e4  # 1e10 Msun/h per unit of M̃
+    length_scale: float = LAW_LENGTH  # Mpc/h per unit of r̃
+    mass_scale: float = LAW_MASS  # 1e10 Msun/h per unit of M̃
 
     def message(self, mass_j: np.ndarray, distance: np.ndarray) -> np.ndarray:
         """φe of one edge j → i: (C4 + M̃_j) / (C5 + (C6 r̃_ij)^C7), the term summed into e_i."""
@@ -446,5 +448,10 @@ def import_catalogue(source: str | os.PathLike[str], path: str | os.PathLike[str
             f"{source}: {outside} coordinates outside [0, {box}) Mpc/h (cosmology.file.box): wrong box or units"
             " (positions must be in Mpc/h)"
         )
-    write_catalogue(path, frame[list(COLUMNS)], {"source": "file", "file": str(source), "box": box, "units": UNITS})
+    halo = frame["halo"].to_numpy()
+    if not (np.issubdtype(halo.dtype, np.integer) and len(np.unique(halo)) == len(halo)):
+        raise CatalogueError(f"{source}: column halo must hold distinct integers (an identifier per halo)")
+    extra = [c for c in frame.columns if c not in COLUMNS]  # kept: a catalogue's own columns travel with it
+    frame = frame[[*COLUMNS, *extra]]
+    write_catalogue(path, frame, {"source": "file", "file": str(source), "box": box, "units": UNITS})
     return frame

@@ -362,8 +362,8 @@ def overdensity_at(
 
     Memory: the float64 mass grid (8·grid³ bytes: 134 MB at 256³, 1.07 GB at 512³) with its float32 copy, then
     the complex64 transform, plus temporaries for ``_CHUNK`` particles at a time: never a per-particle array.
-    Measured on 2 cores (random particles; peak RSS above the inputs): 20 M particles on 256³, 4.5 s and
-    +0.27 GB; Quijote's 134 M on 512³, 34 s and +2.1 GB (with its 1.6 GB of positions, 3.8 GB in all).
+    Measured on 2 cores with random particles: Quijote's 134 M on 512³, 31 s and a peak of 3.65 GiB with the
+    inputs (``benchmarks/quijote_density.py``, docs/benchmarks.md).
     """
     _check_mesh(box, grid, smoothing_radius)
     halos = _points(halo_positions, "halo_positions")
