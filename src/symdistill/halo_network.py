@@ -55,6 +55,7 @@ from symdistill.train import (
     read_saved,
     resume,
     save_checkpoint,
+    save_record,
 )
 
 log = logging.getLogger(__name__)
@@ -406,9 +407,8 @@ def write_halo_outputs(
     wall: float,
     outputs: HaloOutputs,
 ) -> None:
-    """model.pt (saved through a stream, so the same run gives the same bytes), history.parquet, metrics.json."""
-    with atomic_output(outputs.model) as tmp, open(tmp, "wb") as stream:
-        torch.save(record, stream)
+    """model.pt (byte-reproducible: ``save_record``), history.parquet and metrics.json, each atomically."""
+    save_record(outputs.model, record)
     history = pd.DataFrame(run.history)
     with atomic_output(outputs.history) as tmp:
         history.to_parquet(tmp, index=False)

@@ -47,6 +47,7 @@ from symdistill.train import (
     new_run,
     pick_device,
     read_model_record,
+    save_record,
     test_loss,
     train_and_record_epoch,
 )
@@ -275,22 +276,21 @@ def replace_edge_model(
     model.eval()
     after = test_loss(model, data.graph, data.x_test, data.y_test)
     history = pd.DataFrame(run.history)
-    with atomic_output(output) as tmp, open(tmp, "wb") as stream:
-        torch.save(
-            {
-                "format": FORMAT,
-                "cell": cell,
-                "equations": chosen,
-                "replacement": asdict(spec),
-                "model": asdict(record["model"]),
-                "training": asdict(retrain.training),
-                "system": record["system"],
-                "seed": record["seed"],
-                "state_dict": model.state_dict(),
-                "package_versions": package_versions(),
-            },
-            stream,
-        )
+    save_record(
+        output,
+        {
+            "format": FORMAT,
+            "cell": cell,
+            "equations": chosen,
+            "replacement": asdict(spec),
+            "model": asdict(record["model"]),
+            "training": asdict(retrain.training),
+            "system": record["system"],
+            "seed": record["seed"],
+            "state_dict": model.state_dict(),
+            "package_versions": package_versions(),
+        },
+    )
     with atomic_output(history_path) as tmp:
         history.to_parquet(tmp, index=False)
     write_json(

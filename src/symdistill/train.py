@@ -486,27 +486,31 @@ def check_divergence(cell: str, epoch: int, loss: float, initial: float, factor:
         )
 
 
+def save_record(path: str | Path, record: dict[str, Any]) -> None:
+    """``torch.save`` of ``record``, atomically and byte-reproducibly: through a stream, because torch names the
+    archive inside the file after a path (here the random temporary one) but "archive" after a stream."""
+    with atomic_output(path) as tmp, open(tmp, "wb") as stream:
+        torch.save(record, stream)
+
+
 def write_outputs(run: Run, spec: TrainingSpec, trained: Trained, paths: OutputPaths) -> None:
     """model.pt (the network with its spec and provenance), history.parquet and metrics.json, each atomically."""
     history = pd.DataFrame(run.history)
-    # Saved through a stream: torch names the archive inside the file after a path (here the random temporary
-    # one), and "archive" after a stream, so the same run gives the same bytes.
-    with atomic_output(paths.model) as tmp, open(tmp, "wb") as stream:
-        torch.save(
-            {
-                "format": MODEL_FORMAT,
-                "cell": trained.cell,
-                "state_dict": run.model.state_dict(),
-                "model": asdict(spec.model),
-                "training": asdict(spec.training),
-                "system": spec.system,
-                "seed": spec.seed,
-                "data_sha256": {"train": trained.digests[0], "test": trained.digests[1]},
-                "hardware": trained.hardware,
-                "package_versions": package_versions(),
-            },
-            stream,
-        )
+    save_record(
+        paths.model,
+        {
+            "format": MODEL_FORMAT,
+            "cell": trained.cell,
+            "state_dict": run.model.state_dict(),
+            "model": asdict(spec.model),
+            "training": asdict(spec.training),
+            "system": spec.system,
+            "seed": spec.seed,
+            "data_sha256": {"train": trained.digests[0], "test": trained.digests[1]},
+            "hardware": trained.hardware,
+            "package_versions": package_versions(),
+        },
+    )
     with atomic_output(paths.history) as tmp:
         history.to_parquet(tmp, index=False)
     train_seconds = float(history["seconds"].sum())
