@@ -13,7 +13,6 @@ r"""The cosmology network distilled (paper §4.3): its messages, the symbolic fi
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,11 +20,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from symdistill.halos import EDGE_INPUTS, NODE_INPUTS, HaloGraph, edge_features, read_written_catalogue
-from symdistill.io import InputError, atomic_output, read_provenance, write_json
+from symdistill.io import InputError, read_provenance, write_json, write_provenance
 from symdistill.symbolic import ComponentFit, SearchSpec, fit_component, result_record, write_front
 
 log = logging.getLogger(__name__)
@@ -51,14 +48,6 @@ class HaloMessagesSpec:
 def ranked_components(messages: np.ndarray) -> list[int]:
     """Component indices by decreasing std over the sampled edges (the paper's significance)."""
     return [int(k) for k in np.argsort(-messages.std(axis=0), kind="stable")]
-
-
-def write_table(path: str | Path, frame: pd.DataFrame, meta: dict[str, Any]) -> None:
-    """A Parquet table with ``meta`` under the schema key ``symdistill``, written atomically."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    table = table.replace_schema_metadata({b"symdistill": json.dumps(meta, sort_keys=True).encode()})
-    with atomic_output(path) as tmp:
-        pq.write_table(table, tmp)
 
 
 def extract_messages(
@@ -94,7 +83,7 @@ def extract_messages(
         table[f"e{k}"] = messages[:, k]
     std = messages.std(axis=0)
     common = {"cell": record["cell"], "split": record["split"], "catalogue": meta.get("source", "file")}
-    write_table(
+    write_provenance(
         messages_path,
         table,
         {**common, "format": MESSAGES_FORMAT, "ranked_components": [f"e{k}" for k in ranks], "std": std.tolist()},
@@ -110,7 +99,7 @@ def extract_messages(
     nodes[NODE_TARGET] = predicted.double().numpy()
     nodes["train"] = train_spec.split.training_halos(frame["delta"].to_numpy(), record["split"])
     nodes["fit"] = rng.permutation(len(nodes)) < len(nodes) // 2  # among training halos: φv's search; the rest judge
-    write_table(
+    write_provenance(
         nodes_path, nodes, {**common, "format": NODES_FORMAT, "summed": {f"s{k}": f"e{c}" for k, c in enumerate(top)}}
     )
     log.info("%s: top components %s (std %s)", record["cell"], top, [f"{std[c]:.3g}" for c in top])

@@ -17,7 +17,6 @@ Units are Quijote's: positions and distances in Mpc/h, masses in 1e10 Msun/h, pe
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import asdict, dataclass, field
@@ -27,14 +26,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 from scipy.spatial import cKDTree
 
-from symdistill.io import InputError, atomic_output, package_versions, read_provenance
+from symdistill.io import InputError, package_versions, read_provenance, write_provenance
 from symdistill.vocabulary import HALO_SPLITS
 
 FORMAT = "symdistill.halos/1"
-META_KEY = b"symdistill"
 POSITIONS = ("x", "y", "z")
 VELOCITIES = ("vx", "vy", "vz")
 REQUIRED = (*POSITIONS, *VELOCITIES, "M")  # what a user's catalogue must hold; δ is optional (it may be computed)
@@ -369,11 +366,7 @@ def write_catalogue(path: str | os.PathLike[str], frame: pd.DataFrame, metadata:
     missing = [c for c in REQUIRED if c not in frame.columns]
     if missing:
         raise ValueError(f"{path}: refusing to write a catalogue without column(s) {', '.join(missing)}")
-    meta = {"format": FORMAT, "n_halos": len(frame), **metadata}
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    table = table.replace_schema_metadata({META_KEY: json.dumps(meta, sort_keys=True).encode()})
-    with atomic_output(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
+    write_provenance(path, frame, {"format": FORMAT, "n_halos": len(frame), **metadata}, compression="zstd")
 
 
 def write_synthetic(spec: SyntheticCatalogueSpec, path: str | os.PathLike[str]) -> pd.DataFrame:

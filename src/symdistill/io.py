@@ -43,6 +43,20 @@ def read_provenance(path: Path, what: str, file_format: str, error: type[InputEr
     return meta
 
 
+def write_provenance(
+    path: str | os.PathLike[str], frame: Any, meta: dict[str, Any], compression: str = "snappy"
+) -> None:
+    """``frame`` (a DataFrame) as Parquet with ``meta`` under the schema key ``symdistill``, written atomically: the
+    file :func:`read_provenance` reads."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = table.replace_schema_metadata({b"symdistill": json.dumps(meta, sort_keys=True).encode()})
+    with atomic_output(path) as tmp:
+        pq.write_table(table, tmp, compression=compression)
+
+
 PROVENANCE_PACKAGES = ("symdistill", "numpy", "jax", "pyarrow", "pandas", "torch", "torch-geometric", "pyoperon")
 
 
