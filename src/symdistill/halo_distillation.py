@@ -23,7 +23,7 @@ import pandas as pd
 
 from symdistill.halos import EDGE_INPUTS, NODE_INPUTS, HaloGraph, edge_features, read_written_catalogue
 from symdistill.io import InputError, read_provenance, write_json, write_provenance
-from symdistill.symbolic import ComponentFit, SearchSpec, fit_component, result_record, write_front
+from symdistill.symbolic import ComponentFit, SearchSpec, fit_component, result_record, sample_rows, write_front
 
 log = logging.getLogger(__name__)
 
@@ -137,8 +137,8 @@ def fit_halo_symbolic(
     on training halos) → front.parquet (``component``: e.g. ``e12`` or ``gn``), result.json."""
     edges, edge_meta = read_table(messages_path, MESSAGES_FORMAT, cell)
     nodes, node_meta = read_table(nodes_path, NODES_FORMAT, cell)
-    edge_sample = sample_rows(edges[edges["fit"]], spec)
-    node_sample = sample_rows(nodes[nodes["train"] & nodes["fit"]], spec)
+    edge_sample = searched_rows(edges[edges["fit"]], spec)
+    node_sample = searched_rows(nodes[nodes["train"] & nodes["fit"]], spec)
     names = {"edge": list(EDGE_INPUTS), "node": node_inputs(node_meta)}
     fits: list[ComponentFit] = [
         fit_component(edge_sample, names["edge"], component, spec, threads, cell)
@@ -152,9 +152,8 @@ def fit_halo_symbolic(
     write_json(result_path, record)
 
 
-def sample_rows(frame: pd.DataFrame, spec: SearchSpec) -> pd.DataFrame:
-    """``spec.samples`` seeded rows of ``frame``, in their original order."""
+def searched_rows(frame: pd.DataFrame, spec: SearchSpec) -> pd.DataFrame:
+    """The rows a search fits (``symbolic.sample_rows``); none to fit is an error, not an empty front."""
     if frame.empty:
         raise ValueError("no rows to fit: the table has no fitting edges or no training halos")
-    rows = np.random.default_rng(spec.seed).choice(len(frame), size=min(spec.samples, len(frame)), replace=False)
-    return frame.iloc[np.sort(rows)].reset_index(drop=True)
+    return sample_rows(frame, spec)

@@ -359,10 +359,15 @@ def fitting_sample(frame: pd.DataFrame, spec: SearchSpec) -> pd.DataFrame:
     of them — saturates; the fronts then model the saturation, not the law. The paper's Eureqa fit MAE,
     which is robust to them. The judge's held-out edges start at the same distance.
     """
-    candidates = np.flatnonzero(frame["r"].to_numpy() >= spec.r_min)
-    if len(candidates) == 0:
+    long_enough = frame[frame["r"].to_numpy() >= spec.r_min]
+    if long_enough.empty:
         raise ValueError(f"no edge of the message table is at least symbolic.r_min = {spec.r_min} long")
-    rows = np.random.default_rng(spec.seed).choice(candidates, size=min(spec.samples, len(candidates)), replace=False)
+    return sample_rows(long_enough, spec)
+
+
+def sample_rows(frame: pd.DataFrame, spec: SearchSpec) -> pd.DataFrame:
+    """``spec.samples`` seeded rows of ``frame`` (all, if fewer), in their original order."""
+    rows = np.random.default_rng(spec.seed).choice(len(frame), size=min(spec.samples, len(frame)), replace=False)
     return frame.iloc[np.sort(rows)].reset_index(drop=True)
 
 
