@@ -149,7 +149,6 @@ rule halos_figures:
     input:
         history=f"{HALO_CELL}/history.parquet",
         messages=f"{HALO_CELL}/messages.parquet",
-        nodes=f"{HALO_CELL}/nodes.parquet",
         evaluation=f"{HALO_CELL}/evaluation.json",
         predictions=f"{HALO_CELL}/predictions.parquet",
         catalogue="results/cosmology/{catalogue}.parquet",
@@ -163,7 +162,7 @@ rule halos_figures:
         runtime=10,
     params:
         cell=halo_cell,
-        spec=sd.halo_evaluation_params(config),
+        units=COSMOLOGY["units"],
     script:
         "../workflow_scripts/halos_figures.py"
 

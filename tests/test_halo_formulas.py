@@ -61,8 +61,10 @@ def test_a_refit_from_perturbed_constants_finds_the_law_again(noise_free) -> Non
 def test_every_formula_is_scored_on_both_sides_of_the_split(noise_free) -> None:
     frame, _, g = noise_free
     train = np.arange(len(frame)) % 5 != 0
-    scored = score_formulas(g, frame["delta"].to_numpy(), train, RefitSpec(halos=1000, iterations=100, seed=0))
-    assert list(scored) == ["constant", "simple", "without_mass", "with_mass"]
+    scored, predicted = score_formulas(
+        g, frame["delta"].to_numpy(), train, RefitSpec(halos=1000, iterations=100, seed=0)
+    )
+    assert list(scored) == list(predicted) == ["constant", "simple", "without_mass", "with_mass"]
     constant = scored["constant"]["refit"]
     median = np.median(frame["delta"][train])
     assert scored["constant"]["refit_constants"][0] == pytest.approx(median, abs=0.02)  # L1 fit: the median

@@ -74,13 +74,16 @@ def extract_messages(
     with torch.no_grad():
         messages = model.edge_model(torch.from_numpy(features)).double().numpy()
     ranks = ranked_components(messages)
-    table = pd.DataFrame(features.astype(np.float64), columns=list(EDGE_INPUTS))
-    table.insert(0, "receiver", graph.receivers[chosen].astype(np.int64))
-    table.insert(1, "sender", graph.senders[chosen].astype(np.int64))
-    table["distance"] = graph.distances[chosen].astype(np.float64)
-    table["fit"] = rng.permutation(len(chosen)) < len(chosen) // 2
-    for k in range(messages.shape[1]):
-        table[f"e{k}"] = messages[:, k]
+    table = pd.DataFrame(  # built at once: a column added at a time fragments the frame (100 components)
+        {
+            "receiver": graph.receivers[chosen].astype(np.int64),
+            "sender": graph.senders[chosen].astype(np.int64),
+            **dict(zip(EDGE_INPUTS, features.astype(np.float64).T, strict=True)),
+            "distance": graph.distances[chosen].astype(np.float64),
+            "fit": rng.permutation(len(chosen)) < len(chosen) // 2,
+            **{f"e{k}": messages[:, k] for k in range(messages.shape[1])},
+        }
+    )
     std = messages.std(axis=0)
     common = {"cell": record["cell"], "split": record["split"], "catalogue": meta.get("source", "file")}
     write_provenance(

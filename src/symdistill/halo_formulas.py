@@ -237,23 +237,27 @@ def score(pred: np.ndarray, delta: np.ndarray, train: np.ndarray) -> dict[str, A
     return out
 
 
-def score_formulas(g: GraphInputs, delta: np.ndarray, train: np.ndarray, spec: RefitSpec) -> dict[str, Any]:
-    """Every Table 6 formula with the paper's constants and refitted on (a sample of) the training halos."""
+def score_formulas(
+    g: GraphInputs, delta: np.ndarray, train: np.ndarray, spec: RefitSpec
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Every Table 6 formula with the paper's constants and refitted on (a sample of) the training halos; and each
+    formula's δ̂ of every halo, refitted."""
     fitted_on = spec.sample(train)
     sample = g.subset(fitted_on)
-    out = {}
+    scores, predictions = {}, {}
     for formula in FORMULAS.values():
         fitted = refit(
             lambda c, f=formula: f.predict(c, sample), formula.paper_constants, delta[fitted_on], spec.iterations
         )
-        out[formula.name] = {
+        predictions[formula.name] = formula.predict(fitted, g)
+        scores[formula.name] = {
             "paper_mae": formula.paper_mae,
             "paper_constants": list(formula.paper_constants),
             "with_paper_constants": score(formula.predict(np.array(formula.paper_constants), g), delta, train),
             "refit_constants": fitted.tolist(),
-            "refit": score(formula.predict(fitted, g), delta, train),
+            "refit": score(predictions[formula.name], delta, train),
         }
-    return out
+    return scores, predictions
 
 
 # ---------------------------------------------------------------- the distilled model
@@ -333,11 +337,12 @@ def compose(
     fitted_on = spec.sample(train)
     start = np.array(composition.start)
     fitted = refit(composition.function(g.subset(fitted_on)), start, delta[fitted_on], spec.iterations)
+    predicted = predict(fitted)
     return {
         "searched": {**composition.equations(start), **score(predict(start), delta, train)},
-        "refit": {**composition.equations(fitted), **score(predict(fitted), delta, train)},
+        "refit": {**composition.equations(fitted), **score(predicted, delta, train)},
         "constants": {"searched": start.tolist(), "refit": fitted.tolist()},
-    }, predict(fitted)
+    }, predicted
 
 
 # ---------------------------------------------------------------- the judge of a planted law
@@ -553,11 +558,10 @@ def evaluate_halos(
         "edges": len(graph.senders),
         "search_status": result["status"],
         "gn": {"train": metrics["train_mae"], "test": metrics["test_mae"]},
-        "formulas": score_formulas(g, delta, train, spec.refit),
     }
+    record["formulas"], refitted = score_formulas(g, delta, train, spec.refit)
     predictions = nodes[["halo", "train", "delta", NODE_TARGET]].copy()
-    best = FORMULAS["with_mass"]
-    predictions["with_mass"] = best.predict(np.array(record["formulas"]["with_mass"]["refit_constants"]), g)
+    predictions["with_mass"] = refitted["with_mass"]
     models = {"symbolic": (front, summed)}
     if files.reference_front is not None:
         reference = read_json(files.reference_result)

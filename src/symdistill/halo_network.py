@@ -173,8 +173,12 @@ class HaloNetwork(nn.Module):
         """δ̂ of the ``len(nodes)`` receiving halos and the messages of their incoming ``edges``; ``owner[e]``
         is the row of ``nodes`` that edge e arrives at."""
         messages = self.edge_model(edges)
-        summed = nodes.new_zeros(len(nodes), self.msg_dim).index_add_(0, owner, messages)
+        summed = self.summed(messages, owner, len(nodes))
         return self.node(nodes, summed), messages
+
+    def summed(self, messages: Tensor, owner: Tensor, halos: int) -> Tensor:
+        """Each of ``halos`` receiving halos' sum of its incoming messages (``owner[e]``: edge e's halo)."""
+        return messages.new_zeros(halos, self.msg_dim).index_add_(0, owner, messages)
 
     def node(self, nodes: Tensor, summed: Tensor) -> Tensor:
         """φv: δ̂ from the node's own inputs and its summed messages."""
@@ -247,8 +251,7 @@ def summed_messages(model: HaloNetwork, data: DeviceCatalogue, components: list[
     for start in range(0, n, EVAL_HALOS):
         halos = torch.arange(start, min(start + EVAL_HALOS, n), device=data.nodes.device)
         nodes, edges, owner = data.batch(halos)
-        messages = model.edge_model(edges)
-        summed = nodes.new_zeros(len(halos), model.msg_dim).index_add_(0, owner, messages)
+        summed = model.summed(model.edge_model(edges), owner, len(halos))
         sums.append(summed[:, components])
         predictions.append(model.node(nodes, summed))
     return torch.cat(sums), torch.cat(predictions)

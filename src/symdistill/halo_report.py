@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from symdistill.halo_distillation import MESSAGES_FORMAT, NODE_TARGET, HaloTableError
-from symdistill.halo_formulas import FORMULAS, PAPER_OOD, HaloEvaluationSpec, planted_law
+from symdistill.halo_distillation import MESSAGES_FORMAT, NODE_TARGET, read_table
+from symdistill.halo_formulas import FORMULAS, PAPER_OOD, planted_law
 from symdistill.halos import EDGE_INPUTS, CatalogueError, HaloUnits, PlantedLaw
 from symdistill.halos import FORMAT as CATALOGUE_FORMAT
 from symdistill.io import atomic_output, read_json, read_provenance
@@ -164,11 +164,10 @@ def read_evaluations(paths: Iterable[str | Path]) -> tuple[dict[str, dict[str, A
     return evaluations, catalogue
 
 
-def make_table6(paths: Iterable[str | Path], csv: str | Path, md: str | Path, page: str | Path) -> None:
-    """Rule ``table6``: results/tables/table6.{csv,md,html}."""
-    evaluations, catalogue = read_evaluations(paths)
-    frame = table6_frame(evaluations)
-    notes = verdict_lines(evaluations) + [
+def table6_notes(evaluations: Mapping[str, dict[str, Any]]) -> list[str]:
+    """What the tables say under them, in the table files and the report alike: each split's verdict, how the
+    paper's numbers compare with ours, the units, and the formulas."""
+    return verdict_lines(evaluations) + [
         "Paper: Quijote, 215,854 halos; its Table 6 gives one error per formula (its split is not stated), "
         "its OOD test train and test errors. Its OOD symbolic model is the formula distilled on the full data with "
         "its constants refitted on δ ≤ 1: ours is the random split's distilled model refitted, and the paper's "
@@ -177,6 +176,13 @@ def make_table6(paths: Iterable[str | Path], csv: str | Path, md: str | Path, pa
         "finite δ̂ for some halo (evaluation.json counts them).",
         *(f"{formula.label}: {formula.text}" for formula in FORMULAS.values()),
     ]
+
+
+def make_table6(paths: Iterable[str | Path], csv: str | Path, md: str | Path, page: str | Path) -> None:
+    """Rule ``table6``: results/tables/table6.{csv,md,html}."""
+    evaluations, catalogue = read_evaluations(paths)
+    frame = table6_frame(evaluations)
+    notes = table6_notes(evaluations)
     with atomic_output(csv) as tmp:
         frame.to_csv(tmp, index=False)
     with atomic_output(md) as tmp:
@@ -193,8 +199,7 @@ def report_section(evaluations: list[str], figures: list[str]) -> str | None:
     from symdistill.report import data_uri  # the report module imports this one's callers: imported where used
 
     found, catalogue = read_evaluations(evaluations)
-    notes = verdict_lines(found)
-    parts = [html_body(table6_frame(found), notes, catalogue)]
+    parts = [html_body(table6_frame(found), table6_notes(found), catalogue)]
     for path in figures:
         figure = HALO_FIGURES[Path(path).stem]
         split = Path(path).parent.name
@@ -292,22 +297,19 @@ def prediction_figure(predictions: pd.DataFrame, cell: str) -> Figure:
     return fig
 
 
-def halo_figures(cell: str, inputs: Any, outputs: Iterable[str], params: Mapping[str, Any]) -> None:
+def halo_figures(cell: str, inputs: Any, outputs: Iterable[str], units: HaloUnits) -> None:
     """Rule ``halos_figures``: the three figures of one split, in ``HALO_FIGURES``' order."""
-    spec = HaloEvaluationSpec.from_params(params)
     history = pd.read_parquet(inputs.history)
-    messages = pd.read_parquet(inputs.messages)
+    messages, messages_meta = read_table(inputs.messages, MESSAGES_FORMAT, cell)
+    component = messages_meta["ranked_components"][0]
     evaluation = read_json(inputs.evaluation)
-    component = read_provenance(Path(inputs.messages), "halo table", MESSAGES_FORMAT, HaloTableError)[
-        "ranked_components"
-    ][0]
     meta = read_provenance(Path(inputs.catalogue), "halo catalogue", CATALOGUE_FORMAT, CatalogueError)
     symbolic = evaluation["symbolic"]
     # the searched φe, not the refitted one: the composed refit moves φe's scale against φv's, off the messages'
     equation = None if "error" in symbolic else next(iter(symbolic["searched"]["edge"].values()))
     figures = {
         "halo_sparsity": sparsity_figure(history, component, cell),
-        "halo_kernel": kernel_figure(messages, component, equation, planted_law(meta), spec.units, cell),
+        "halo_kernel": kernel_figure(messages, component, equation, planted_law(meta), units, cell),
         "halo_prediction": prediction_figure(pd.read_parquet(inputs.predictions), cell),
     }
     for name, path in zip(HALO_FIGURES, outputs, strict=True):
