@@ -1,5 +1,6 @@
 # make run [PRESET=demo|smoke|paper]   set up .venv, then run the pipeline locally
 # make test                            set up .venv, run the linters (make lint), then the test suite
+# make gpu-check                       on a machine with a CUDA GPU: the cluster path's GPU checks (docs/cluster.md)
 PRESET ?= demo
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
@@ -11,7 +12,7 @@ else
 CONFIG_ARGS = --configfile presets/$(PRESET).yaml
 endif
 
-.PHONY: run test lint dryrun clean
+.PHONY: run test lint dryrun clean gpu-check
 run: $(VENV)/.installed
 	$(VENV)/bin/snakemake $(CONFIG_ARGS) $(SNAKEMAKE_ARGS)
 
@@ -23,6 +24,9 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/snakefmt --check Snakefile rules
 	$(VENV)/bin/snakemake --lint
+
+gpu-check: $(VENV)/.installed
+	$(PY) benchmarks/gpu_check.py
 
 dryrun: $(VENV)/.installed
 	$(VENV)/bin/snakemake -n $(CONFIG_ARGS)

@@ -34,7 +34,7 @@ from symdistill.halo_network import (  # noqa: E402
     HaloTrainingSettings,
     predict,
 )
-from symdistill.train import device_name, optimised_run, pick_device  # noqa: E402
+from symdistill.train import device_name, optimised_run, training_device  # noqa: E402
 
 
 def peak_gib() -> float:
@@ -50,7 +50,7 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, default=500)
     args = parser.parse_args()
     torch.set_num_threads(torch.get_num_threads())
-    device = pick_device()
+    device = training_device("auto")
     spec = replace(halos.SyntheticCatalogueSpec(), n_halos=args.halos, box=args.box)
     frame = halos.synthetic_catalogue(spec)
     start = time.perf_counter()
@@ -65,7 +65,7 @@ def main() -> None:
     model.standardise(data.nodes, data.edges)
     settings = HaloTrainingSettings(args.batch, 1000.0, 1, 1e5, 1e-3, 1e-8)
     run = optimised_run(model, settings, args.steps)
-    order = torch.randperm(graph.n, device=device)
+    order = torch.randperm(graph.n)  # batch indices on the host (DeviceCatalogue.batch)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     edges_seen = 0
@@ -74,7 +74,7 @@ def main() -> None:
         halos_ = order[step * args.batch : (step + 1) * args.batch]
         nodes, edges, owner = data.batch(halos_)
         pred, messages = run.model(nodes, edges, owner)
-        loss = (pred - data.delta[halos_]).abs().mean() + 1e-2 * messages.abs().sum() / len(halos_)
+        loss = (pred - data.targets(halos_)).abs().mean() + 1e-2 * messages.abs().sum() / len(halos_)
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         run.optimizer.step()

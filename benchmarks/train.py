@@ -41,7 +41,7 @@ from _record import record  # noqa: E402
 from symdistill.data import read_split  # noqa: E402
 from symdistill.models import Graph, GraphNetwork  # noqa: E402
 from symdistill.simulate import SimulationSpec, simulate_dataset  # noqa: E402
-from symdistill.train import TrainingSpec, keep_heap_memory, loss_sum, new_run, pick_device, train_epoch  # noqa: E402
+from symdistill.train import TrainingSpec, keep_heap_memory, loss_sum, new_run, train_epoch, training_device  # noqa: E402
 
 HIDDEN, MSG_DIM, BATCH = 300, 100, 64
 
@@ -241,7 +241,7 @@ def main() -> None:
             f"{paired[0]:.0%}–{paired[-1]:.0%} over {len(paired)} rounds; on a shared host the best-of ratio above "
             "moves with the slow spells, the paired one less.",
         ]
-        device = pick_device()
+        device = training_device("auto")
         if device.type == "cuda":
             gpu = max(rounds_of({"gpu": (trainer_rate, (train_path, *timing, "cuda"))}, args.rounds)["gpu"])
             rows.append(f"| (b) on {torch.cuda.get_device_name(device)} | {gpu:,.0f} | |")

@@ -5,13 +5,15 @@ import sys
 from pathlib import Path
 
 # Jobs import the package from the source tree, also inside `--software-deployment-method conda`
-# environments, which carry the dependencies but not symdistill itself.
+# environments, which install it (editable, with the extra of their rule group) from this checkout.
 SRC = str(Path(workflow.basedir) / "src")
 os.environ.update(PYTHONPATH=os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p))
+os.environ.update(SYMDISTILL_ROOT=workflow.basedir)  # envs/*.yaml: `-e ${SYMDISTILL_ROOT}[extra]`
 if SRC not in sys.path:
     sys.path.insert(0, SRC)
 
 import symdistill.config as sd
+import symdistill.jobs as jobs
 from symdistill.search import SearchBudget
 from symdistill.vocabulary import FIGURES, HALO_FIGURES, HALO_SPLITS
 
@@ -113,6 +115,23 @@ def training_spec(wildcards):
     return {**params, "seed": int(wildcards.seed)}
 
 
+def train_device(wildcards):
+    return sd.training_device(config, wildcards.model)
+
+
+def train_minutes(wildcards):
+    """Minutes for a train job: its budget at a conservative rate (symdistill.jobs; docs/cluster.md §3)."""
+    return jobs.training_minutes(config, wildcards.dataset, wildcards.model)
+
+
+def train_mb(wildcards):
+    return jobs.training_mb(config, wildcards.dataset)
+
+
+def halo_train_minutes(wildcards):
+    return jobs.halo_training_minutes(config)
+
+
 def cell_name(wildcards):
     return f"{wildcards.dataset}/{wildcards.model}/seed{wildcards.seed}"
 
@@ -169,6 +188,10 @@ def halo_cell(wildcards):
 
 def halo_training_spec(wildcards):
     return sd.halo_training_params(config)
+
+
+def halo_train_device(wildcards):
+    return config["cosmology"]["training"].get("device", "auto")
 
 
 def halo_search_spec(wildcards):

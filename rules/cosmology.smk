@@ -59,10 +59,11 @@ rule halos_train:
     resources:
         gpu=1,
         mem_mb=16000,
-        runtime=720,
+        runtime=halo_train_minutes,
     params:
         spec=halo_training_spec,
         cell=halo_cell,
+        device=halo_train_device,
     script:
         "../workflow_scripts/halos_train.py"
 

@@ -17,10 +17,11 @@ rule train:
     threads: 1
     resources:
         gpu=1,
-        mem_mb=16000,
-        runtime=720,
+        mem_mb=train_mb,
+        runtime=train_minutes,
     params:
         spec=training_spec,
         cell=cell_name,
+        device=train_device,
     script:
         "../workflow_scripts/train.py"

@@ -25,10 +25,12 @@ from symdistill.figures import save
 from symdistill.forcefit import force_fit
 from symdistill.io import package_versions, write_json
 from symdistill.judge import outcome, worst
+from symdistill.messages import write_messages
 from symdistill.train import OutputPaths, Trained, new_run, write_outputs
 from symdistill.vocabulary import FIGURES, READINGS
 
 BASES = ("force", "acceleration", "receiver")
+CELL = "spring_2d_n4/bottleneck/seed0"
 
 
 def write_training(root: Path, cell: Cell, test_loss: float) -> None:
@@ -227,3 +229,42 @@ def write_figures(root: Path, cell: Cell) -> None:
         fig = Figure(figsize=(2, 2))
         fig.subplots().plot([0, 1], [1, 0])
         save(fig, path)
+
+
+def synthetic_messages(root: Path, cell: str = CELL, n: int = 3000) -> tuple[pd.DataFrame, dict]:
+    """A spring 2D message table whose two messages are rotations of the true pair force, and its metadata."""
+    rng = np.random.default_rng(0)
+    dx, dy = rng.normal(scale=1.5, size=(2, n))
+    r = np.hypot(dx, dy)
+    frame = pd.DataFrame(
+        {
+            "graph": np.arange(n) // 12,  # a 4-body graph has 12 edges
+            "dx": dx,
+            "dy": dy,
+            "r": r,
+            "m1": np.exp(rng.normal(size=n)),
+            "m2": np.exp(rng.normal(size=n)),
+            "q1": 1.0,
+            "q2": 1.0,
+            "fx": -dx * (r - 1) / r,
+            "fy": -dy * (r - 1) / r,
+            "u": (r - 1) ** 2,
+        }
+    )
+    frame["e0"] = 0.8 * frame["fx"] - 0.3 * frame["fy"]
+    frame["e1"] = 0.3 * frame["fx"] + 0.9 * frame["fy"]
+    meta = {
+        "format": "symdistill.messages/1",
+        "cell": cell,
+        "system": {"sim": "spring", "dim": 2, "n": 4},
+        "message": "force",
+        "ranked_components": ["e0", "e1"],
+        "sample": {"graphs": -(-n // 12), "seed": 0, "test_file": "test.parquet"},
+    }
+    return frame, meta
+
+
+def write_message_file(root: Path, frame: pd.DataFrame, meta: dict, cell: str = CELL) -> Path:
+    path = root / f"results/messages/{cell}.parquet"
+    write_messages(frame, meta, path)
+    return path

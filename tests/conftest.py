@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -107,3 +108,21 @@ def tiny_training_spec(regularizer: str = "none", architecture: str = "gn", msg_
             seed=0,
         )
     )
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory) -> Path:
+    """The smoke preset's whole DAG, run for real once per test session (the suite's most expensive step): tests
+    that only read it share it; a test that changes or extends a run works on ``copied_run(smoke_run, ...)``."""
+    from workflow import snakemake
+
+    workdir = tmp_path_factory.mktemp("smoke")
+    snakemake(workdir)
+    return workdir
+
+
+def copied_run(source: Path, target: Path) -> Path:
+    """A copy of a finished run (results and Snakemake's records, times kept): what its dry runs see is the
+    original's, and what a test reruns there leaves the shared run as it was."""
+    shutil.copytree(source, target, symlinks=True)
+    return target

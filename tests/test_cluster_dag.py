@@ -3,8 +3,7 @@ reruns exactly its cells, -R placed after the target reruns one cell (placed bef
 `snakemake --profile slurm` parses as typed and asks for a GPU for training only.
 
 The rerun tests need real outputs and real metadata (Snakemake's params trigger compares against what the
-last run recorded), so a module fixture runs the smoke preset for real: every dataset and model up to `train`,
-and one cell to its end.
+last run recorded): they dry-run a copy of the session's real smoke run (conftest's ``smoke_run``).
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 from cluster import JobBlock, job_blocks, snakemake_with_profile
+from conftest import copied_run
 from workflow import ROOT, job_counts, snakemake
 
 pytestmark = pytest.mark.workflow
@@ -51,12 +51,9 @@ def test_one_cell_target_schedules_only_that_cells_chain(tmp_path: Path) -> None
 
 
 @pytest.fixture(scope="module")
-def trained_smoke(tmp_path_factory) -> Path:
-    """A real smoke run: all 11 cells trained, and the spring_2d_n4/l1/seed0 cell judged."""
-    workdir = tmp_path_factory.mktemp("trained_smoke")
-    snakemake(workdir, "--until", "train")
-    snakemake(workdir, "--", f"results/judge/{CELL}.json")
-    return workdir
+def trained_smoke(smoke_run: Path, tmp_path_factory) -> Path:
+    """A copy of the session's real smoke run (conftest): all 11 cells trained and judged, the tables built."""
+    return copied_run(smoke_run, tmp_path_factory.mktemp("trained_smoke") / "run")
 
 
 def test_unchanged_config_reschedules_nothing(trained_smoke: Path) -> None:
@@ -130,6 +127,7 @@ def test_slurm_profile_as_users_type_it(tmp_path: Path) -> None:
         if block.rule in GPU_RULES:
             assert resources.get("gpu") == "1", f"{block.rule} without a GPU request: {resources}"
             assert resources.get("slurm_partition") == gpu_partition, resources
+            assert int(resources["runtime"]) < 720, f"{block.rule}: a flat 720 min, not its budget's: {resources}"
         else:
             assert "gpu" not in resources and "gres" not in resources, f"{block.rule} requests a GPU: {resources}"
             assert resources.get("slurm_partition") == cpu_partition, f"{block.rule}: {resources}"

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import asdict
 
 import pytest
 import yaml
 from conftest import deep_merge
+from workflow import snakemake
 
 from symdistill.config import (
     Cell,
@@ -19,9 +21,11 @@ from symdistill.config import (
     ood_shift,
     operator_warnings,
     pair_law,
+    parse_cell,
     parse_dataset,
     search_params,
     simulation_params,
+    training_device,
     validate_config,
 )
 from symdistill.laws import POTENTIALS, builtin_law
@@ -176,6 +180,11 @@ YUKAWA = {"potential": "-m1*m2*exp(-r)/r", "dt": 1.0e-3}
         ({"yukawa": {**YUKAWA, "potential": "m1*m2"}}, "'systems.yukawa.potential': U = m1[*]m2 does not depend on r"),
         ({"yukawa": {**YUKAWA, "potential": "m1*r"}}, "'systems.yukawa.potential': .*exchanged"),
         ({"yukawa": {**YUKAWA, "potential": "log(r - 1)"}}, "'systems.yukawa.potential': U is not finite at r = "),
+        # issue 37: the first hung every Snakemake call (--unlock included); the second passed with a ComplexWarning
+        # and failed in simulate; the third raised an OverflowError that named no key
+        ({"yukawa": {**YUKAWA, "potential": "r**exp(exp(exp(exp(5))))"}}, "'systems.yukawa.potential': .*beyond"),
+        ({"yukawa": {**YUKAWA, "potential": "(-1)**(1/2)*m1*m2*r"}}, "'systems.yukawa.potential': .*is not real"),
+        ({"yukawa": {**YUKAWA, "potential": "1" + "0" * 330 + "*r"}}, "'systems.yukawa.potential': .*beyond 1e300"),
     ],
 )
 def test_a_system_of_ones_own_that_cannot_run_fails_before_any_job(config, schema, systems, message) -> None:
@@ -269,4 +278,205 @@ def test_a_backend_that_cannot_run_here_fails_before_any_job(config, schema, mon
         match=r"^invalid config at 'symbolic.backend': symbolic.backend is 'pysr' but "
         r"(PySR is not installed|no Julia was found)",
     ):
+        validate_config(config, schema)
+
+
+# ---------------------------------------------------------------- values the schema's bounds let through (#37)
+
+
+@pytest.mark.parametrize(
+    ("overlay", "key", "shown"),
+    [
+        ("training: {max_lr: .nan}", "training.max_lr", ".nan"),  # torch: "Invalid learning rate" in every job
+        ("judge: {range_factor: .inf}", "judge.range_factor", ".inf"),  # numpy: OverflowError in the judge
+        ("ood: {shifts: {heavy: {log_mass_shift: -.inf}}}", "ood.shifts.heavy.log_mass_shift", "-.inf"),
+        ("experiment: {n_bodies: [4, .inf]}", "experiment.n_bodies.1", ".inf"),  # in a list
+        ("models: {l1: {training: {augment_sigma: .NaN}}}", "models.l1.training.augment_sigma", ".nan"),
+        ("cosmology: {split: {ood_cut: .inf}}", "cosmology.split.ood_cut", ".inf"),  # no bound at all there
+        ("report: {extra: [{deep: [1.0, -.Inf]}]}", "report.extra.0.deep.1", "-.inf"),  # even under an unknown key
+    ],
+)
+def test_a_non_finite_number_anywhere_is_refused_naming_its_key(config, schema, overlay, key, shown) -> None:
+    """NaN passes every comparison of a bound and ±inf every one-sided bound: both used to reach the jobs."""
+    deep_merge(config, yaml.safe_load(overlay))
+    with pytest.raises(
+        ConfigError, match=rf"^invalid config at '{re.escape(key)}': {re.escape(shown)} is not a finite"
+    ):
+        validate_config(config, schema)
+
+
+def _integer_nodes(node, path=(), description=""):
+    """(path, nearest enclosing description, node) of every ``type: integer`` in the schema."""
+    if isinstance(node, dict):
+        description = node.get("description", description)
+        if node.get("type") == "integer":
+            yield ".".join(map(str, path)), description, node
+        for key, value in node.items():
+            yield from _integer_nodes(value, (*path, key), description)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _integer_nodes(value, (*path, i), description)
+
+
+def test_every_integer_of_the_schema_has_a_documented_maximum(schema) -> None:
+    nodes = list(_integer_nodes(yaml.safe_load(schema.read_text())))
+    assert len(nodes) > 50
+    unbounded = [path for path, _, node in nodes if "maximum" not in node]
+    assert unbounded == []
+    undocumented = [path for path, description, _ in nodes if "at most" not in description.lower()]
+    assert undocumented == []
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        # a float where a count is expected: 1.0e+20 is "an integer" to JSON Schema, and then fails inside JAX
+        (
+            lambda c: c["simulation"].update(train_sims=1.0e20),
+            "'simulation.train_sims': 1e[+]20 is not an integer .*: write 100000000000000000000$",
+        ),
+        (lambda c: c["training"].update(epochs=30.0), "'training.epochs': 30.0 is not an integer"),
+        (
+            lambda c: c["simulation"].update(train_sims=10**20),
+            "'simulation.train_sims': 100000000000000000000 is greater than the maximum of 10000000",
+        ),
+        (lambda c: c["experiment"].update(n_bodies=[4, 10**6]), "'experiment.n_bodies.1': 1000000 is greater than"),
+        (lambda c: c["experiment"].update(seeds=[2**64]), "'experiment.seeds.0': 18446744073709551616 is greater"),
+        (lambda c: c["symbolic"].update(population_size=10**9), "'symbolic.population_size': 1000000000 is greater"),
+        # YAML 1.1 reads 1e20 as text; the hint must not suggest a float that a count refuses
+        (
+            lambda c: c["simulation"].update(train_sims="1e20"),
+            "'simulation.train_sims': '1e20' is not of type 'integer'; YAML reads 1e20 as text .* write "
+            "100000000000000000000$",
+        ),
+    ],
+)
+def test_a_count_must_be_a_bounded_whole_number(config, schema, edit, message) -> None:
+    edit(config)
+    with pytest.raises(ConfigError, match=r"^invalid config at " + message.replace("(", r"\(").replace(")", r"\)")):
+        validate_config(config, schema)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda c: (c["models"].update({"evil\n": c["models"]["l1"]}), c["experiment"]["models"].append("evil\n")),
+            r"'models': 'evil\\n' does not match",
+        ),
+        (
+            lambda c: (c.update(systems={"evil\n": YUKAWA}), c["experiment"]["sims"].append("evil\n")),
+            r"'systems': 'evil\\n' does not match",
+        ),
+        (lambda c: c["experiment"]["sims"].append("spring\n"), r"'experiment.sims.6': 'spring\\n' does not match"),
+        (
+            lambda c: (c["ood"]["shifts"].update({"hot\n": {"velocity_scale": 2.0}}), c["ood"].update(sets=["hot\n"])),
+            r"'ood.shifts': 'hot\\n' does not match",
+        ),
+        (lambda c: c["ood"].update(sets=["hot\n"]), r"'ood.sets.0': 'hot\\n' does not match"),
+        (lambda c: c["report"]["paper_models"].update({"l1\n": "L1"}), r"'report.paper_models': 'l1\\n' does not"),
+    ],
+)
+def test_a_name_with_a_trailing_newline_is_refused(config, schema, edit, message) -> None:
+    """``$`` also matches before a final newline: "evil\\n" passed the name patterns and was then never built."""
+    edit(config)
+    with pytest.raises(ConfigError, match=r"^invalid config at " + message):
+        validate_config(config, schema)
+
+
+@pytest.mark.parametrize("name", ["spring_2d_n4\n", "spring_2d_n4/l1/seed0\n", "spring_2d_n4\n/l1/seed0"])
+def test_a_dataset_or_cell_name_with_a_newline_does_not_parse(name) -> None:
+    with pytest.raises(ConfigError, match="is not of the form"):
+        (parse_cell if "/" in name else parse_dataset)(name)
+
+
+BOMB = """
+a: &a [xxxxxxxxxx, xxxxxxxxxx, xxxxxxxxxx, xxxxxxxxxx, xxxxxxxxxx, xxxxxxxxxx, xxxxxxxxxx, xxxxxxxxxx]
+b: &b [*a, *a, *a, *a, *a, *a, *a, *a]
+c: &c [*b, *b, *b, *b, *b, *b, *b, *b]
+d: &d [*c, *c, *c, *c, *c, *c, *c, *c]
+e: &e [*d, *d, *d, *d, *d, *d, *d, *d]
+bomb: [*e, *e, *e, *e, *e, *e, *e, *e]
+"""
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        # a YAML alias bomb: a few lines of anchors, 3.5 MB of text when printed
+        (
+            lambda c: c["experiment"].update(sims=yaml.safe_load(BOMB)["bomb"]),
+            r"'experiment.sims': \[\[\[\[\[\['xxxxxxxxxx', .*… \(3,744,912 characters\) has non-unique elements$",
+        ),
+        (
+            lambda c: c["judge"].update(edges=yaml.safe_load(BOMB)["bomb"]),
+            r"'judge.edges': \[\[\[\[\[.*… \(3,744,912 characters\) is not of type 'integer'$",
+        ),
+        (
+            lambda c: c["experiment"].update(models=["x" * 10**6]),
+            r"'experiment.models': 'xxxx.*… \(1,000,002 characters\) is not a variant under 'models'",
+        ),
+        (lambda c: c["simulation"].update(split="s" * 10**5), r"'simulation.split': 'sss.*… \(100,002 characters\) is"),
+    ],
+)
+def test_a_huge_value_is_shown_cut(config, schema, edit, message) -> None:
+    """An error message used to print the whole offending value (32 MB for an alias bomb)."""
+    edit(config)
+    with pytest.raises(ConfigError, match=r"^invalid config at " + message) as caught:
+        validate_config(config, schema)
+    assert len(str(caught.value)) < 600
+
+
+def test_a_message_naming_a_huge_key_is_cut(config, schema) -> None:
+    """A key is no value to cut, but it can be as long: the whole message has a ceiling."""
+    config["models"]["k" * 10**5] = {"architecture": "gn", "msg_dim": 4, "regularizer": "kl"}
+    with pytest.raises(ConfigError, match=r"^invalid config at 'models\.kkkk") as caught:
+        validate_config(config, schema)
+    assert re.search(r"kkk… \(100,\d{3} characters\)$", str(caught.value)) and len(str(caught.value)) < 2100
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        (
+            "results/judge/spring_2d_n4/nosuchmodel/seed0.json",
+            "unknown model variant 'nosuchmodel' (named by a requested file's path): "
+            "the variants under 'models' are bottleneck, cust, flathgn, kl, l1, pm, standard",
+        ),
+        (
+            "results/judge/sprong_2d_n4/l1/seed0.json",
+            "unknown system 'sprong' (named by a requested file's path): neither a built-in system (r1, r2, spring",
+        ),
+        (
+            "results/data/spring_2d_n4/ood/nosuch.parquet",
+            "unknown out-of-distribution set 'nosuch' (named by a requested file's path): "
+            "the shifts under 'ood.shifts' are bodies8, fast, heavy, wide",
+        ),
+    ],
+)
+def test_a_target_naming_an_unknown_variant_system_or_set_fails_clearly(tmp_path, target, message) -> None:
+    """Such a target used to fail with a bare KeyError (or blame simulation.dt) inside an InputFunctionException."""
+    result = snakemake(tmp_path, "-n", target, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert f"ConfigError: {message}" in output
+    assert "KeyError" not in output and "no time step" not in output
+
+
+def test_the_training_device_is_a_param_of_its_own_not_part_of_the_model(config, schema) -> None:
+    """training.device (issue 36) chooses where a cell trains, not what: it is the train rule's ``device`` param,
+    absent from the spec (so model.pt and the params that retrain are unchanged); a variant may set its own; replace
+    runs in CPU jobs and takes none."""
+    config["training"]["device"] = "cuda"
+    config["models"]["flathgn"]["training"] = {"device": "cpu"}
+    validate_config(config, schema)
+    assert training_device(config, "l1") == "cuda" and training_device(config, "flathgn") == "cpu"
+    assert "device" not in model_params(config, "spring_2d_n4", "l1")["training"]
+    config["framework"]["training"] = {"device": "cuda"}
+    with pytest.raises(ConfigError, match=r"^invalid config at 'framework.training.device': replace retrains"):
+        validate_config(config, schema)
+    config["framework"]["training"] = {}
+    config["training"]["device"] = "gpu"
+    with pytest.raises(ConfigError, match=r"^invalid config at 'training.device': 'gpu' is not allowed"):
         validate_config(config, schema)

@@ -7,7 +7,7 @@ import sympy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from symdistill.expressions import MAX_LENGTH, ExpressionError, parse
+from symdistill.expressions import EQUATION, POTENTIAL, ExpressionError, parse
 from symdistill.laws import SYMBOLS, m1, m2, q1, q2, r
 
 
@@ -47,10 +47,17 @@ def test_formulas_become_the_sympy_they_say(text: str, expected: sympy.Expr) -> 
         ("r ** 1000", "beyond ±64"),
         ("9**9**9", "beyond"),
         ("1e10**40 * r", "beyond 1e300"),
+        # bounded work: each of these hung, or raised an OverflowError that named nothing
+        ("r**exp(exp(exp(exp(5))))", "beyond 1e300"),
+        ("exp(exp(exp(exp(5.0)))) * r", "beyond 1e300"),
+        ("1" + "0" * 330 + " * r", "beyond 1e300"),
+        ("(-1)**(1/2)*m1*m2*r", "is not real"),
+        ("sqrt(-2) * r", "is not real"),
+        ("r" + " + r" * 3000, "at most"),
         ("m1 * m2 *", "not a formula"),
         ("r; import os", "not a formula"),
         ("", "expected a formula"),
-        ("r + " * MAX_LENGTH + "r", "at most"),
+        ("r + " * POTENTIAL.max_length + "r", "at most"),
     ],
 )
 def test_anything_else_is_refused_with_what_is_allowed(text: str, says: str) -> None:
@@ -73,3 +80,33 @@ def test_any_text_is_a_formula_or_one_expression_error(text: str) -> None:
         assert str(err)
     else:
         assert isinstance(expr, sympy.Basic)
+
+
+def test_bounded_work_is_checked_before_sympy_evaluates_a_number() -> None:
+    """``r**exp(exp(exp(exp(5))))`` hung every Snakemake call (SymPy evaluated the exponent); it is refused at once,
+    as is a sum nested beyond Python's recursion (within the equation grammar's length)."""
+    with pytest.raises(ExpressionError, match="beyond 1e300"):
+        parse("r**exp(exp(exp(exp(5))))", SYMBOLS)
+    with pytest.raises(ExpressionError, match="nested too deeply"):
+        parse("r" + "+r" * 5000, SYMBOLS, EQUATION)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("square(dx) + cube(r) - inv(m1) * neg(q2)", sympy.Symbol("dx") ** 2 + r**3 + q2 / m1),  # PySR's names
+        ("Abs(dx)*E + 1.0e-20*r", sympy.Abs(sympy.Symbol("dx")) * sympy.E + sympy.Float(1e-20) * r),  # SymPy's str
+        ("1.4142135623731*I*r", sympy.Float(1.4142135623731) * sympy.I * r),
+        ("zoo*r", sympy.zoo * r),
+        ("(dx ^ 2.0) / r", sympy.Symbol("dx") ** 2.0 / r),
+    ],
+)
+def test_equations_read_what_the_searches_and_sympy_write(text: str, expected: sympy.Expr) -> None:
+    symbols = {**SYMBOLS, "dx": sympy.Symbol("dx")}
+    assert parse(text, symbols, EQUATION) == expected
+
+
+@pytest.mark.parametrize("text", ["__import__('os').system('true') + dx", "dx.__class__", "getattr(dx, 'x')"])
+def test_the_equation_grammar_runs_nothing(text: str) -> None:
+    with pytest.raises(ExpressionError, match="is not allowed"):
+        parse(text, {"dx": sympy.Symbol("dx")}, EQUATION)

@@ -20,28 +20,26 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import torch
 import yaml
-from cellfiles import write_training
+from cellfiles import CELL, synthetic_messages, write_message_file, write_training
 from conftest import ROOT, small_spec
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from workflow import snakemake
 
+from symdistill import laws
 from symdistill.config import Cell, ConfigError, IdentityError, validate_config
 from symdistill.data import DatasetError, read_split
 from symdistill.forcefit import fit_forces
 from symdistill.io import InputError, atomic_output, write_json
-from symdistill.messages import read_messages, write_messages
+from symdistill.messages import read_messages
 from symdistill.search import SearchBudget
 from symdistill.symbolic import SearchSpec, fit_symbolic
-from symdistill.train import load_model
-
-CELL = "spring_2d_n4/bottleneck/seed0"
-
+from symdistill.train import load_model, save_record
 
 # ---------------------------------------------------------------- datasets
 
@@ -85,6 +83,41 @@ def test_a_dataset_copied_to_another_dataset_is_refused(spring_data, tmp_path) -
         read_split(test_as_train)
 
 
+def _relabel(source: Path, target: Path, **changes) -> Path:
+    """``source`` with its provenance's keys changed (``law`` merged), written at ``target``: a careless or hostile
+    copy that looks like ours."""
+    table = pq.read_table(source)
+    meta = json.loads(table.schema.metadata[b"symdistill"])
+    meta |= {k: v for k, v in changes.items() if k != "law"} | {"law": {**meta["law"], **changes.get("law", {})}}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table.replace_schema_metadata({b"symdistill": json.dumps(meta).encode()}), target)
+    return target
+
+
+def test_spring_data_relabelled_as_r2_is_refused_by_its_accelerations(spring_data, tmp_path) -> None:
+    """Labels said r2 and every stage believed them: no acceleration was checked against the recorded law."""
+    r2 = {"name": "r2", "potential": laws.builtin_law("r2").potential}
+    bad = _relabel(spring_data[0], tmp_path / "results/data/r2_2d_n4/train.parquet", sim="r2", law=r2)
+    with pytest.raises(DatasetError, match=rf"^{bad}: its accelerations do not follow its recorded pair law \(r2: "):
+        read_split(bad)
+
+
+def test_a_dataset_recording_another_systems_law_is_refused(spring_data, tmp_path) -> None:
+    bad = _relabel(spring_data[0], tmp_path / "train.parquet", law={"name": "r2"})
+    with pytest.raises(DatasetError, match=r"a dataset of system 'spring' that records the pair law of 'r2'"):
+        read_split(bad)
+
+
+def test_a_recorded_law_that_would_hang_is_refused_at_once(spring_data, tmp_path) -> None:
+    """The text hung every train job of the dataset (SymPy evaluated exp(exp(exp(exp(5)))))."""
+    law = {"name": "mine", "potential": "r**exp(exp(exp(exp(5))))", "softening": 0.01}
+    bad = _relabel(spring_data[0], tmp_path / "train.parquet", sim="mine", law=law)
+    started = time.perf_counter()
+    with pytest.raises(DatasetError, match=r"its recorded pair law 'law' cannot be used: .*beyond 1e300"):
+        read_split(bad)
+    assert time.perf_counter() - started < 30
+
+
 @pytest.mark.parametrize("cut", [0.5, 0.99])
 def test_a_truncated_dataset_is_named(spring_data, tmp_path, cut) -> None:
     data = spring_data[0].read_bytes()
@@ -106,55 +139,19 @@ def test_a_foreign_parquet_is_named(tmp_path) -> None:
 # ---------------------------------------------------------------- message tables
 
 
-def _messages(root: Path, cell: str = CELL, n: int = 3000) -> tuple[pd.DataFrame, dict]:
-    rng = np.random.default_rng(0)
-    dx, dy = rng.normal(scale=1.5, size=(2, n))
-    r = np.hypot(dx, dy)
-    frame = pd.DataFrame(
-        {
-            "dx": dx,
-            "dy": dy,
-            "r": r,
-            "m1": np.exp(rng.normal(size=n)),
-            "m2": np.exp(rng.normal(size=n)),
-            "q1": 1.0,
-            "q2": 1.0,
-            "fx": -dx * (r - 1) / r,
-            "fy": -dy * (r - 1) / r,
-            "u": (r - 1) ** 2,
-        }
-    )
-    frame["e0"] = 0.8 * frame["fx"] - 0.3 * frame["fy"]
-    frame["e1"] = 0.3 * frame["fx"] + 0.9 * frame["fy"]
-    meta = {
-        "format": "symdistill.messages/1",
-        "cell": cell,
-        "system": {"sim": "spring", "dim": 2, "n": 4},
-        "message": "force",
-        "ranked_components": ["e0", "e1"],
-    }
-    return frame, meta
-
-
-def _message_file(root: Path, frame: pd.DataFrame, meta: dict, cell: str = CELL) -> Path:
-    path = root / f"results/messages/{cell}.parquet"
-    write_messages(frame, meta, path)
-    return path
-
-
 def test_a_message_table_missing_a_message_column_is_named(tmp_path) -> None:
     """Used to be a bare pandas KeyError without the file's name."""
-    frame, meta = _messages(tmp_path)
-    path = _message_file(tmp_path, frame.drop(columns="e1"), meta)
+    frame, meta = synthetic_messages(tmp_path)
+    path = write_message_file(tmp_path, frame.drop(columns="e1"), meta)
     with pytest.raises(InputError, match=rf"^{path}: lacks the column\(s\) e1 .*`-R messages`"):
         fit_forces(path, tmp_path / "results/forcefit/x.json", 0.9)
 
 
 def test_nan_messages_stop_the_force_fit_instead_of_writing_nan(tmp_path) -> None:
     """10 % NaN in a message column used to give exit 0 and "r2_mean": NaN (not valid JSON)."""
-    frame, meta = _messages(tmp_path)
+    frame, meta = synthetic_messages(tmp_path)
     frame.loc[frame.sample(frac=0.1, random_state=0).index, "e1"] = np.nan
-    path = _message_file(tmp_path, frame, meta)
+    path = write_message_file(tmp_path, frame, meta)
     out = tmp_path / f"results/forcefit/{CELL}.json"
     with pytest.raises(InputError, match=rf"^{path}: non-finite values \(NaN or inf\) in e1 \(300 of 3000\)"):
         fit_forces(path, out, 0.9)
@@ -163,9 +160,9 @@ def test_nan_messages_stop_the_force_fit_instead_of_writing_nan(tmp_path) -> Non
 
 def test_nan_in_the_top_component_stops_the_search_instead_of_becoming_a_table_outcome(tmp_path) -> None:
     """Used to be status 'error' with an sklearn traceback, then no_result and ∅ in Table 5."""
-    frame, meta = _messages(tmp_path)
+    frame, meta = synthetic_messages(tmp_path)
     frame.loc[5, "e0"] = np.nan
-    path = _message_file(tmp_path, frame, meta)
+    path = write_message_file(tmp_path, frame, meta)
     spec = SearchSpec(
         backend="pyoperon",
         operators=("add", "mul"),
@@ -187,8 +184,8 @@ def test_nan_in_the_top_component_stops_the_search_instead_of_becoming_a_table_o
 
 
 def test_a_message_table_of_another_cell_is_refused(tmp_path) -> None:
-    frame, meta = _messages(tmp_path, cell="spring_2d_n4/standard/seed0")
-    path = _message_file(tmp_path, frame, meta, cell=CELL)
+    frame, meta = synthetic_messages(tmp_path, cell="spring_2d_n4/standard/seed0")
+    path = write_message_file(tmp_path, frame, meta, cell=CELL)
     with pytest.raises(
         IdentityError,
         match=rf"^{path}: holds cell spring_2d_n4/standard/seed0, but its path is cell "
@@ -224,10 +221,20 @@ def test_no_json_output_holds_nan_or_infinity(tmp_path) -> None:
 def test_a_write_that_fails_midway_leaves_nothing(tmp_path) -> None:
     """An OSError half-way through (a full disk) removes the partial file; the target never appears."""
     target = tmp_path / "front.parquet"
-    with pytest.raises(OSError, match="No space left"), atomic_output(target) as tmp:
+    with pytest.raises(OSError, match=f"no space left on device while writing {target}"), atomic_output(target) as tmp:
         tmp.write_bytes(b"PAR1" + b"\0" * 1000)
         raise OSError(28, "No space left on device")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_killed_writers_temporary_is_removed_by_the_next_write(tmp_path) -> None:
+    """A report killed while writing left a 0-byte .index.html.*.tmp that nothing removed."""
+    stale = tmp_path / ".index.html.k2j4x.tmp"
+    other = tmp_path / ".other.html.a1b2c.tmp"
+    stale.touch()
+    other.touch()
+    write_json(tmp_path / "index.html", {})
+    assert sorted(p.name for p in tmp_path.iterdir()) == [other.name, "index.html"]
 
 
 def test_a_full_disk_leaves_no_partial_output(tmp_path) -> None:
@@ -243,8 +250,10 @@ def test_a_full_disk_leaves_no_partial_output(tmp_path) -> None:
     ):
         pytest.skip("mounting a tmpfs needs root (the injected OSError above covers the same path)")
     try:
-        with pytest.raises(OSError):
+        with pytest.raises(OSError, match=f"no space left on device while writing {mount}/big.json"):
             write_json(mount / "big.json", {"values": list(range(100_000))})
+        with pytest.raises(OSError, match=f"no space left on device while writing {mount}/model.pt"):
+            save_record(mount / "model.pt", {"weights": torch.zeros(100_000)})  # torch said "unexpected pos"
         assert list(mount.iterdir()) == []
     finally:
         subprocess.run(["umount", str(mount)], check=True)
@@ -301,8 +310,8 @@ SYMBOLIC = (
 
 
 def test_a_killed_search_leaves_no_result_and_its_rerun_is_byte_identical(tmp_path) -> None:
-    frame, meta = _messages(tmp_path)
-    path = _message_file(tmp_path, frame, meta)
+    frame, meta = synthetic_messages(tmp_path)
+    path = write_message_file(tmp_path, frame, meta)
     spec = SearchSpec(
         backend="pyoperon",
         operators=("add", "sub", "mul", "div"),

@@ -6,9 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from cellfiles import front_members
+from matplotlib.colors import to_hex
 
-from symdistill.figures import front_points, pareto_figure
+from symdistill.figures import front_points, generalisation_figure, pareto_figure
 from symdistill.rollout import rk4_rollout
+from symdistill.vocabulary import GENERALISATION_MODELS
 
 
 def test_rk4_rollout_follows_an_exact_harmonic_oscillator() -> None:
@@ -59,3 +61,21 @@ def test_a_failed_search_still_gets_a_pareto_figure() -> None:
     verdict = {"symbolic_status": "timeout", "outcome": {"physical": "no_result"}, "reason": "no result after 128 s"}
     fig = pareto_figure(_front([])[:0], verdict, "spring_2d_n4/l1/seed0")
     assert "no symbolic result (timeout)" in fig.axes[0].texts[0].get_text()
+
+
+def test_each_model_has_one_colour_and_the_reports_name_in_every_generalisation_panel() -> None:
+    """The bar panel coloured the models in the record's order, the rollout panels in the JSON's sorted order:
+    'symbolic' and 'symbolic_edge' swapped colours; the legends showed code names."""
+    models = ["gn", "symbolic_edge", "symbolic"]
+    score = {m: {"relative": 0.5 + k} for k, m in enumerate(models)}
+    times = [0.0, 0.5, 1.0]
+    rollout = {name: {m: [0.1, 0.2, 0.3] for m in sorted(models)} for name in ("error", "energy")}
+    record = {"models": models, "sets": {"test": score, "wide": score}, "rollout": {"times": times, **rollout}}
+    bars, errors, drift = generalisation_figure(record, "spring_2d_n4/l1/seed0").axes
+    colour = {
+        text.get_text(): to_hex(handle.get_facecolor())
+        for handle, text in zip(bars.get_legend().legend_handles, bars.get_legend().get_texts(), strict=True)
+    }
+    assert sorted(colour) == sorted(GENERALISATION_MODELS.values())
+    for axis in (errors, drift):
+        assert {line.get_label(): to_hex(line.get_color()) for line in axis.get_lines()} == colour

@@ -10,12 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from conftest import small_spec, tiny_training_spec
 
 from symdistill.config import IdentityError
 from symdistill.data import read_split
-from symdistill.generalisation import evaluate_generalisation, read_sets
+from symdistill.generalisation import distance_bands, evaluate_generalisation, evaluate_set, read_sets
 from symdistill.io import InputError
+from symdistill.models import build_model
 from symdistill.simulate import Shift, simulate_dataset, simulate_ood
 from symdistill.train import train_cell
 
@@ -165,3 +167,14 @@ def test_the_table_counts_the_ood_sets_the_symbolic_model_wins(tmp_path: Path) -
     closed.write_text(json.dumps(bad))
     with pytest.raises(TableInputError, match=r"l1/seed0.json: expected a generalisation JSON .*KeyError"):
         generalisation_frame([closed, plain])
+
+
+def test_a_variational_networks_scores_do_not_depend_on_the_process_seed(sets: Path) -> None:
+    """KL's messages are sampled in evaluation too; unseeded, its generalisation file differed on every rerun."""
+    split = read_split(sets / "test.parquet")
+    model = build_model(tiny_training_spec("kl", architecture="vargn").model, 2).eval()
+    edges = distance_bands(split)
+    torch.manual_seed(1)
+    first = evaluate_set(model, split, edges)
+    torch.manual_seed(2)
+    assert evaluate_set(model, split, edges) == first

@@ -152,8 +152,8 @@ def test_an_interrupted_run_resumes_to_the_same_model(catalogue: Path, tmp_path:
     assert killed.checkpoint.exists() and not killed.model.exists()
     monkeypatch.setattr(halo_network, "record_epoch", original)
     train_halo_network(spec(), "synthetic/ood", catalogue, killed)
-    state = torch.load(killed.model, weights_only=False)
-    expected = torch.load(whole.model, weights_only=False)
+    state = torch.load(killed.model, weights_only=True)
+    expected = torch.load(whole.model, weights_only=True)
     for key, value in expected["state_dict"].items():
         torch.testing.assert_close(state["state_dict"][key], value, rtol=0, atol=0)
 
@@ -173,3 +173,17 @@ def test_a_foreign_file_is_not_a_halo_network(tmp_path: Path) -> None:
     path.write_bytes(b"junk")
     with pytest.raises(ValueError, match="not a readable model file"):
         load_halo_network(path)
+
+
+def test_a_batch_and_a_training_step_never_read_the_device() -> None:
+    """Issue 36: each step read the device twice (int(counts.sum()); repeat_interleave without output_size), which
+    stops the host until a GPU catches up. On torch's meta device any such read fails: the step runs there."""
+    frame = synthetic_catalogue(small_spec(600))
+    graph = HaloGraph.build(frame[["x", "y", "z"]].to_numpy(), small_spec(600).box, 50.0)
+    data = DeviceCatalogue.of(frame, graph, UNITS, torch.device("meta"))
+    model = HaloNetwork(HaloModelSpec(hidden=16, layers=2, loss="mae", msg_dim=8, reg_weight=1e-2)).to("meta")
+    halos = torch.tensor([5, 0, 599, 17, 5])
+    nodes, edges, owner = data.batch(halos)
+    assert edges.device.type == "meta" and len(edges) == sum(int((graph.receivers == h).sum()) for h in halos)
+    pred, messages = model(nodes, edges, owner)
+    ((pred - data.targets(halos)).abs().mean() + messages.abs().sum()).backward()

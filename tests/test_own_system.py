@@ -42,8 +42,11 @@ def test_a_bad_potential_stops_before_any_job(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def own_run(tmp_path_factory) -> Path:
+    """The worked example at smoke scale, without the cosmology branch (which the smoke run covers)."""
     workdir = tmp_path_factory.mktemp("own_system")
-    snakemake(workdir, "--configfile", str(ROOT / "config.yaml"), str(ROOT / "presets" / "smoke.yaml"), str(EXAMPLE))
+    (workdir / "no_cosmology.yaml").write_text("cosmology: {enabled: false}\n")
+    configs = (ROOT / "config.yaml", ROOT / "presets" / "smoke.yaml", EXAMPLE, workdir / "no_cosmology.yaml")
+    snakemake(workdir, "--configfile", *map(str, configs))
     return workdir
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from browser import render
+from conftest import copied_run
 from PIL import Image
 from workflow import ROOT, snakemake
 
@@ -30,8 +31,10 @@ def run(workdir: Path, *args: str):
 
 
 @pytest.fixture(scope="module")
-def partial_run(tmp_path_factory) -> Path:
-    workdir = tmp_path_factory.mktemp("partial")
+def partial_run(smoke_run: Path, tmp_path_factory) -> Path:
+    """The README's "tables and the report from the cells you have": the session's smoke run (conftest), narrowed
+    by an overlay to two of its cells; only the tables and the report are built again."""
+    workdir = copied_run(smoke_run, tmp_path_factory.mktemp("partial") / "run")
     (workdir / "partial.yaml").write_text(PARTIAL)
     run(workdir)
     return workdir

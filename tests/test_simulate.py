@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import re
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -9,7 +12,8 @@ import pytest
 from conftest import small_spec
 from jax.experimental.ode import odeint
 
-from symdistill.simulate import initial_state, simulate, simulation_keys
+from symdistill import simulate as simulate_module
+from symdistill.simulate import initial_state, simulate, simulate_dataset, simulation_keys
 from symdistill.systems import acceleration, total_potential
 
 CONSERVATIVE = ["r1", "r2", "spring", "charge", "superposition", "string"]
@@ -114,3 +118,20 @@ def test_snapshots_sit_on_the_reference_time_grid() -> None:
 def test_step_budget_exhaustion_is_an_error_not_a_wrong_state() -> None:
     with pytest.raises(FloatingPointError, match="did not finish within mxstep"):
         simulate(small_spec("spring", rtol=1e-12, atol=1e-12, mxstep=1), simulation_keys(0, 4))
+
+
+def test_a_stiff_set_logs_its_progress_chunk_by_chunk(tmp_path, caplog, monkeypatch) -> None:
+    """r2 with 16 bodies printed one line in 16 minutes: beyond 8 bodies chunks hold CHUNK_SIMS · 64 / n²
+    simulations, and each logs what is done, the rate and the time left."""
+    monkeypatch.setattr(simulate_module, "CHUNK_SIMS", 20)  # 9 bodies: at most 20 · 64 // 81 = 15, so 2 chunks of 10
+    spec = small_spec("spring", n=9, train_sims=20, test_sims=4, nt=20)
+    with caplog.at_level(logging.INFO, logger="symdistill.simulate"):
+        simulate_dataset(spec, tmp_path / "train.parquet", tmp_path / "test.parquet")
+    lines = [r.getMessage() for r in caplog.records if "simulations/s" in r.getMessage()]
+    assert [line.split(" simulations ")[0] for line in lines] == [
+        "spring train: 10 of 20",
+        "spring train: 20 of 20",
+        "spring test: 4 of 4",
+    ]
+    progress = r"spring train: 10 of 20 simulations \(50 %\), [\d.]+ simulations/s, about \d+ (s|min) left"
+    assert re.fullmatch(progress, lines[0])

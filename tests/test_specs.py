@@ -67,7 +67,8 @@ def field_names(cls: type) -> set[str]:
         (SimulationSpec, keys(SCHEMA["properties"]["simulation"]), {"sim", "dim", "n"}, set()),
         # a variant's sims say which cells exist and its training overrides go to TrainingSettings
         (ModelSpec, keys(SCHEMA["properties"]["models"]["additionalProperties"]), set(), {"sims", "training"}),
-        (TrainingSettings, keys(SCHEMA["properties"]["training"]), set(), set()),
+        # the device is where a cell trains, not what: the train rule's own `device` param (config.training_device)
+        (TrainingSettings, keys(SCHEMA["properties"]["training"]), set(), {"device"}),
         (SearchSpec, keys(SCHEMA["properties"]["symbolic"]), {"seed"}, set()),  # the cell's seed
         (JudgeSpec, keys(SCHEMA["properties"]["judge"]), {"seed"}, set()),
         (Shift, keys(SCHEMA["properties"]["ood"]["properties"]["shifts"]["additionalProperties"]), {"name"}, set()),
@@ -76,7 +77,7 @@ def field_names(cls: type) -> set[str]:
         # the planted law is the paper's (halos.PlantedLaw), not a setting
         (SyntheticCatalogueSpec, keys(COSMOLOGY["synthetic"]), {"law"}, set()),
         (HaloModelSpec, keys(COSMOLOGY["model"]), set(), set()),
-        (HaloTrainingSettings, keys(COSMOLOGY["training"]), set(), set()),
+        (HaloTrainingSettings, keys(COSMOLOGY["training"]), set(), {"device"}),  # halos_train's `device` param
         (SplitSpec, keys(COSMOLOGY["split"]), set(), set()),
         (HaloUnits, keys(COSMOLOGY["units"]), set(), set()),
         (HaloMessagesSpec, keys(COSMOLOGY["messages"]), {"seed"}, set()),  # cosmology.seed

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -18,13 +20,18 @@ from conftest import tiny_training_spec
 
 from symdistill.models import EdgeOutput, Graph, GraphNetwork
 from symdistill.train import (
+    DeviceError,
     TrainingError,
     check_divergence,
     load_model,
     loss_sum,
     message_penalty,
+    new_run,
     regularizer,
+    resume,
+    save_checkpoint,
     train_cell,
+    training_device,
 )
 
 
@@ -178,9 +185,48 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path: Path, spring_data) -> 
 
 def _epoch(checkpoint: Path) -> int:
     try:
-        return torch.load(checkpoint, weights_only=False)["epoch"]
+        return torch.load(checkpoint, weights_only=True)["epoch"]  # a checkpoint holds weights and plain values
     except (FileNotFoundError, EOFError, RuntimeError):
         return 0
+
+
+def _saved_cpu_run(path: Path, cuda_states: list[torch.Tensor] | None = None):
+    """A CPU run after one epoch, checkpointed to ``path`` (with ``cuda_states`` as a GPU node records them)."""
+    spec = tiny_training_spec()
+    run = new_run(spec, torch.device("cpu"))
+    run.epoch, run.history = 1, [{"epoch": 1, "train_loss": 1.0, "seconds": 1.0}]
+    torch.manual_seed(123)
+    save_checkpoint(path, run, "fingerprint", 1.0)
+    if cuda_states is not None:
+        state = torch.load(path, weights_only=True)
+        state["rng"]["cuda"] = cuda_states
+        torch.save(state, path)
+    return spec, torch.get_rng_state()
+
+
+def test_a_checkpoint_resumes_onto_a_device_other_than_the_cpu(tmp_path: Path) -> None:
+    """Issue 36: the checkpoint was loaded onto the model's device, its CPU random state with it, and
+    torch.set_rng_state refused a non-CPU tensor ("RNG state must be a torch.ByteTensor"): every retry of a GPU job
+    failed. torch's meta device stands in for a GPU."""
+    spec, saved_rng = _saved_cpu_run(tmp_path / "checkpoint.pt")
+    torch.manual_seed(0)
+    on_meta = new_run(spec, torch.device("meta"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # copying real weights into meta parameters is a no-op, and says so
+        assert resume(tmp_path / "checkpoint.pt", on_meta, "fingerprint")
+    assert on_meta.epoch == 1 and torch.equal(torch.get_rng_state(), saved_rng)
+    assert next(on_meta.model.parameters()).device.type == "meta"
+    assert all(v.device.type == "meta" for s in on_meta.optimizer.state.values() for v in s.values() if v.dim())
+
+
+def test_a_checkpoint_from_a_gpu_node_resumes_on_the_cpu(tmp_path: Path) -> None:
+    """A job requeued from a GPU node onto a CPU one: the CUDA generators' states are kept in the file and the CPU
+    generator's restored."""
+    spec, saved_rng = _saved_cpu_run(tmp_path / "checkpoint.pt", [torch.zeros(16, dtype=torch.uint8)])
+    torch.manual_seed(0)
+    run = new_run(spec, torch.device("cpu"))
+    assert resume(tmp_path / "checkpoint.pt", run, "fingerprint")
+    assert run.epoch == 1 and torch.equal(torch.get_rng_state(), saved_rng)
 
 
 def test_foreign_model_file_is_rejected(tmp_path: Path) -> None:
@@ -188,3 +234,26 @@ def test_foreign_model_file_is_rejected(tmp_path: Path) -> None:
     torch.save({"weights": 1}, path)
     with pytest.raises(ValueError, match="model.pt: not a symdistill model"):
         load_model(path)
+
+
+def test_auto_in_a_slurm_gpu_job_without_cuda_fails_naming_torchs_build() -> None:
+    """Issue 36: a GPU job whose torch cannot use CUDA (a CPU-only build, or one newer than the node's driver)
+    trained on the CPU threads of its allocation, and only metrics.json told."""
+    assert not torch.cuda.is_available()  # the CPU machines this suite runs on
+    with pytest.raises(
+        DeviceError,
+        match=rf"^SLURM gave this job a GPU \(SLURM_JOB_GPUS=0\), but torch {re.escape(torch.__version__)} cannot",
+    ):
+        training_device("auto", {"SLURM_JOB_GPUS": "0"})
+    with pytest.raises(
+        DeviceError, match=r"^training.device is cuda, but torch .* cannot use CUDA: .*training.device: cpu"
+    ):
+        training_device("cuda", {})
+    assert training_device("auto", {}) == training_device("cpu", {"SLURM_JOB_GPUS": "0"}) == torch.device("cpu")
+
+
+def test_every_training_process_runs_deterministic_kernels() -> None:
+    """index_add_ (the message sums) is atomic on CUDA unless deterministic algorithms are on."""
+    torch.use_deterministic_algorithms(False)
+    training_device("cpu", {})
+    assert torch.are_deterministic_algorithms_enabled() and os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 from browser import render
+from conftest import copied_run
 from workflow import ROOT, job_counts, snakemake
 
 from symdistill.data import read_split
@@ -60,13 +62,6 @@ def test_bad_config_stops_before_any_job(tmp_path: Path) -> None:
     assert "invalid config at 'experiment.sims': 'sprong' is neither a built-in system" in result.stdout + result.stderr
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory) -> Path:
-    workdir = tmp_path_factory.mktemp("smoke")
-    snakemake(workdir)
-    return workdir
-
-
 def test_smoke_simulate_stage_runs_for_real(smoke_run: Path) -> None:
     for dataset in ("spring_2d_n4", "r2_2d_n4"):
         train = read_split(smoke_run / f"results/data/{dataset}/train.parquet")
@@ -84,7 +79,13 @@ def test_smoke_training_stage_runs_for_real(smoke_run: Path) -> None:
         cell = smoke_run / f"results/models/spring_2d_n4/{model}/seed0"
         metrics = json.loads((cell / "metrics.json").read_text())
         assert metrics["graphs_seen"] == 2 * (2000 // 64) * 64 and metrics["test_loss"] > 0
+        assert metrics["device"] == "cpu" and metrics["torch"] == torch.__version__ and "cuda" in metrics
         assert len(pd.read_parquet(cell / "history.parquet")) == 2
+    # every model file the DAG writes (trained, replaced, the cosmology networks) is weights and plain values
+    saved = sorted(smoke_run.glob("results/**/*.pt"))
+    assert len(saved) >= len(SMOKE_MODELS) + 2
+    for path in saved:
+        assert isinstance(torch.load(path, weights_only=True), dict), path
 
 
 def test_smoke_symbolic_stages_run_for_real(smoke_run: Path) -> None:
@@ -125,9 +126,10 @@ def test_smoke_generalisation_stage_runs_for_real(smoke_run: Path) -> None:
         assert set(symbolic["node"]) == {"ax", "ay"} and set(symbolic["edge"]) == set(replaced["equations"])
 
 
-def test_a_rerun_of_one_cells_search_and_judge_is_byte_identical(smoke_run: Path) -> None:
+def test_a_rerun_of_one_cells_search_and_judge_is_byte_identical(smoke_run: Path, tmp_path: Path) -> None:
     """Rerunning one cell's search (here with 1 thread instead of 2) and judge gives the same files: the search
     stops after its generations, so the verdict does not depend on the machine, its load or the thread count."""
+    smoke_run = copied_run(smoke_run, tmp_path / "run")  # the shared run stays as it was
     cell = "spring_2d_n4/bottleneck/seed0"
     front, result, verdict = (
         smoke_run / f"results/symbolic/{cell}/front.parquet",

@@ -8,4 +8,5 @@ with logging_to(snakemake.log[0]):
         snakemake.input[0],
         HaloOutputs.of(snakemake.output),
         threads=snakemake.threads,
+        device=snakemake.params.device,
     )

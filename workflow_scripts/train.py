@@ -11,4 +11,5 @@ with logging_to(snakemake.log[0]):
         snakemake.output.history,
         snakemake.output.metrics,
         threads=snakemake.threads,
+        device=snakemake.params.device,
     )

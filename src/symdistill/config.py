@@ -7,9 +7,11 @@ and reruns a job when it changes, so the params must change exactly when a resul
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import MISSING, asdict, dataclass, fields
+from decimal import Decimal, InvalidOperation
 from itertools import product
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,23 +22,45 @@ import yaml
 from symdistill import laws
 from symdistill.search import BackendUnavailable, check_backend
 
-DATASET_PATTERN = re.compile(r"^(?P<sim>[a-z0-9]+)_(?P<dim>[23])d_n(?P<n>\d+)$")
-CELL_PATTERN = re.compile(r"^(?P<dataset>[^/]+)/(?P<model>[a-z][a-z0-9_]*)/seed(?P<seed>\d+)$")
+# Every name pattern ends in \Z, not $: Python's $ also matches before a final newline ("l1\n").
+DATASET_PATTERN = re.compile(r"^(?P<sim>[a-z0-9]+)_(?P<dim>[23])d_n(?P<n>\d+)\Z")
+CELL_PATTERN = re.compile(r"^(?P<dataset>[^/]+)/(?P<model>[a-z][a-z0-9_]*)/seed(?P<seed>\d+)\Z")
 # Where the DAG contract's paths name a cell or a dataset: .../{dataset}/{model}/seed{seed}(.ext | /file)
 # and .../data/{dataset}/{split}.parquet.
 CELL_IN_PATH = re.compile(
-    r"(?:^|/)(?P<stage>[a-z]+)/(?P<cell>[a-z0-9]+_[23]d_n\d+/[a-z][a-z0-9_]*/seed\d+)(?:\.[a-z]+|/[^/]+)$"
+    r"(?:^|/)(?P<stage>[a-z]+)/(?P<cell>[a-z0-9]+_[23]d_n\d+/[a-z][a-z0-9_]*/seed\d+)(?:\.[a-z]+|/[^/]+)\Z"
 )
 # results/{folder}/… is written by the rule of the same name, except these
 STAGE_RULES = {"models": "train", "replaced": "replace", "distilled": "distil"}
 DATASET_IN_PATH = re.compile(
-    r"(?:^|/)data/(?P<dataset>[a-z0-9]+_[23]d_n\d+)/(?P<split>train|test|ood/[a-z][a-z0-9_]*)\.parquet$"
+    r"(?:^|/)data/(?P<dataset>[a-z0-9]+_[23]d_n\d+)/(?P<split>train|test|ood/[a-z][a-z0-9_]*)\.parquet\Z"
 )
 IN_DISTRIBUTION = "test"  # the generalisation stage's name for the test split, beside the named shifts
+SHOWN_CHARS = 200  # the most of a value's repr an error message shows
+MESSAGE_CHARS = 2000  # the longest error message, whatever it holds
+TARGET = "named by a requested file's path"  # what named a variant, system or set the config lacks
 
 
 class ConfigError(ValueError):
-    """The config asks for something the pipeline cannot do; the message names the key."""
+    """The config asks for something the pipeline cannot do; the message names the key.
+
+    A message is cut to MESSAGE_CHARS characters: the values it quotes are cut by ``shown``, but a list of names
+    or a key can be long too (a YAML alias bomb expands to megabytes).
+    """
+
+    def __init__(self, message: str) -> None:
+        if len(message) > MESSAGE_CHARS:
+            message = f"{message[:MESSAGE_CHARS]}… ({len(message):,} characters)"
+        super().__init__(message)
+
+
+def shown(value: Any) -> str:
+    """``repr(value)`` for an error message, cut to SHOWN_CHARS characters with its length."""
+    return _cut(repr(value))
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= SHOWN_CHARS else f"{text[:SHOWN_CHARS]}… ({len(text):,} characters)"
 
 
 class IdentityError(ValueError):
@@ -115,7 +139,7 @@ class Cell:
 def parse_dataset(name: str) -> Dataset:
     match = DATASET_PATTERN.match(name)
     if match is None:
-        raise ConfigError(f"dataset name {name!r} is not of the form {{sim}}_{{dim}}d_n{{n}}, e.g. spring_2d_n4")
+        raise ConfigError(f"dataset name {shown(name)} is not of the form {{sim}}_{{dim}}d_n{{n}}, e.g. spring_2d_n4")
     return Dataset(match["sim"], int(match["dim"]), int(match["n"]))
 
 
@@ -124,7 +148,7 @@ def parse_cell(name: str) -> Cell:
     match = CELL_PATTERN.match(name)
     if match is None:
         raise ConfigError(
-            f"cell name {name!r} is not of the form {{dataset}}/{{model}}/seed{{seed}}, e.g. spring_2d_n4/l1/seed0"
+            f"cell name {shown(name)} is not of the form {{dataset}}/{{model}}/seed{{seed}}, e.g. spring_2d_n4/l1/seed0"
         )
     parse_dataset(match["dataset"])
     return Cell(match["dataset"], match["model"], int(match["seed"]))
@@ -136,8 +160,9 @@ def validate_config(config: dict[str, Any], schema_path: str | Path) -> None:
     A bad config raises one ConfigError naming the offending key and what it allows, before Snakemake's
     own (much longer) report; ``snakemake.utils.validate`` then fills in the schema's defaults.
     """
+    _check_finite(config)
     schema = yaml.safe_load(Path(schema_path).read_text())
-    validator = jsonschema.Draft202012Validator(schema)
+    validator = _Validator(schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(config))
     if error is not None:
         key = ".".join(str(p) for p in error.absolute_path) or "(top level)"
@@ -157,30 +182,100 @@ def validate_config(config: dict[str, Any], schema_path: str | Path) -> None:
     _check_cosmology(config)
 
 
+# A count is a whole number as written: JSON Schema's "integer" also takes a float such as 1.0e+20 or 30.0
+# (YAML's reading of both), which then fails inside JAX or range().
+_Validator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine(
+        "integer", lambda _, value: isinstance(value, int) and not isinstance(value, bool)
+    ),
+)
+
+
+def _check_finite(config: Mapping[str, Any]) -> None:
+    """No NaN or ±inf anywhere (YAML's .nan, .inf, -.inf): NaN passes every bound of the schema and ±inf every
+    one-sided one, and both then fail deep inside a job (torch's "Invalid learning rate", numpy's OverflowError).
+
+    Each list and mapping is walked once, however often YAML aliases repeat it (or if it holds itself)."""
+    seen: set[int] = set()
+    stack: list[tuple[tuple[Any, ...], Any]] = [((), config)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, float) and not math.isfinite(node):
+            key = ".".join(map(str, path)) or "(top level)"
+            raise ConfigError(f"invalid config at '{key}': {_yaml_float(node)} is not a finite number")
+        if not isinstance(node, (Mapping, list)) or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, Mapping):
+            for name in node:
+                if isinstance(name, float) and not math.isfinite(name):
+                    key = ".".join(map(str, path)) or "(top level)"
+                    raise ConfigError(f"invalid config at '{key}': the key {_yaml_float(name)} is not a finite number")
+            children = list(node.items())
+        else:
+            children = list(enumerate(node))
+        stack.extend(((*path, name), child) for name, child in reversed(children))
+
+
+def _yaml_float(value: float) -> str:
+    """A non-finite float as YAML writes it."""
+    return ".nan" if math.isnan(value) else ".inf" if value > 0 else "-.inf"
+
+
 def _describe(error: jsonschema.ValidationError) -> str:
+    """The error's message, quoting its value cut to SHOWN_CHARS (jsonschema quotes it whole)."""
     if error.validator == "enum":
-        return f"{error.instance!r} is not allowed; expected one of {', '.join(map(str, error.validator_value))}"
+        return f"{shown(error.instance)} is not allowed; expected one of {', '.join(map(str, error.validator_value))}"
     if error.validator == "additionalProperties":
         allowed = ", ".join(sorted(error.schema.get("properties", {})))
         return f"{error.message}; allowed keys here: {allowed}"
+    full = repr(error.instance)
+    message = error.message.replace(full, _cut(full)) if len(full) > SHOWN_CHARS else error.message
+    if error.validator == "type" and isinstance(error.instance, float) and _wants_integer(error):
+        whole = f": write {int(error.instance)}" if error.instance.is_integer() else ""
+        return f"{error.instance!r} is not an integer (YAML reads a number with a dot or an exponent as a float){whole}"
     if error.validator in ("type", "oneOf", "anyOf") and isinstance(error.instance, str) and _is_number(error.instance):
+        text = _cut(error.instance)
         return (
-            f"{error.message}; YAML reads {error.instance} as text (an exponent needs a sign and a dot in the "
-            f"mantissa): write {_yaml_number(error.instance)}"
+            f"{message}; YAML reads {text} as text (an exponent needs a sign and a dot in the "
+            f"mantissa): write {_cut(_yaml_number(error.instance, integer=_wants_integer(error)))}"
         )
-    return error.message
+    return message
+
+
+def _wants_integer(error: jsonschema.ValidationError) -> bool:
+    """Whether the failed schema takes a whole number and no other number."""
+    if error.validator == "type":
+        types = error.validator_value
+    elif error.validator in ("oneOf", "anyOf"):
+        types = [branch.get("type") for branch in error.validator_value if isinstance(branch, Mapping)]
+    else:
+        return False
+    flat = {
+        t
+        for entry in (types if isinstance(types, list) else [types])
+        for t in (entry if isinstance(entry, list) else [entry])
+    }
+    return "integer" in flat and "number" not in flat
 
 
 def _is_number(text: str) -> bool:
     try:
-        float(text)
+        return math.isfinite(float(text))
     except ValueError:
         return False
-    return True
 
 
-def _yaml_number(text: str) -> str:
-    """``text`` as YAML 1.1 (PyYAML) reads a float: 1e6 → 1.0e+6."""
+def _yaml_number(text: str, integer: bool = False) -> str:
+    """``text`` as YAML 1.1 (PyYAML) reads a float: 1e6 → 1.0e+6; where a whole number is expected, its digits."""
+    if integer:
+        try:
+            value = Decimal(text.strip())
+        except InvalidOperation:
+            value = None
+        if value is not None and value == value.to_integral_value():
+            return str(int(value))
     mantissa, _, exponent = text.lower().partition("e")
     mantissa = mantissa if "." in mantissa else f"{mantissa}.0"
     return f"{mantissa}e{exponent if exponent[:1] in '+-' else '+' + exponent}" if exponent else mantissa
@@ -190,7 +285,7 @@ def _check_models(config: Mapping[str, Any]) -> None:
     for name in config["experiment"]["models"]:
         if name not in config["models"]:
             raise ConfigError(
-                f"invalid config at 'experiment.models': {name!r} is not a variant under 'models' "
+                f"invalid config at 'experiment.models': {shown(name)} is not a variant under 'models' "
                 f"(defined: {', '.join(sorted(config['models']))})"
             )
     for name, variant in config["models"].items():
@@ -234,13 +329,14 @@ def _check_systems(config: Mapping[str, Any]) -> None:
         for sim in sims:
             if sim not in known:
                 raise ConfigError(
-                    f"invalid config at '{key}': {sim!r} is neither a built-in system ({', '.join(laws.POTENTIALS)}) "
-                    f"nor one defined under 'systems' ({', '.join(own) or 'none defined'})"
+                    f"invalid config at '{key}': {shown(sim)} is neither a built-in system "
+                    f"({', '.join(laws.POTENTIALS)}) nor one defined under 'systems' "
+                    f"({', '.join(own) or 'none defined'})"
                 )
     for sim in config["simulation"]["dt"]:
         if sim not in laws.POTENTIALS:
             raise ConfigError(
-                f"invalid config at 'simulation.dt.{sim}': {sim!r} is not a built-in system; a system of your own "
+                f"invalid config at 'simulation.dt.{sim}': {shown(sim)} is not a built-in system; a system of your own "
                 f"sets its time step at 'systems.{sim}.dt'"
             )
 
@@ -252,7 +348,7 @@ def user_law(name: str, spec: Mapping[str, Any]) -> laws.PairLaw:
 def pair_law(config: Mapping[str, Any], sim: str) -> dict[str, Any]:
     """The fields of ``sim``'s PairLaw: the simulate rule's ``law`` param, recorded in its datasets."""
     own = config.get("systems", {})
-    return asdict(user_law(sim, own[sim]) if sim in own else laws.builtin_law(sim))
+    return asdict(user_law(sim, own[sim]) if sim in own else laws.builtin_law(known_system(config, sim)))
 
 
 def search_operators(config: Mapping[str, Any], sim: str) -> list[str]:
@@ -262,7 +358,8 @@ def search_operators(config: Mapping[str, Any], sim: str) -> list[str]:
 
 def search_params(config: Mapping[str, Any], dataset: str, seed: int) -> dict[str, Any]:
     """The symbolic rule's settings for one cell."""
-    return {**config["symbolic"], "operators": search_operators(config, parse_dataset(dataset).sim), "seed": seed}
+    sim = known_system(config, parse_dataset(dataset).sim)
+    return {**config["symbolic"], "operators": search_operators(config, sim), "seed": seed}
 
 
 def operator_warnings(config: Mapping[str, Any]) -> list[str]:
@@ -297,21 +394,27 @@ def _check_selection(config: Mapping[str, Any]) -> None:
             raise ConfigError(
                 f"invalid config at 'models.{name}.sims': the variant runs only on {', '.join(only)}, none of which "
                 f"is in experiment.sims ({', '.join(exp['sims'])}): it would select no cell; add one of its systems "
-                f"to experiment.sims or drop {name!r} from experiment.models"
+                f"to experiment.sims or drop {shown(name)} from experiment.models"
             )
 
 
 def _check_framework(config: Mapping[str, Any]) -> None:
-    """The variants to close are defined variants with a φv to retrain (those of experiment.models are closed)."""
+    """The variants to close are defined variants with a φv to retrain (those of experiment.models are closed);
+    retraining runs in the cell's CPU job, so it takes no device."""
+    if "device" in config.get("framework", {}).get("training", {}):
+        raise ConfigError(
+            "invalid config at 'framework.training.device': replace retrains φv in the cell's CPU job, on the CPU; "
+            "only training (train) and cosmology.training (halos_train) choose a device"
+        )
     for name in config.get("framework", {}).get("models", []):
         if name not in config["models"]:
             raise ConfigError(
-                f"invalid config at 'framework.models': {name!r} is not a variant under 'models' "
+                f"invalid config at 'framework.models': {shown(name)} is not a variant under 'models' "
                 f"(defined: {', '.join(sorted(config['models']))})"
             )
         if config["models"][name]["architecture"] == "hgn":
             raise ConfigError(
-                f"invalid config at 'framework.models': {name!r} is FlatHGN, whose messages are pair energies and "
+                f"invalid config at 'framework.models': {shown(name)} is FlatHGN, whose messages are pair energies and "
                 "whose φv is physics: there is no φv to retrain"
             )
 
@@ -341,12 +444,12 @@ def _check_ood(config: Mapping[str, Any]) -> None:
     for name in ood.get("sets", []):
         if name == IN_DISTRIBUTION:
             raise ConfigError(
-                f"invalid config at 'ood.sets': {name!r} names the in-distribution test split; give the shift "
+                f"invalid config at 'ood.sets': {shown(name)} names the in-distribution test split; give the shift "
                 "another name"
             )
         if name not in shifts:
             raise ConfigError(
-                f"invalid config at 'ood.sets': {name!r} is not a shift under 'ood.shifts' "
+                f"invalid config at 'ood.sets': {shown(name)} is not a shift under 'ood.shifts' "
                 f"(declared: {', '.join(sorted(shifts)) or 'none'})"
             )
 
@@ -358,7 +461,13 @@ def ood_sets(config: Mapping[str, Any]) -> list[str]:
 
 def ood_shift(config: Mapping[str, Any], name: str) -> dict[str, Any]:
     """The ``Shift`` of set ``name``, every field explicit: the ood rule's ``shift`` param."""
-    declared = config["ood"]["shifts"][name]
+    shifts = config.get("ood", {}).get("shifts", {})
+    if name not in shifts:
+        raise ConfigError(
+            f"unknown out-of-distribution set {shown(name)} ({TARGET}): "
+            + (f"the shifts under 'ood.shifts' are {', '.join(sorted(shifts))}" if shifts else "ood.shifts has none")
+        )
+    declared = shifts[name]
     return {
         "name": name,
         "n_bodies": declared.get("n_bodies"),
@@ -383,13 +492,35 @@ def cells(config: Mapping[str, Any]) -> list[Cell]:
     ]
 
 
+def known_system(config: Mapping[str, Any], sim: str) -> str:
+    """``sim``, a system the run can simulate: a requested file's path (a wildcard) may name any."""
+    own = config.get("systems", {})
+    if sim not in laws.POTENTIALS and sim not in own:
+        raise ConfigError(
+            f"unknown system {shown(sim)} ({TARGET}): neither a built-in system ({', '.join(laws.POTENTIALS)}) "
+            f"nor one defined under 'systems' ({', '.join(own) or 'none defined'})"
+        )
+    return sim
+
+
+def variant(config: Mapping[str, Any], model: str) -> Mapping[str, Any]:
+    """Model variant ``model``'s settings: a requested file's path (a wildcard) may name any."""
+    if model not in config["models"]:
+        raise ConfigError(
+            f"unknown model variant {shown(model)} ({TARGET}): the variants under 'models' are "
+            f"{', '.join(sorted(config['models']))}"
+        )
+    return config["models"][model]
+
+
 def simulation_params(config: Mapping[str, Any], dataset: str) -> dict[str, Any]:
     """The ``SimulationSpec`` of one dataset."""
     ds = parse_dataset(dataset)
+    known_system(config, ds.sim)
     sim_cfg = config["simulation"]
     own = config.get("systems", {})
     if ds.sim not in sim_cfg["dt"] and ds.sim not in own:
-        raise ConfigError(f"invalid config at 'simulation.dt': no time step for simulation {ds.sim!r}")
+        raise ConfigError(f"invalid config at 'simulation.dt': no time step for simulation {shown(ds.sim)}")
     keys = ("nt", "keep_every", "rtol", "atol", "mxstep", "train_sims", "test_sims", "split", "seed", "test_seed")
     params = {k: sim_cfg[k] for k in keys}
     dt = own[ds.sim]["dt"] if ds.sim in own else sim_cfg["dt"][ds.sim]
@@ -401,18 +532,25 @@ def simulation_params(config: Mapping[str, Any], dataset: str) -> dict[str, Any]
 def model_params(config: Mapping[str, Any], dataset: str, model: str) -> dict[str, Any]:
     """A model variant resolved for one dataset: architecture plus its complete training budget."""
     ds = parse_dataset(dataset)
-    variant = dict(config["models"][model])
-    variant.pop("sims", None)  # which cells exist, not how one is trained
-    training = {**config["training"], **variant.pop("training", {})}
+    known_system(config, ds.sim)
+    settings = dict(variant(config, model))
+    settings.pop("sims", None)  # which cells exist, not how one is trained
+    training = {**config["training"], **settings.pop("training", {})}
+    training.pop("device", None)  # where it trains, not what: the rule's `device` param (training_device)
     if training["batch_size"] == "auto":
         training["batch_size"] = int(64 * (4 / ds.n) ** 2)  # the notebook's batch = int(64·(4/n)²)
-    msg_dim = variant["msg_dim"]
-    variant["msg_dim"] = ds.dim if msg_dim == "dim" else int(msg_dim)
+    msg_dim = settings["msg_dim"]
+    settings["msg_dim"] = ds.dim if msg_dim == "dim" else int(msg_dim)
     return {
-        "model": dict(sorted(variant.items())),
+        "model": dict(sorted(settings.items())),
         "training": dict(sorted(training.items())),
         "system": {"sim": ds.sim, "dim": ds.dim, "n": ds.n},
     }
+
+
+def training_device(config: Mapping[str, Any], model: str) -> str:
+    """The ``train`` rule's ``device`` param: ``training.device`` or the variant's own (default auto)."""
+    return {**config["training"], **variant(config, model).get("training", {})}.get("device", "auto")
 
 
 def recorded_message_kind(record: Mapping[str, Any]) -> str:
@@ -431,7 +569,7 @@ def halo_training_params(config: Mapping[str, Any]) -> dict[str, Any]:
     cosmo = config["cosmology"]
     return {
         "model": dict(sorted(cosmo["model"].items())),
-        "training": dict(sorted(cosmo["training"].items())),
+        "training": dict(sorted((k, v) for k, v in cosmo["training"].items() if k != "device")),
         "split": dict(sorted(cosmo["split"].items())),
         "units": dict(sorted(cosmo["units"].items())),
         "radius": float(cosmo["radius"]),

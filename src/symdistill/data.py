@@ -7,6 +7,7 @@ key ``symdistill``, so a file carries everything needed to tell what it is and h
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass
@@ -129,6 +130,12 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise DatasetError(f"{path}: no such dataset file")
     meta = read_provenance(path, "dataset", FORMAT, DatasetError)
     if "law" in meta:
+        recorded = meta["law"].get("name") if isinstance(meta["law"], dict) else None
+        if recorded != meta.get("sim"):
+            raise DatasetError(
+                f"{path}: a dataset of system {meta.get('sim')!r} that records the pair law of {recorded!r}: "
+                "relabelled or corrupt; rebuild it with `-R simulate`"
+            )
         try:
             laws.register(laws.PairLaw(**meta["law"]))
         except (TypeError, ValueError) as err:
@@ -166,4 +173,51 @@ def read_split(path: str | os.PathLike[str]) -> Split:
     y = np.stack([columns[c] for c in target_names(dim)], axis=-1).reshape(samples, n, dim)
     sim = table.column("sim").to_numpy()[::n]
     step = table.column("step").to_numpy()[::n]
-    return Split(x=x, y=y, sim=sim, step=step, metadata=meta)
+    split = Split(x=x, y=y, sim=sim, step=step, metadata=meta)
+    check_law_sample(path, split)
+    return split
+
+
+LAW_SAMPLES = 16  # snapshots whose accelerations are recomputed from the recorded law (spread over the file)
+LAW_RTOL = 1e-3  # the targets are float32 roundings of float64 accelerations; positions are float32 too
+LAW_MISMATCH = 0.01  # the share of sampled bodies allowed outside the tolerance (a band edge, a rounding)
+
+
+def check_law_sample(path: str | os.PathLike[str], split: Split) -> None:
+    """The targets of a sample of snapshots are the accelerations the recorded pair law gives at their states.
+
+    Labels alone say nothing of the numbers: spring's data relabelled as r2's (system and law) passed every stage.
+    The simulator's own acceleration (``systems.acceleration``, JAX, float64) is recomputed on ``LAW_SAMPLES``
+    snapshots; more than ``LAW_MISMATCH`` of their bodies off by more than ``LAW_RTOL`` is an error.
+    """
+    samples = np.unique(np.linspace(0, len(split.x) - 1, min(LAW_SAMPLES, len(split.x))).astype(int))
+    expected = _law_accelerations(split.metadata["sim"], split.x[samples], split.dim)
+    recorded = split.y[samples].astype(np.float64)
+    scale = float(np.sqrt(np.mean(recorded**2))) or 1.0
+    off = ~np.isclose(expected, recorded, rtol=LAW_RTOL, atol=LAW_RTOL * scale).all(axis=-1)
+    if off.mean() > LAW_MISMATCH:
+        worst = float(np.max(np.abs(expected - recorded)))
+        raise DatasetError(
+            f"{path}: its accelerations do not follow its recorded pair law ({split.metadata['sim']}: "
+            f"U = {laws.law_of(split.metadata['sim']).potential}): {int(off.sum())} of {off.size} bodies of "
+            f"{len(samples)} sampled snapshots differ (by up to {worst:.3g}): relabelled or corrupt; rebuild it "
+            "with `-R simulate`"
+        )
+
+
+def _law_accelerations(sim: str, x: np.ndarray, dim: int) -> np.ndarray:
+    """(samples, n, dim) accelerations of states ``x`` (samples, n, features) under ``sim``'s registered law."""
+    import jax  # here, not at import: the report and the Snakefile read datasets' provenance without JAX
+
+    with jax.enable_x64(True):
+        nodes = jax.numpy.asarray(np.moveaxis(x.astype(np.float64), 0, -1))  # (n, features, samples)
+        return np.moveaxis(np.asarray(_jitted_acceleration()(sim, nodes, dim)), -1, 0)
+
+
+@functools.cache
+def _jitted_acceleration() -> Any:
+    import jax
+
+    from symdistill.systems import acceleration
+
+    return jax.jit(acceleration, static_argnums=(0, 2))

@@ -30,8 +30,9 @@ from torch import Tensor, nn
 
 from symdistill.config import check_cell_identity
 from symdistill.data import Split, feature_names, read_split, target_names
+from symdistill.expressions import ExpressionError
 from symdistill.fits import r2_affine
-from symdistill.io import read_json, write_json
+from symdistill.io import InputError, read_json, write_json
 from symdistill.models import Graph
 from symdistill.replacement import CompiledExpression, ReplacedNetwork, SymbolicMessages, load_replaced
 from symdistill.symbolic import SearchSpec, evaluate, front_table, search, to_sympy, worst_status, write_front
@@ -216,6 +217,9 @@ def load_symbolic_model(path: str | Path) -> tuple[ReplacedNetwork, dict[str, An
         raise ValueError(f"{path}: not a symbolic model (expected format {MODEL_FORMAT!r})")
     check_cell_identity(path, record["cell"])
     dim, msg_dim = record["system"]["dim"], record["msg_dim"]
-    edges = SymbolicMessages({int(c[1:]): e for c, e in record["edge"].items()}, msg_dim, dim)
-    model = ReplacedNetwork(edges, SymbolicNodeModel(record["node"], dim, msg_dim))
+    try:
+        edges = SymbolicMessages({int(c[1:]): e for c, e in record["edge"].items()}, msg_dim, dim)
+        model = ReplacedNetwork(edges, SymbolicNodeModel(record["node"], dim, msg_dim))
+    except ExpressionError as err:
+        raise InputError(f"{path}: {err}: rebuild it with `-R distil`") from None
     return model.eval(), record

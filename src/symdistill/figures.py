@@ -26,12 +26,14 @@ from symdistill.config import recorded_message_kind
 from symdistill.data import AXES
 from symdistill.fits import affine_fit
 from symdistill.forcefit import potential_basis
-from symdistill.io import read_json
+from symdistill.fronts import read_front
+from symdistill.io import read_json, read_rows
 from symdistill.messages import read_messages
 from symdistill.plotting import HIGHLIGHT, MAX_POINTS, MUTED, save
 from symdistill.rollout import gnn_acceleration, rk4_rollout, stored_trajectory
-from symdistill.train import load_model
-from symdistill.vocabulary import FIGURES, READINGS
+from symdistill.symbolic import input_names
+from symdistill.train import HISTORY_COLUMNS, load_model
+from symdistill.vocabulary import FIGURES, GENERALISATION_MODELS, READINGS
 
 # ---------------------------------------------------------------- training
 
@@ -209,6 +211,12 @@ def trajectory_figure(truth: np.ndarray, predicted: np.ndarray, times: np.ndarra
     return fig
 
 
+def _model_style(model: str) -> dict[str, str]:
+    """One colour and the report's name per scored model, in every panel: the record lists the models in their
+    order, and its rollout (JSON, keys sorted) alphabetically, so colours by position disagreed between panels."""
+    return {"color": f"C{list(GENERALISATION_MODELS).index(model)}", "label": GENERALISATION_MODELS[model]}
+
+
 def generalisation_figure(record: Mapping[str, Any], cell: str) -> Figure:
     """Relative error per set and model scored; each model's rollout error and energy drift against time."""
     models, sets, rollout = record["models"], list(record["sets"]), record.get("rollout")
@@ -218,19 +226,21 @@ def generalisation_figure(record: Mapping[str, Any], cell: str) -> Figure:
     width = 0.8 / len(models)
     for k, model in enumerate(models):
         values = [record["sets"][name][model]["relative"] for name in sets]
-        axes[0].bar(np.arange(len(sets)) + (k - (len(models) - 1) / 2) * width, values, width, label=model)
+        axes[0].bar(np.arange(len(sets)) + (k - (len(models) - 1) / 2) * width, values, width, **_model_style(model))
     axes[0].axhline(1.0, color="k", lw=0.8, ls=":")
     axes[0].set_xticks(np.arange(len(sets)), sets)
     axes[0].set(ylabel="relative error (1: predicting zero)", title="in and out of distribution")
     axes[0].legend(fontsize="small")
     if rollout is not None:
         for model, error in rollout["error"].items():
-            axes[1].plot(rollout["times"], [np.nan if e is None else e for e in error], marker=".", label=model)
+            axes[1].plot(
+                rollout["times"], [np.nan if e is None else e for e in error], marker=".", **_model_style(model)
+            )
         axes[1].set(yscale="log", xlabel="time", ylabel="RMS position error", title="rollout from test states")
         axes[1].legend(fontsize="small")
     if panels == 3:
         for model, drift in rollout["energy"].items():
-            axes[2].plot(rollout["times"][1:], [np.nan if d is None else d for d in drift[1:]], label=model)
+            axes[2].plot(rollout["times"][1:], [np.nan if d is None else d for d in drift[1:]], **_model_style(model))
         axes[2].set(yscale="log", xlabel="time", ylabel="|E(t) − E(0)| / |E(0)|", title="energy drift")
         axes[2].legend(fontsize="small")
     fig.suptitle(f"{cell}: generalisation")
@@ -248,13 +258,13 @@ def cell_figures(
     ``inputs`` holds the cell's history, messages, forcefit, front, judge, model, test and generalisation files by
     those names.
     """
-    history = pd.read_parquet(inputs["history"])
+    history = read_rows(inputs["history"], HISTORY_COLUMNS, "a training history", "train")
     fit = read_json(inputs["forcefit"])
     cell = fit["cell"]
     frame, meta = read_messages(inputs["messages"])
     dim = meta["system"]["dim"]
     verdict = read_json(inputs["judge"])
-    front = pd.read_parquet(inputs["front"])
+    front = read_front(inputs["front"], input_names(dim))
     try:
         pareto = pareto_figure(front, verdict, cell)
     except ValueError as err:

@@ -42,7 +42,8 @@ import sympy
 
 from symdistill.config import spec_from
 from symdistill.fits import r2_affine
-from symdistill.halo_distillation import MESSAGES_FORMAT, NODE_TARGET, NODES_FORMAT, read_table
+from symdistill.fronts import read_front, read_result
+from symdistill.halo_distillation import MESSAGES_FORMAT, NODE_TARGET, NODES_FORMAT, node_inputs, read_table
 from symdistill.halos import (
     EDGE_INPUTS,
     NODE_INPUTS,
@@ -518,15 +519,13 @@ class HaloCellFiles:
         return cls(*(Path(p) if (p := getattr(named, f.name, None)) else None for f in fields(cls)))
 
 
-def read_front(path: Path) -> pd.DataFrame:
-    """A halos_symbolic front, its columns checked (a foreign Parquet is refused by name, not by a KeyError)."""
-    frame = pd.read_parquet(path)
-    missing = sorted({"component", "complexity", "selected", "sympy"} - set(frame.columns))
-    if missing:
-        raise ValueError(
-            f"{path}: not a symbolic front (no column {', '.join(missing)}): rebuild it with -R halos_symbolic"
-        )
-    return frame
+def read_search(result_path: Path, front_path: Path, summed: Mapping[str, str]) -> tuple[dict[str, Any], pd.DataFrame]:
+    """A halos_symbolic result and front, checked (``symdistill.fronts``): φe's components (the values of
+    ``summed``) read in the edge inputs, φv's (``gn``) in the summed components and the halo's own."""
+    inputs = {"edge": list(EDGE_INPUTS), "node": node_inputs({"summed": summed})}
+    names = {**{c: inputs["edge"] for c in summed.values()}, NODE_TARGET: inputs["node"]}
+    result = read_result(result_path, inputs, names, rerun="halos_symbolic")
+    return result, read_front(front_path, names, result, rerun="halos_symbolic")
 
 
 def evaluate_halos(
@@ -540,13 +539,13 @@ def evaluate_halos(
     ("the same form as found on the full data", refitted on the δ ≤ 1 chunk), beside this split's own distillation.
     """
     frame, meta = read_written_catalogue(files.catalogue)
-    metrics, result = read_json(files.metrics), read_json(files.result)
+    edges, _ = read_table(files.messages, MESSAGES_FORMAT, cell)
+    nodes, node_meta = read_table(files.nodes, NODES_FORMAT, cell)
+    metrics = read_json(files.metrics)
+    result, front = read_search(files.result, files.front, node_meta["summed"])
     for path, record in ((files.metrics, metrics), (files.result, result)):
         if record.get("cell") != cell:
             raise ValueError(f"{path}: holds {record.get('cell')}, but its path is {cell}: rebuild it")
-    edges, _ = read_table(files.messages, MESSAGES_FORMAT, cell)
-    nodes, node_meta = read_table(files.nodes, NODES_FORMAT, cell)
-    front = read_front(files.front)
     graph = HaloGraph.build(frame[["x", "y", "z"]].to_numpy(), meta["box"], spec.radius)
     g = GraphInputs.of(frame, graph, spec.units)
     delta = frame["delta"].to_numpy(np.float64)
@@ -566,12 +565,13 @@ def evaluate_halos(
     if files.reference_front is not None:
         reference = read_json(files.reference_result)
         expected = f"{cell.rsplit('/', 1)[0]}/random"
-        if reference.get("cell") != expected or "summed" not in reference:
+        if reference.get("cell") != expected or not isinstance(reference.get("summed"), dict):
             raise ValueError(
                 f"{files.reference_result}: holds {reference.get('cell')}, expected the searches of {expected}: "
                 "rebuild it with `-R halos_symbolic`"
             )
-        models["symbolic_transferred"] = (read_front(files.reference_front), reference["summed"])
+        _, reference_front = read_search(files.reference_result, files.reference_front, reference["summed"])
+        models["symbolic_transferred"] = (reference_front, reference["summed"])
     for name, (searched, sums) in models.items():
         try:
             record[name], predictions[name] = compose(searched, sums, g, delta, train, spec.refit)

@@ -51,11 +51,12 @@ from symdistill.train import (
     keep_heap_memory,
     log_epoch,
     optimised_run,
-    pick_device,
     read_saved,
     resume,
     save_checkpoint,
     save_record,
+    torch_build,
+    training_device,
 )
 
 log = logging.getLogger(__name__)
@@ -187,12 +188,18 @@ class HaloNetwork(nn.Module):
 
 @dataclass(frozen=True)
 class DeviceCatalogue:
-    """A catalogue's features, targets and graph slices on the training device."""
+    """A catalogue's features, targets and graph slices on the training device, and the slices' offsets on the host.
+
+    A batch's edge count sizes its tensors; read from the device it would stop the host at every step until the
+    GPU caught up (twice: ``int(counts.sum())`` and ``repeat_interleave`` without ``output_size``). The host copy
+    of the offsets gives it without asking the device, so batch indices live on the host (``TrainingHalos``).
+    """
 
     nodes: Tensor  # (n, 2)
     edges: Tensor  # (E, 4)
     offsets: Tensor  # (n + 1,)
     delta: Tensor  # (n,)
+    host_offsets: Tensor  # (n + 1,) on the CPU
 
     @classmethod
     def of(cls, frame: pd.DataFrame, graph: HaloGraph, units: HaloUnits, device: torch.device) -> DeviceCatalogue:
@@ -201,16 +208,24 @@ class DeviceCatalogue:
             torch.from_numpy(edge_features(frame, graph, units)).to(device),
             torch.from_numpy(graph.offsets).to(device),
             torch.from_numpy(frame["delta"].to_numpy(np.float32)).to(device),
+            torch.from_numpy(graph.offsets),
         )
 
     def batch(self, halos: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """The node features of ``halos``, the features of all their incoming edges, and each edge's row."""
+        """The node features of ``halos`` (indices on the host), the features of all their incoming edges, and
+        each edge's row; nothing read back from the device."""
+        total = int((self.host_offsets[halos + 1] - self.host_offsets[halos]).sum())  # host arithmetic
+        halos = halos.to(self.nodes.device)
         starts = self.offsets[halos]
         counts = self.offsets[halos + 1] - starts
-        owner = torch.repeat_interleave(torch.arange(len(halos), device=halos.device), counts)
+        owner = torch.repeat_interleave(torch.arange(len(halos), device=halos.device), counts, output_size=total)
         first = torch.cumsum(counts, 0) - counts  # where each halo's edges begin in the batch
-        index = torch.arange(int(counts.sum()), device=halos.device) - first[owner] + starts[owner]
+        index = torch.arange(total, device=halos.device) - first[owner] + starts[owner]
         return self.nodes[halos], self.edges[index], owner
+
+    def targets(self, halos: Tensor) -> Tensor:
+        """δ of ``halos`` (indices on the host), on the device."""
+        return self.delta[halos.to(self.delta.device)]
 
 
 def loss_mean(pred: Tensor, target: Tensor, kind: str) -> Tensor:
@@ -233,7 +248,7 @@ def predict(model: HaloNetwork, data: DeviceCatalogue, halos: Tensor) -> Tensor:
 @torch.no_grad()
 def network_loss(model: HaloNetwork, data: DeviceCatalogue, halos: Tensor, kind: str = "mae") -> float:
     """``loss_mean`` over ``halos``: by default the paper's metric, mean |δ − δ̂|."""
-    return float(loss_mean(predict(model, data, halos).double(), data.delta[halos].double(), kind))
+    return float(loss_mean(predict(model, data, halos).double(), data.targets(halos).double(), kind))
 
 
 @torch.no_grad()
@@ -249,7 +264,7 @@ def summed_messages(model: HaloNetwork, data: DeviceCatalogue, components: list[
     sums, predictions = [], []
     n = len(data.nodes)
     for start in range(0, n, EVAL_HALOS):
-        halos = torch.arange(start, min(start + EVAL_HALOS, n), device=data.nodes.device)
+        halos = torch.arange(start, min(start + EVAL_HALOS, n))
         nodes, edges, owner = data.batch(halos)
         summed = model.summed(model.edge_model(edges), owner, len(halos))
         sums.append(summed[:, components])
@@ -282,29 +297,29 @@ class HaloOutputs:
 class TrainingHalos:
     """Which halos train and which test, as index tensors, and a fixed few whose messages are monitored."""
 
-    train: Tensor
+    train: Tensor  # on the host, as every batch's indices (DeviceCatalogue.batch)
     test: Tensor
     monitor: Tensor
 
     @classmethod
-    def of(cls, delta: np.ndarray, split: str, spec: SplitSpec, device: torch.device) -> TrainingHalos:
+    def of(cls, delta: np.ndarray, split: str, spec: SplitSpec) -> TrainingHalos:
         mask = spec.training_halos(delta, split)
         train, test = np.flatnonzero(mask), np.flatnonzero(~mask)
         monitor = np.random.default_rng(0).permutation(test)[:MONITOR_HALOS]
-        return cls(*(torch.from_numpy(a).to(device) for a in (train, test, monitor)))
+        return cls(*(torch.from_numpy(a) for a in (train, test, monitor)))
 
 
 def train_epoch(run: Run, spec: HaloTrainingSpec, data: DeviceCatalogue, train: Tensor) -> float:
     """One pass over the training halos in a fresh order; returns the mean loss (without the penalty)."""
     batch = spec.training.batch_halos
-    order = train[torch.randperm(len(train), device=train.device)]
-    total, count = train.new_zeros((), dtype=torch.float64), 0
+    order = train[torch.randperm(len(train))]  # the CPU generator, whatever device trains: indices stay on the host
+    total, count = data.delta.new_zeros((), dtype=torch.float64), 0
     run.model.train()
     for start in range(0, len(order), batch):
         halos = order[start : start + batch]
         nodes, edges, owner = data.batch(halos)
         pred, messages = run.model(nodes, edges, owner)
-        loss = loss_mean(pred, data.delta[halos], spec.model.loss)
+        loss = loss_mean(pred, data.targets(halos), spec.model.loss)
         penalty = spec.model.reg_weight * messages.abs().sum() / len(halos)
         run.optimizer.zero_grad(set_to_none=True)
         (loss + penalty).backward()
@@ -316,18 +331,24 @@ def train_epoch(run: Run, spec: HaloTrainingSpec, data: DeviceCatalogue, train: 
 
 
 def train_halo_network(
-    spec: HaloTrainingSpec, cell: str, catalogue_path: str | Path, outputs: HaloOutputs, threads: int = 1
+    spec: HaloTrainingSpec,
+    cell: str,
+    catalogue_path: str | Path,
+    outputs: HaloOutputs,
+    threads: int = 1,
+    device: str = "auto",
 ) -> None:
     """Rule ``halos_train``: the GN of ``cell`` ({catalogue}/{split}) → model.pt, history.parquet, metrics.json;
-    resumes from checkpoint.pt beside model.pt when it was written for the same spec and catalogue."""
+    resumes from checkpoint.pt beside model.pt when it was written for the same spec and catalogue. ``device``:
+    config ``cosmology.training.device`` (``train.training_device``)."""
     split = cell.rsplit("/", 1)[-1]
     torch.set_num_threads(threads)
     keep_heap_memory()
-    device = pick_device()
+    device = training_device(device)
     frame, meta = read_written_catalogue(catalogue_path)
     graph = HaloGraph.build(frame[["x", "y", "z"]].to_numpy(), meta["box"], spec.radius)
     data = DeviceCatalogue.of(frame, graph, spec.units, device)
-    halos = TrainingHalos.of(frame["delta"].to_numpy(), split, spec.split, device)
+    halos = TrainingHalos.of(frame["delta"].to_numpy(), split, spec.split)
     log.info(
         "%s: %d halos (%d train, %d test), %d edges; device %s (%s), %d threads",
         cell,
@@ -429,6 +450,7 @@ def write_halo_outputs(
             "halos_per_second": float(history["halos"].iloc[-1]) / train_seconds if train_seconds else None,
             "wall_seconds": wall,
             **record["hardware"],
+            **torch_build(),
         },
     )
 

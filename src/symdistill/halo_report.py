@@ -20,7 +20,7 @@ from symdistill.halo_distillation import MESSAGES_FORMAT, NODE_TARGET, read_tabl
 from symdistill.halo_formulas import FORMULAS, PAPER_OOD, planted_law
 from symdistill.halos import EDGE_INPUTS, CatalogueError, HaloUnits, PlantedLaw
 from symdistill.halos import FORMAT as CATALOGUE_FORMAT
-from symdistill.io import atomic_output, read_json, read_provenance
+from symdistill.io import atomic_output, read_json, read_provenance, read_rows
 from symdistill.plotting import HIGHLIGHT, MAX_POINTS, MUTED, save
 from symdistill.rendering import html_page
 from symdistill.symbolic import evaluate
@@ -299,7 +299,7 @@ def prediction_figure(predictions: pd.DataFrame, cell: str) -> Figure:
 
 def halo_figures(cell: str, inputs: Any, outputs: Iterable[str], units: HaloUnits) -> None:
     """Rule ``halos_figures``: the three figures of one split, in ``HALO_FIGURES``' order."""
-    history = pd.read_parquet(inputs.history)
+    history = read_rows(inputs.history, ("epoch", "message_std"), "a halo network's history", "halos_train")
     messages, messages_meta = read_table(inputs.messages, MESSAGES_FORMAT, cell)
     component = messages_meta["ranked_components"][0]
     evaluation = read_json(inputs.evaluation)

@@ -6,9 +6,12 @@ half-way never leaves a plausible-looking output for Snakemake (or a user) to pi
 
 from __future__ import annotations
 
+import errno
+import glob
 import json
 import os
 import platform
+import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -57,6 +60,24 @@ def write_provenance(
         pq.write_table(table, tmp, compression=compression)
 
 
+def read_rows(path: str | os.PathLike[str], columns: tuple[str, ...], what: str, rerun: str) -> Any:
+    """A Parquet table a stage wrote (``what``: "a training history"), as a DataFrame: readable, with ``columns``
+    and at least one row; anything else is one InputError naming the file and the rule that rebuilds it."""
+    import pandas as pd
+
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as err:  # pyarrow raises several kinds for a cut, missing or foreign file
+        raise InputError(
+            f"{path}: not a readable Parquet file ({type(err).__name__}): rebuild it with `-R {rerun}`"
+        ) from None
+    missing = [c for c in columns if c not in frame.columns]
+    if missing or frame.empty:
+        found = f"lacks the column(s) {', '.join(missing)}" if missing else "has no rows"
+        raise InputError(f"{path}: {found}, not {what} ({', '.join(columns)}): rebuild it with `-R {rerun}`")
+    return frame
+
+
 PROVENANCE_PACKAGES = ("symdistill", "numpy", "jax", "pyarrow", "pandas", "torch", "torch-geometric", "pyoperon")
 
 
@@ -65,6 +86,10 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it over ``path`` only if the block succeeds."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
+    # A job killed while writing (SIGKILL, a node lost) leaves its temporary behind; Snakemake runs one writer of
+    # an output at a time, so any earlier temporary of this output is such a leftover.
+    for stale in target.parent.glob(f".{glob.escape(target.name)}.*.tmp"):
+        stale.unlink(missing_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
     try:
@@ -72,9 +97,18 @@ def atomic_output(path: str | os.PathLike[str]) -> Iterator[Path]:
         # mkstemp creates 0600; a finished output gets the permissions any other new file would (umask).
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, target)
-    except BaseException:
+    except BaseException as err:
         Path(tmp).unlink(missing_ok=True)
+        if _out_of_space(err, target.parent):
+            raise OSError(errno.ENOSPC, f"no space left on device while writing {target}") from err
         raise
+
+
+def _out_of_space(err: BaseException, folder: Path) -> bool:
+    """A write failed for want of space: said so by errno, or (torch.save: "unexpected pos …") by a full disk."""
+    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+        return True
+    return isinstance(err, RuntimeError) and shutil.disk_usage(folder).free < 1 << 20
 
 
 def _umask() -> int:
@@ -111,10 +145,22 @@ def _non_finite(obj: Any, where: str = "") -> list[str]:
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:
+    """A JSON file a stage wrote: valid JSON, and no NaN or ±inf, which ``write_json`` refuses to write (Python's
+    reader accepts them, so a NaN test loss used to reach Table 3 as "nan")."""
     try:
-        return json.loads(Path(path).read_text())
+        return json.loads(Path(path).read_text(), parse_constant=_refuse_constant)
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}: not valid JSON ({err})") from None
+    except _NonFinite as err:
+        raise InputError(f"{path}: holds {err} (not JSON, and never written by a stage): the file is corrupt") from None
+
+
+class _NonFinite(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NonFinite(f"a non-finite number ({name})")
 
 
 def _json_default(obj: Any) -> Any:

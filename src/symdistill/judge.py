@@ -50,13 +50,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from symdistill.config import check_cell_identity
-from symdistill.data import Split, read_split
+from symdistill.data import Split, read_metadata, read_split
 from symdistill.fits import affine_fit, r2_affine
 from symdistill.forcefit import least_trimmed_squares
-from symdistill.io import read_json, write_json
+from symdistill.fronts import read_front, read_result
+from symdistill.io import write_json
 from symdistill.messages import edge_features, edge_messages, read_messages, sample_graphs, true_forces, true_potentials
-from symdistill.symbolic import evaluate
+from symdistill.symbolic import evaluate, input_names
 from symdistill.systems import edge_index, get_system
 from symdistill.train import load_model
 from symdistill.vocabulary import ENERGY_READINGS, NO_RESULT, OUTCOMES, READINGS
@@ -268,8 +268,7 @@ def judge_cell(
     spec: JudgeSpec,
 ) -> None:
     """Rule ``judge``: the recovery outcome of one cell with every number behind it."""
-    result = read_json(result_path)
-    check_cell_identity(result_path, result["cell"])
+    result = read_result(result_path, input_names(int(read_metadata(test_path)["dim"])))
     verdict: dict[str, Any] = {"cell": result["cell"], "settings": asdict(spec), "symbolic_status": result["status"]}
     if result["status"] not in JUDGED_STATUSES:
         verdict["outcome"] = {reading: NO_RESULT for reading in READINGS}
@@ -286,7 +285,7 @@ def judge_cell(
     heldout = heldout_graphs(test, sample_graphs(len(test.x), sample["graphs"], sample["seed"]), spec.edges, rng)
     judged_edges = energy_edges if record["model"].message_kind == "energy" else force_edges
     values, held, probe = judged_edges(model, test, heldout, pairs, rng, r_max, result["inputs"], spec)
-    front = pd.read_parquet(front_path)
+    front = read_front(front_path, result["inputs"], result)
     components = []
     for entry in result["components"]:
         k = int(entry["component"][1:])

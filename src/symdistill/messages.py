@@ -169,8 +169,35 @@ def read_messages(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
             f"table has {', '.join(columns)}); rebuild it with `-R messages`"
         )
     frame = table.to_pandas()
+    text = [c for c in columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    if text:
+        raise InputError(
+            f"{path}: non-numeric column(s) {', '.join(text)} ({frame[text[0]].dtype}): rebuild it with `-R messages`"
+        )
     check_finite(path, {c: frame[c].to_numpy() for c in columns}, "messages")
+    check_sample_rows(path, frame, meta)
     return frame, meta
+
+
+def check_sample_rows(path: str | Path, frame: pd.DataFrame, meta: dict[str, Any]) -> None:
+    """The rows are the recorded sample's: ``graph`` numbers its graphs 0, 1, … (at most ``sample.graphs``), each
+    with every edge of the system's graph, in order. A table cut or padded by hand is refused."""
+    system, sample = meta["system"], meta.get("sample", {})
+    edges = len(Graph.for_system(system["sim"], system["n"]).senders)
+    graphs = len(frame) // edges
+    expected = np.repeat(np.arange(graphs), edges)
+    found = frame["graph"].to_numpy() if "graph" in frame else None
+    if (
+        not isinstance(sample.get("graphs"), int)
+        or not 0 < graphs <= sample["graphs"]
+        or len(frame) != graphs * edges
+        or found is None
+        or not np.array_equal(found, expected)
+    ):
+        raise InputError(
+            f"{path}: {len(frame)} rows, not the recorded sample's: graphs 0, 1, … (at most sample.graphs = "
+            f"{sample.get('graphs')}) in column 'graph', each with its {edges} edges; rebuild it with `-R messages`"
+        )
 
 
 def sample_graphs(n_test: int, graphs: int, seed: int) -> np.ndarray:

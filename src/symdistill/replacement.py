@@ -9,7 +9,7 @@ cell's loss and schedule (config ``framework``).
 The compiler is ours, not sympytorch's or PySR's export, for one reason each way: it keeps an exponent a fixed
 part of the form (as the polisher does, ``symbolic.free_constants``: a member with r^-1.68 must not train its way
 to r^-2), and it needs nothing beyond SymPy and torch. It reads the operators both search backends write
-(``symbolic.OPERATOR_NAMES``: square, cube, inv and neg arrive as powers and products) and the functions of a
+(``expressions.EQUATION``: square, cube, inv and neg arrive as powers and products) and the functions of a
 researcher's own potential; anything else is refused by name.
 
 φe carries the ``framework.components`` most significant message components (``dim`` by default: the paper
@@ -36,16 +36,18 @@ from torch import Tensor, nn
 
 from symdistill.config import check_cell_identity, spec_from
 from symdistill.data import AXES
-from symdistill.io import atomic_output, package_versions, read_json, write_json
+from symdistill.expressions import ExpressionError
+from symdistill.fronts import read_front
+from symdistill.io import InputError, atomic_output, package_versions, read_json, write_json
 from symdistill.models import EdgeOutput, GraphNetwork, ModelSpec, build_model
 from symdistill.symbolic import input_names, to_sympy
 from symdistill.train import (
     CellData,
     TrainingSettings,
     TrainingSpec,
+    deterministic_kernels,
     load_model,
     new_run,
-    pick_device,
     read_model_record,
     save_record,
     test_loss,
@@ -191,6 +193,19 @@ class ReplacementSpec:
             raise ValueError(f"framework.equation {self.equation!r}; expected one of {', '.join(EQUATION_CHOICES)}")
 
 
+def check_judged(front: pd.DataFrame, judge: Mapping[str, Any], judge_path: str | Path) -> None:
+    """Every member the judge recorded is a row of the front: an equation is read from the front, whose every
+    string the whitelist has checked, never from the judge's copy alone."""
+    rows = set(zip(front["component"], front["sympy"], strict=True))
+    for component in judge.get("components", []):
+        for member in component.get("members", []):
+            if (component.get("component"), member.get("sympy")) not in rows:
+                raise InputError(
+                    f"{judge_path}: judges {component.get('component')} member {member.get('sympy')!r}, which is "
+                    "not on the cell's front: the judge file is of another search; rebuild it with `-R judge`"
+                )
+
+
 def chosen_equations(front: pd.DataFrame, judge: Mapping[str, Any], choice: str) -> dict[str, dict[str, Any]]:
     """Per fitted component (``e3`` …): the equation and why it was chosen.
 
@@ -248,13 +263,17 @@ def replace_edge_model(
     """Rule ``replace``: φe → the cell's equations (Table 5's components and ``symbolic_rest``'s), φv retrained;
     the replaced model, its history and metrics."""
     torch.set_num_threads(threads)
-    device = pick_device()
+    device = torch.device("cpu")  # the cell's CPU job: never a GPU it did not ask for
+    deterministic_kernels()
     network, record = load_model(model_path)
     judge = read_json(judge_path)
     check_cell_identity(judge_path, judge["cell"])
-    fronts = [pd.read_parquet(path) for path in (front_path, rest_path)]
+    names = input_names(record["system"]["dim"])
+    fronts = [read_front(front_path, names), read_front(rest_path, names, rerun="symbolic_rest")]
     found = [front for front in fronts if len(front)] or fronts[:1]  # concat warns on empty frames
-    chosen = chosen_equations(pd.concat(found, ignore_index=True), judge, spec.equation)
+    front = pd.concat(found, ignore_index=True)
+    check_judged(front, judge, judge_path)
+    chosen = chosen_equations(front, judge, spec.equation)
     if not chosen:
         log.warning("%s: the search left no equation; every message component is zero", cell)
     model = replaced_network(record, network, {c: e["sympy"] for c, e in chosen.items()}).to(device)
@@ -311,7 +330,10 @@ def load_replaced(path: str | Path, device: torch.device | str = "cpu") -> tuple
     """A replaced model (eval mode) and its record; rejects foreign files by name."""
     record = read_model_record(path, FORMAT, "a replaced model", device)
     network = build_model(record["model"], record["system"]["dim"])
-    model = replaced_network(record, network, {c: e["sympy"] for c, e in record["equations"].items()})
+    try:
+        model = replaced_network(record, network, {c: e["sympy"] for c, e in record["equations"].items()})
+    except ExpressionError as err:
+        raise InputError(f"{path}: an equation of φe: {err}: rebuild it with `-R replace`") from None
     model.load_state_dict(record["state_dict"])
     model.edges.requires_grad_(record["replacement"]["trainable_constants"])
     return model.to(device).eval(), record

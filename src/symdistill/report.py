@@ -13,6 +13,7 @@ the report and results/tables/ cannot disagree. Nothing here imports PyTorch or 
 from __future__ import annotations
 
 import base64
+import html
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -26,13 +27,14 @@ import yaml
 
 from symdistill.config import Cell, parse_cell, parse_dataset, recorded_message_kind
 from symdistill.data import read_metadata
+from symdistill.fronts import result_problem
 from symdistill.halo_report import report_section
 from symdistill.io import PROVENANCE_PACKAGES, atomic_output, package_versions
 from symdistill.laws import fitted_law, round_constants
 from symdistill.records import TableInputError, read_cells
 from symdistill.references import row_name
 from symdistill.rendering import TABLE_CSS
-from symdistill.symbolic import to_sympy
+from symdistill.symbolic import input_names, to_sympy
 from symdistill.tables import (
     N_NOTE,
     TableSettings,
@@ -81,8 +83,12 @@ def readable(text: str, names: list[str]) -> sympy.Expr:
 
 
 def mathml(expr: sympy.Expr) -> str:
-    """MathML Core, which Chromium, Firefox and Safari render without scripts: the report stays one file."""
-    return f'<math display="inline">{sympy.mathml(expr, printer="presentation")}</math>'
+    """MathML Core, which Chromium, Firefox and Safari render without scripts: the report stays one file.
+
+    SymPy's MathML printer writes a symbol's name as it is, unescaped; every symbol here is an input the whitelist
+    read, but a name is escaped all the same, so that no text reaches the page as markup."""
+    unsafe = {s: sympy.Symbol(html.escape(s.name)) for s in expr.free_symbols if s.name != html.escape(s.name)}
+    return f'<math display="inline">{sympy.mathml(expr.xreplace(unsafe), printer="presentation")}</math>'
 
 
 def equation(component: str, text: str, names: list[str], note: str, law: sympy.Expr | None) -> Equation:
@@ -183,11 +189,15 @@ MEMBER_KEYS = ("sympy", "selected", "passes", "law_fit")  # what the report read
 def picked(kind: str, record: dict[str, Any]) -> dict[str, Any]:
     """The keys the report reads of one record; a judge's front members are checked too (KeyError names one)."""
     picked = {k: record[k] for k in keys_of(kind, record)}
+    names = input_names(parse_dataset(parse_cell(record["cell"]).dataset).dim)
+    if kind == "symbolic" and (problem := result_problem(record, names, min_components=0)):
+        raise ValueError(problem)
     for component in picked.get("components", ()) if kind == "judge" else ():
         for member in component["members"]:
             missing = [k for k in MEMBER_KEYS if k not in member]
             if missing:
                 raise KeyError(f"{component['component']} front member lacks {', '.join(missing)}")
+            to_sympy(member["sympy"], names)  # the whitelist's error names the token; read_cells names the file
     return picked
 
 

@@ -35,10 +35,10 @@ import numpy as np
 import pandas as pd
 import scipy.optimize
 import sympy
-from sympy.core.function import AppliedUndef
 
 from symdistill.config import carried_components
 from symdistill.data import AXES
+from symdistill.expressions import EQUATION, parse
 from symdistill.io import atomic_output, package_versions, write_json
 from symdistill.search import SearchBudget, check_backend, check_pysr
 
@@ -46,20 +46,6 @@ log = logging.getLogger(__name__)
 
 PYSR_OPERATORS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "^"}
 UNARY = ("square", "exp", "log", "sqrt", "abs")
-
-# Every operator name either backend prints, as SymPy reads it ("^" is rewritten to "**" first). Explicit, so
-# that a name SymPy does not know (PySR's cube, inv, neg) never becomes an undefined function, which lambdify
-# would later map to something else (inv → numpy.linalg.inv) or leave undefined (cube → NameError).
-OPERATOR_NAMES: dict[str, Callable[[sympy.Expr], sympy.Expr]] = {
-    "square": lambda x: x**2,
-    "cube": lambda x: x**3,
-    "inv": lambda x: 1 / x,
-    "neg": lambda x: -x,
-    "sqrt": sympy.sqrt,
-    "abs": sympy.Abs,
-    "exp": sympy.exp,
-    "log": sympy.log,
-}
 
 
 @dataclass(frozen=True)
@@ -98,23 +84,14 @@ def input_names(dim: int) -> list[str]:
 
 
 def to_sympy(text: str, names: list[str]) -> sympy.Expr:
-    """A backend's equation string as SymPy, its operator names read through ``OPERATOR_NAMES``.
+    """A backend's equation string, or one read back from a front, as SymPy in the inputs ``names``.
 
-    A name that is neither an input nor a known operator raises here, naming it, instead of surviving as an
-    undefined function that fails (or means something else) when the expression is evaluated.
+    Through the whitelist parser (``symdistill.expressions.EQUATION``), never SymPy's ``parse_expr``, which calls
+    ``eval``: a front is a file, and a colleague's results folder may hold one that says ``__import__('os')…``.
+    Both backends' operator names (PySR's cube, inv and neg included) are read as the functions they mean; any
+    other name raises ``ExpressionError``, naming it.
     """
-    local: dict[str, Any] = {**OPERATOR_NAMES, **{n: sympy.Symbol(n) for n in names}}
-    expr = sympy.sympify(sympy.parse_expr(text.replace("^", "**"), local_dict=local))
-    unknown = sorted(
-        {type(f).__name__ for f in expr.atoms(AppliedUndef)}
-        | {s.name for s in expr.free_symbols if s.name not in names}
-    )
-    if unknown:
-        raise ValueError(
-            f"equation {text!r} uses {', '.join(unknown)}: neither an input ({', '.join(names)}) "
-            f"nor a known operator ({', '.join(OPERATOR_NAMES)})"
-        )
-    return expr
+    return parse(text, {n: sympy.Symbol(n) for n in names}, EQUATION)
 
 
 def evaluate(expression: str, names: list[str], data: pd.DataFrame) -> np.ndarray:

@@ -18,6 +18,8 @@ import ctypes
 import hashlib
 import logging
 import math
+import os
+import pickle
 import platform
 import time
 from collections.abc import Mapping
@@ -32,7 +34,7 @@ from torch import Tensor
 
 from symdistill.config import check_cell_identity, spec_from
 from symdistill.data import Split, read_split
-from symdistill.io import atomic_output, cpu_name, package_versions, write_json
+from symdistill.io import InputError, atomic_output, cpu_name, package_versions, write_json
 from symdistill.models import EdgeOutput, Graph, ModelSpec, Network, build_model
 
 log = logging.getLogger(__name__)
@@ -209,8 +211,58 @@ class Run:
     initial_loss: float | None = None  # the untrained network's monitor test loss: what divergence is measured by
 
 
-def pick_device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+SLURM_GPU_VARIABLES = ("SLURM_JOB_GPUS", "SLURM_STEP_GPUS", "SLURM_GPUS_ON_NODE")  # set where SLURM gave a GPU
+
+
+class DeviceError(RuntimeError):
+    """The configured device cannot be used here; the message says why and what to install or set."""
+
+
+def training_device(choice: str, environ: Mapping[str, str] = os.environ) -> torch.device:
+    """The device a training process runs on (config ``training.device``), with deterministic kernels set first.
+
+    ``auto`` picks a GPU when torch can use one, else the CPU: except in a job SLURM gave a GPU, where a torch that
+    cannot use it (a CPU-only build, or a CUDA build newer than the node's driver) would train on the CPU threads of
+    a GPU allocation with nothing but metrics.json to tell; there it fails at once, in one line.
+    """
+    deterministic_kernels()
+    if choice == "cpu":
+        return torch.device("cpu")
+    if choice not in ("auto", "cuda"):
+        raise DeviceError(f"unknown training device {choice!r}; expected auto, cpu or cuda")
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    given = next((f"{v}={environ[v]}" for v in SLURM_GPU_VARIABLES if environ.get(v)), None)
+    if choice == "cuda" or given:
+        reason = f"SLURM gave this job a GPU ({given})" if given else "training.device is cuda"
+        raise DeviceError(f"{reason}, but torch {torch.__version__} cannot use CUDA: {_cuda_remedy()}")
+    return torch.device("cpu")
+
+
+def _cuda_remedy() -> str:
+    if torch.version.cuda is None:
+        return (
+            "it is a CPU-only build (torch.version.cuda is None); install the CUDA build (PyPI's torch for Linux, "
+            "or one from https://download.pytorch.org/whl/cuXXX for the node's driver), or set training.device: cpu"
+        )
+    return (
+        f"it is built for CUDA {torch.version.cuda}, which this node's driver does not run (nvidia-smi shows the "
+        "driver's CUDA version); install a build for it from https://download.pytorch.org/whl/cuXXX, or set "
+        "training.device: cpu"
+    )
+
+
+def torch_build() -> dict[str, Any]:
+    """What a GPU run's bytes also depend on (metrics.json): torch's version and the CUDA it was built for."""
+    return {"torch": torch.__version__, "cuda": torch.version.cuda}
+
+
+def deterministic_kernels() -> None:
+    """Same inputs, same bytes, on a GPU too: deterministic kernels (the message sums' ``index_add_`` is atomic on
+    CUDA otherwise) and cuBLAS's fixed workspace, which must be set before CUDA starts. On the CPU no kernel of
+    ours changes (the smoke run's outputs are byte-identical with and without)."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True)
 
 
 def device_name(device: torch.device) -> str:
@@ -270,6 +322,8 @@ def _rng_state() -> dict[str, Any]:
 
 
 def _set_rng_state(state: dict[str, Any]) -> None:
+    """Each generator's state back on its own device: both setters take CPU byte tensors, as the checkpoint holds
+    them (``resume`` loads it onto the CPU whatever device trains). A CUDA state is restored where CUDA is."""
     torch.set_rng_state(state["cpu"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
@@ -298,7 +352,10 @@ def resume(path: Path, run: Run, fingerprint: str) -> bool:
     """Continue from ``path`` if it belongs to this exact spec and data; a stale checkpoint is ignored."""
     if not path.exists():
         return False
-    state = torch.load(path, map_location=next(run.model.parameters()).device, weights_only=False)
+    # Onto the CPU, whatever device trains: the random states must stay CPU byte tensors (on cuda:0,
+    # torch.set_rng_state refuses them, and every retry of a GPU job failed so); load_state_dict copies the weights
+    # and the optimiser's state to the device of the parameters they belong to.
+    state = load_plain(path, "cpu")
     if state["fingerprint"] != fingerprint:
         log.info("ignoring checkpoint %s: made with other hyperparameters or data", path)
         return False
@@ -405,11 +462,13 @@ def train_cell(
     history_path: str | Path,
     metrics_path: str | Path,
     threads: int = 1,
+    device: str = "auto",
 ) -> None:
-    """Train one cell and write model.pt, history.parquet and metrics.json; resume from checkpoint.pt if present."""
+    """Train one cell and write model.pt, history.parquet and metrics.json; resume from checkpoint.pt if present.
+    ``device``: config ``training.device`` (``training_device``)."""
     torch.set_num_threads(threads)
     keep_heap_memory()
-    device = pick_device()
+    device = training_device(device)
     log.info("%s: device %s (%s), %d threads", cell, device, device_name(device), threads)
     data = CellData.read(spec, train_path, test_path, device)
     paths = OutputPaths(Path(model_path), Path(history_path), Path(metrics_path))
@@ -458,6 +517,9 @@ def train_and_record_epoch(run: Run, spec: TrainingSpec, data: CellData, cell: s
     )
     run.epoch = epoch
     log_epoch(cell, run.history[-1], spec.training.epochs, f"{graphs / seconds:.0f} graphs/s")
+
+
+HISTORY_COLUMNS = ("epoch", "train_loss", "test_loss", "lr", "graphs", "seconds", "message_std")  # history.parquet
 
 
 def log_epoch(cell: str, entry: Mapping[str, Any], epochs: int, speed: str) -> None:
@@ -527,16 +589,31 @@ def write_outputs(run: Run, spec: TrainingSpec, trained: Trained, paths: OutputP
             "graphs_per_second": float(history["graphs"].iloc[-1]) / train_seconds if train_seconds else None,
             "wall_seconds": trained.wall_seconds,
             **trained.hardware,
+            **torch_build(),
         },
     )
 
 
-def read_saved(path: str | Path, expected: str, what: str, device: torch.device | str = "cpu") -> dict[str, Any]:
-    """A file ``torch.save`` wrote, of format ``expected``; an unreadable or foreign file is refused by name."""
+def load_plain(path: str | Path, device: torch.device | str = "cpu") -> Any:
+    """What ``torch.save`` wrote to ``path``, if it is tensors and plain values only (``weights_only=True``).
+
+    A model or checkpoint file is data: one from a colleague's results folder that carries a pickled object would
+    run that object's code if unpickled. Every file the pipeline writes holds weights, numbers, strings, lists and
+    dicts (tests/test_faults.py loads each so), so this refuses nothing of ours."""
     try:
-        record = torch.load(path, map_location=device, weights_only=False)
+        return torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise InputError(
+            f"{path}: holds Python objects beyond weights and plain values (refused unread: loading it could run "
+            f"code): {str(err).splitlines()[-1] if str(err) else type(err).__name__}"
+        ) from None
     except Exception as err:  # torch raises many types for a truncated or foreign file
-        raise ValueError(f"{path}: not a readable model file ({err})") from None
+        raise InputError(f"{path}: not a readable model file ({type(err).__name__}: {err})") from None
+
+
+def read_saved(path: str | Path, expected: str, what: str, device: torch.device | str = "cpu") -> dict[str, Any]:
+    """A file ``torch.save`` wrote, of format ``expected``; an unreadable, unsafe or foreign file is refused by name."""
+    record = load_plain(path, device)
     if not isinstance(record, dict) or record.get("format") != expected:
         raise ValueError(f"{path}: not {what} (expected format {expected!r})")
     return record
