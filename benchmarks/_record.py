@@ -8,7 +8,7 @@ import platform
 import re
 from pathlib import Path
 
-from symdistill.io import cpu_name
+from symdistill.core.io import cpu_name
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 HEADER = "# Benchmarks\n\nWritten by the scripts in `benchmarks/`; each section is replaced when its script reruns.\n"

@@ -37,15 +37,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _record import record  # noqa: E402
 
 from symdistill.config import model_params, validate_config  # noqa: E402
-from symdistill.data import read_split  # noqa: E402
-from symdistill.models import Graph  # noqa: E402
-from symdistill.simulate import SimulationSpec, simulate_dataset  # noqa: E402
-from symdistill.train import TrainingSpec, new_run, train_cell, train_epoch, training_device  # noqa: E402
+from symdistill.engine.devices import training_device  # noqa: E402
+from symdistill.nbody.data import read_split  # noqa: E402
+from symdistill.nbody.models import Graph  # noqa: E402
+from symdistill.nbody.simulate import SimulationSpec, simulate_dataset  # noqa: E402
+from symdistill.nbody.train import TrainingSpec, new_run, train_cell, train_epoch  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASET = "spring_2d_n4"
 TRAIN = (
-    "import sys, json; from symdistill.train import TrainingSpec, train_cell; out = sys.argv[2];"
+    "import sys, json; from symdistill.nbody.train import TrainingSpec, train_cell; out = sys.argv[2];"
     "train_cell(TrainingSpec.from_params(json.loads(sys.argv[1])), 'spring_2d_n4/gpu/seed0', sys.argv[3], sys.argv[4],"
     " out + '/model.pt', out + '/history.parquet', out + '/metrics.json', device=sys.argv[5])"
 )

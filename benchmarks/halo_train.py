@@ -25,16 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _record import record  # noqa: E402
 
-from symdistill import halos  # noqa: E402
-from symdistill.halo_network import (  # noqa: E402
-    DeviceCatalogue,
-    HaloGraph,
-    HaloModelSpec,
-    HaloNetwork,
-    HaloTrainingSettings,
-    predict,
-)
-from symdistill.train import device_name, optimised_run, training_device  # noqa: E402
+from symdistill.cosmology import catalogue as halos  # noqa: E402
+from symdistill.cosmology.catalogue import HaloGraph
+from symdistill.cosmology.network import DeviceCatalogue, HaloModelSpec, HaloNetwork, HaloTrainingSettings, predict
+from symdistill.engine.devices import device_name, training_device  # noqa: E402
+from symdistill.engine.training import optimised_run  # noqa: E402
 
 
 def peak_gib() -> float:

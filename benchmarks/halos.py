@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _record import record  # noqa: E402
 
-from symdistill import halos  # noqa: E402
+from symdistill.cosmology import catalogue as halos  # noqa: E402
 
 PAPER_EDGES = 30_437_218
 

@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _record import record  # noqa: E402
 
-from symdistill.halos import QUIJOTE_BOX, QUIJOTE_HALOS  # noqa: E402
-from symdistill.quijote import overdensity_at  # noqa: E402
+from symdistill.cosmology.catalogue import QUIJOTE_BOX, QUIJOTE_HALOS  # noqa: E402
+from symdistill.cosmology.quijote import overdensity_at  # noqa: E402
 
 
 def peak_gib() -> float:

@@ -22,7 +22,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _record import record  # noqa: E402
 
-from symdistill.simulate import CHUNK_SIMS, SLOTS, SimulationSpec, _chunks, simulate, simulate_dataset, simulation_keys  # noqa: E402
+from symdistill.nbody.simulate import (  # noqa: E402
+    CHUNK_SIMS,
+    SLOTS,
+    SimulationSpec,
+    _chunks,
+    simulate,
+    simulate_dataset,
+    simulation_keys,
+)
 
 
 def paper_spec(sims: int) -> SimulationSpec:

@@ -28,11 +28,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _record import record  # noqa: E402
 
-from symdistill.judge import JudgeSpec, force_domain, fresh_edges, judge_component  # noqa: E402
-from symdistill.messages import true_forces  # noqa: E402
-from symdistill.search import SearchBudget  # noqa: E402
-from symdistill.symbolic import SearchSpec, fitting_sample, front_table, input_names, search  # noqa: E402
-from symdistill.systems import get_system  # noqa: E402
+from symdistill.engine.budget import SearchBudget  # noqa: E402
+from symdistill.engine.front import front_table  # noqa: E402
+from symdistill.engine.search import SearchSpec, search  # noqa: E402
+from symdistill.nbody.judge import JudgeSpec, force_domain, fresh_edges, judge_component  # noqa: E402
+from symdistill.nbody.messages import true_forces  # noqa: E402
+from symdistill.nbody.symbolic import fitting_sample, input_names  # noqa: E402
+from symdistill.nbody.systems import get_system  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SYSTEMS = ("spring", "r1", "r2", "charge")

@@ -38,10 +38,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _record import record  # noqa: E402
 
-from symdistill.data import read_split  # noqa: E402
-from symdistill.models import Graph, GraphNetwork  # noqa: E402
-from symdistill.simulate import SimulationSpec, simulate_dataset  # noqa: E402
-from symdistill.train import TrainingSpec, keep_heap_memory, loss_sum, new_run, train_epoch, training_device  # noqa: E402
+from symdistill.engine.devices import keep_heap_memory, training_device  # noqa: E402
+from symdistill.nbody.data import read_split  # noqa: E402
+from symdistill.nbody.models import Graph, GraphNetwork  # noqa: E402
+from symdistill.nbody.simulate import SimulationSpec, simulate_dataset  # noqa: E402
+from symdistill.nbody.train import TrainingSpec, loss_sum, new_run, train_epoch  # noqa: E402
 
 HIDDEN, MSG_DIM, BATCH = 300, 100, 64
 

@@ -14,8 +14,9 @@ if SRC not in sys.path:
 
 import symdistill.config as sd
 import symdistill.jobs as jobs
-from symdistill.search import SearchBudget
-from symdistill.vocabulary import FIGURES, HALO_FIGURES, HALO_SPLITS
+from symdistill.core.names import carried_components, parse_dataset
+from symdistill.core.vocabulary import FIGURES, HALO_FIGURES, HALO_SPLITS
+from symdistill.engine.budget import SearchBudget
 
 sd.validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
 for warning in sd.operator_warnings(config):
@@ -90,7 +91,7 @@ def simulation_spec(wildcards):
 
 
 def pair_law(wildcards):
-    return sd.pair_law(config, sd.parse_dataset(wildcards.dataset).sim)
+    return sd.pair_law(config, parse_dataset(wildcards.dataset).sim)
 
 
 def ood_shift(wildcards):
@@ -149,8 +150,8 @@ def symbolic_runtime(wildcards):
 def rest_runtime(wildcards):
     """Minutes for a symbolic_rest job (the components beyond symbolic.components), as symbolic_runtime counts."""
     sr = config["symbolic"]
-    dim = sd.parse_dataset(wildcards.dataset).dim
-    rest = sd.carried_components(dim, config["framework"]["components"]) - sr["components"]
+    dim = parse_dataset(wildcards.dataset).dim
+    rest = carried_components(dim, config["framework"]["components"]) - sr["components"]
     return SearchBudget(**sr["budget"]).cluster_minutes(max(rest, 0))
 
 

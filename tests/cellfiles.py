@@ -19,15 +19,15 @@ import torch
 from conftest import tiny_training_spec
 from matplotlib.figure import Figure
 
-from symdistill.config import Cell, parse_dataset
-from symdistill.data import DatasetWriter, feature_names
-from symdistill.figures import save
-from symdistill.forcefit import force_fit
-from symdistill.io import package_versions, write_json
-from symdistill.judge import outcome, worst
-from symdistill.messages import write_messages
-from symdistill.train import OutputPaths, Trained, new_run, write_outputs
-from symdistill.vocabulary import FIGURES, READINGS
+from symdistill.core.io import package_versions, write_json
+from symdistill.core.names import Cell, parse_dataset
+from symdistill.core.plotting import save
+from symdistill.core.vocabulary import FIGURES, READINGS
+from symdistill.nbody.data import DatasetWriter, feature_names
+from symdistill.nbody.forcefit import force_fit
+from symdistill.nbody.judge import outcome, worst
+from symdistill.nbody.messages import write_messages
+from symdistill.nbody.train import OutputPaths, Trained, new_run, write_outputs
 
 BASES = ("force", "acceleration", "receiver")
 CELL = "spring_2d_n4/bottleneck/seed0"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from symdistill import laws
-from symdistill.simulate import SimulationSpec
+from symdistill.nbody import laws
+from symdistill.nbody.simulate import SimulationSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 DT = {
@@ -69,7 +69,7 @@ def root() -> Path:
 @pytest.fixture(scope="session")
 def spring_data(tmp_path_factory) -> tuple[Path, Path]:
     """A small real spring 2D n=4 dataset (30 + 10 simulations, 20 snapshots each)."""
-    from symdistill.simulate import simulate_dataset
+    from symdistill.nbody.simulate import simulate_dataset
 
     out = tmp_path_factory.mktemp("spring_data")
     simulate_dataset(small_spec("spring", train_sims=30, test_sims=10), out / "train.parquet", out / "test.parquet")
@@ -77,7 +77,7 @@ def spring_data(tmp_path_factory) -> tuple[Path, Path]:
 
 
 def tiny_training_spec(regularizer: str = "none", architecture: str = "gn", msg_dim: int = 8, **training):
-    from symdistill.train import TrainingSpec
+    from symdistill.nbody.train import TrainingSpec
 
     values = dict(
         epochs=3,

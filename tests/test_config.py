@@ -12,8 +12,6 @@ from conftest import deep_merge
 from workflow import snakemake
 
 from symdistill.config import (
-    Cell,
-    ConfigError,
     cells,
     datasets,
     model_params,
@@ -21,15 +19,14 @@ from symdistill.config import (
     ood_shift,
     operator_warnings,
     pair_law,
-    parse_cell,
-    parse_dataset,
     search_params,
     simulation_params,
     training_device,
     validate_config,
 )
-from symdistill.laws import POTENTIALS, builtin_law
-from symdistill.systems import SIM_NAMES
+from symdistill.core.names import Cell, ConfigError, parse_cell, parse_dataset
+from symdistill.nbody.laws import POTENTIALS, builtin_law
+from symdistill.nbody.systems import SIM_NAMES
 
 
 @pytest.fixture

@@ -13,8 +13,9 @@ import pytest
 import yaml
 from conftest import ROOT, deep_merge
 
-from symdistill.config import ConfigError, validate_config
-from symdistill.halos import (
+from symdistill.config import validate_config
+from symdistill.core.names import ConfigError
+from symdistill.cosmology.catalogue import (
     QUIJOTE_BOX,
     QUIJOTE_HALOS,
     CatalogueError,
@@ -245,7 +246,7 @@ def test_the_rule_writes_the_presets_catalogue(tmp_path: Path) -> None:
 
 
 def test_a_users_catalogue_is_imported_strictly(tmp_path: Path) -> None:
-    from symdistill.halos import import_catalogue
+    from symdistill.cosmology.catalogue import import_catalogue
 
     frame = synthetic_catalogue(small_spec(300))
     box = small_spec(300).box

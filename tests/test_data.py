@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import small_spec
 
-from symdistill.data import DatasetError, DatasetWriter, read_metadata, read_split
-from symdistill.simulate import simulate_dataset
+from symdistill.nbody.data import DatasetError, DatasetWriter, read_metadata, read_split
+from symdistill.nbody.simulate import simulate_dataset
 
 
 @pytest.fixture(scope="module")

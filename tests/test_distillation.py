@@ -12,11 +12,11 @@ import pytest
 import sympy
 import torch
 
-from symdistill import laws
-from symdistill.data import read_split
-from symdistill.distillation import judge_newton, load_symbolic_model, newton_bases, node_equation
-from symdistill.models import Graph
-from symdistill.rollout import gnn_acceleration, rk4_rollout, stored_trajectory
+from symdistill.nbody import laws
+from symdistill.nbody.data import read_split
+from symdistill.nbody.distillation import judge_newton, load_symbolic_model, newton_bases, node_equation
+from symdistill.nbody.models import Graph
+from symdistill.nbody.rollout import gnn_acceleration, rk4_rollout, stored_trajectory
 
 
 def true_messages(sim: str, dim: int) -> dict[str, str]:

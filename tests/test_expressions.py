@@ -7,8 +7,8 @@ import sympy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from symdistill.expressions import EQUATION, POTENTIAL, ExpressionError, parse
-from symdistill.laws import SYMBOLS, m1, m2, q1, q2, r
+from symdistill.core.expressions import EQUATION, POTENTIAL, ExpressionError, parse
+from symdistill.nbody.laws import SYMBOLS, m1, m2, q1, q2, r
 
 
 @pytest.mark.parametrize(

@@ -31,15 +31,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from workflow import snakemake
 
-from symdistill import laws
-from symdistill.config import Cell, ConfigError, IdentityError, validate_config
-from symdistill.data import DatasetError, read_split
-from symdistill.forcefit import fit_forces
-from symdistill.io import InputError, atomic_output, write_json
-from symdistill.messages import read_messages
-from symdistill.search import SearchBudget
-from symdistill.symbolic import SearchSpec, fit_symbolic
-from symdistill.train import load_model, save_record
+from symdistill.config import validate_config
+from symdistill.core.io import InputError, atomic_output, write_json
+from symdistill.core.names import Cell, ConfigError, IdentityError
+from symdistill.engine.budget import SearchBudget
+from symdistill.engine.model_files import save_record
+from symdistill.engine.search import SearchSpec
+from symdistill.nbody import laws
+from symdistill.nbody.data import DatasetError, read_split
+from symdistill.nbody.forcefit import fit_forces
+from symdistill.nbody.messages import read_messages
+from symdistill.nbody.symbolic import fit_symbolic
+from symdistill.nbody.train import load_model
 
 # ---------------------------------------------------------------- datasets
 
@@ -274,7 +277,7 @@ def _kill_midway(code: str, args: list[str], midway: Callable[[], bool], seconds
 
 
 SIMULATE = (
-    "import sys, json; from symdistill.simulate import SimulationSpec, simulate_dataset;"
+    "import sys, json; from symdistill.nbody.simulate import SimulationSpec, simulate_dataset;"
     "simulate_dataset(SimulationSpec(**json.loads(sys.argv[1])), sys.argv[2], sys.argv[3])"
 )
 
@@ -304,7 +307,8 @@ def test_a_killed_simulation_leaves_no_dataset_and_its_rerun_is_byte_identical(t
 
 
 SYMBOLIC = (
-    "import sys, json; from symdistill.symbolic import SearchSpec, fit_symbolic;"
+    "import sys, json; from symdistill.engine.search import SearchSpec;"
+    "from symdistill.nbody.symbolic import fit_symbolic;"
     "fit_symbolic(sys.argv[1], sys.argv[2], sys.argv[3], SearchSpec(**json.loads(sys.argv[4])), threads=2)"
 )
 

@@ -8,9 +8,9 @@ import pytest
 from cellfiles import front_members
 from matplotlib.colors import to_hex
 
-from symdistill.figures import front_points, generalisation_figure, pareto_figure
-from symdistill.rollout import rk4_rollout
-from symdistill.vocabulary import GENERALISATION_MODELS
+from symdistill.core.vocabulary import GENERALISATION_MODELS
+from symdistill.nbody.rollout import rk4_rollout
+from symdistill.reporting.cell_figures import front_points, generalisation_figure, pareto_figure
 
 
 def test_rk4_rollout_follows_an_exact_harmonic_oscillator() -> None:

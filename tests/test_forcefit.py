@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from symdistill.forcefit import force_fit, trimmed_r2
+from symdistill.nbody.forcefit import force_fit, trimmed_r2
 
 RNG = np.random.default_rng(0)
 

@@ -13,13 +13,13 @@ import pytest
 import torch
 from conftest import small_spec, tiny_training_spec
 
-from symdistill.config import IdentityError
-from symdistill.data import read_split
-from symdistill.generalisation import distance_bands, evaluate_generalisation, evaluate_set, read_sets
-from symdistill.io import InputError
-from symdistill.models import build_model
-from symdistill.simulate import Shift, simulate_dataset, simulate_ood
-from symdistill.train import train_cell
+from symdistill.core.io import InputError
+from symdistill.core.names import IdentityError
+from symdistill.nbody.data import read_split
+from symdistill.nbody.generalisation import distance_bands, evaluate_generalisation, evaluate_set, read_sets
+from symdistill.nbody.models import build_model
+from symdistill.nbody.simulate import Shift, simulate_dataset, simulate_ood
+from symdistill.nbody.train import train_cell
 
 DATASET = "spring_2d_n4"
 SHIFTED = Shift("shifted", position_scale=3.0, velocity_scale=2.0, log_mass_shift=1.5)
@@ -133,8 +133,8 @@ def _record(cell: str, relative: dict[str, dict[str, float]]) -> dict:
 
 
 def test_the_table_counts_the_ood_sets_the_symbolic_model_wins(tmp_path: Path) -> None:
-    from symdistill.records import TableInputError
-    from symdistill.tables import generalisation_frame, render_generalisation
+    from symdistill.reporting.records import TableInputError
+    from symdistill.reporting.tables import generalisation_frame, render_generalisation
 
     closed = tmp_path / "results/generalisation/spring_2d_n4/l1/seed0.json"
     plain = tmp_path / "results/generalisation/spring_2d_n4/kl/seed0.json"

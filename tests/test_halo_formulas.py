@@ -9,7 +9,8 @@ import pandas as pd
 import pytest
 from test_cosmology import small_spec
 
-from symdistill.halo_formulas import (
+from symdistill.cosmology.catalogue import HaloGraph, HaloUnits, PlantedLaw, synthetic_catalogue
+from symdistill.cosmology.formulas import (
     FORMULAS,
     Composition,
     GraphInputs,
@@ -21,8 +22,6 @@ from symdistill.halo_formulas import (
     refit,
     score_formulas,
 )
-from symdistill.halo_network import HaloGraph
-from symdistill.halos import HaloUnits, PlantedLaw, synthetic_catalogue
 
 UNITS = HaloUnits()
 LAW = PlantedLaw()
@@ -170,7 +169,7 @@ def test_a_subset_of_halos_keeps_every_incoming_edge(noise_free) -> None:
 def test_a_model_with_no_finite_prediction_for_some_halos_has_no_score_there() -> None:
     """A fitted power of a negative sum gives NaN beyond the range it was fitted on: the score is null with a count,
     never a mean over the halos that happened to evaluate (and never a NaN that the JSON writer would refuse)."""
-    from symdistill.halo_formulas import score
+    from symdistill.cosmology.formulas import score
 
     pred = np.array([0.1, 0.2, np.nan, 0.4, np.inf])
     delta = np.array([0.0, 0.0, 0.0, 0.0, 0.0])

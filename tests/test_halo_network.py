@@ -13,22 +13,27 @@ import pytest
 import torch
 from test_cosmology import small_spec
 
-from symdistill.halo_network import (
+from symdistill.cosmology.catalogue import (
     EDGE_INPUTS,
-    DeviceCatalogue,
     HaloGraph,
+    HaloUnits,
+    SplitSpec,
+    edge_features,
+    node_features,
+    synthetic_catalogue,
+    write_synthetic,
+)
+from symdistill.cosmology.network import (
+    DeviceCatalogue,
     HaloModelSpec,
     HaloNetwork,
     HaloOutputs,
     HaloTrainingSettings,
     HaloTrainingSpec,
-    edge_features,
     load_halo_network,
-    node_features,
     train_halo_network,
 )
-from symdistill.halos import HaloUnits, SplitSpec, synthetic_catalogue, write_synthetic
-from symdistill.train import TrainingError
+from symdistill.engine.training import TrainingError
 
 UNITS = HaloUnits()
 
@@ -132,7 +137,7 @@ def test_training_is_byte_reproducible_and_records_its_cell(catalogue: Path, tmp
 
 
 def test_an_interrupted_run_resumes_to_the_same_model(catalogue: Path, tmp_path: Path, monkeypatch) -> None:
-    import symdistill.halo_network as halo_network
+    import symdistill.cosmology.network as halo_network
 
     whole = outputs(tmp_path / "whole")
     train_halo_network(spec(), "synthetic/ood", catalogue, whole)

@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from symdistill.data import Split
-from symdistill.fits import r2_affine
-from symdistill.judge import (
+from symdistill.core.expressions import evaluate
+from symdistill.core.fits import r2_affine
+from symdistill.nbody.data import Split
+from symdistill.nbody.judge import (
     JudgeSpec,
     energy_domain,
     force_domain,
@@ -19,7 +20,7 @@ from symdistill.judge import (
     other_snapshots,
     place_senders,
 )
-from symdistill.symbolic import evaluate, input_names
+from symdistill.nbody.symbolic import input_names
 
 SPEC = JudgeSpec(
     edges=4000,

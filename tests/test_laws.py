@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import sympy
 
-from symdistill.laws import (
+from symdistill.nbody.laws import (
     PairLaw,
     check_law,
     deltas,
@@ -26,7 +26,7 @@ from symdistill.laws import (
     register,
     softened,
 )
-from symdistill.systems import SIM_NAMES, get_system, pair_force, pair_potential, use
+from symdistill.nbody.systems import SIM_NAMES, get_system, pair_force, pair_potential, use
 
 # Researchers' systems (config ``systems:``), registered in this process as a stage registers them
 YUKAWA = PairLaw("yukawa", "-m1*m2*exp(-r/2)/r", 0.01)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from symdistill.models import Graph, GraphNetwork, ModelSpec, VariationalGraphNetwork, build_model
+from symdistill.nbody.models import Graph, GraphNetwork, ModelSpec, VariationalGraphNetwork, build_model
 
 
 def variant(architecture: str, msg_dim: int, hidden: int) -> ModelSpec:
@@ -121,7 +121,7 @@ def test_flathgn_dynamics_are_hamiltons_equations_for_a_known_hamiltonian() -> N
     import jax.numpy as jnp
     import numpy as np
 
-    from symdistill.systems import acceleration
+    from symdistill.nbody.systems import acceleration
 
     model = build_model(variant("hgn", 1, 16), 2)
     model.pair_energy, model.self_energy = SpringPairEnergy(), KineticEnergy()

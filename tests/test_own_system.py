@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from workflow import ROOT, job_counts, snakemake
 
-from symdistill.data import read_metadata
+from symdistill.nbody.data import read_metadata
 
 pytestmark = pytest.mark.workflow
 

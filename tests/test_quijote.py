@@ -13,8 +13,8 @@ import h5py
 import numpy as np
 import pytest
 
-from symdistill.halos import COLUMNS, CatalogueError
-from symdistill.quijote import (
+from symdistill.cosmology.catalogue import COLUMNS, CatalogueError
+from symdistill.cosmology.quijote import (
     QuijoteSource,
     cic_deposit,
     cic_interpolate,

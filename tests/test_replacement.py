@@ -13,10 +13,11 @@ import sympy
 import torch
 from conftest import tiny_training_spec
 
-from symdistill import laws
-from symdistill.data import read_split
-from symdistill.models import Graph
-from symdistill.replacement import (
+from symdistill.core.expressions import to_sympy
+from symdistill.nbody import laws
+from symdistill.nbody.data import read_split
+from symdistill.nbody.models import Graph
+from symdistill.nbody.replacement import (
     CompiledExpression,
     ReplacementSpec,
     SymbolicMessages,
@@ -25,9 +26,9 @@ from symdistill.replacement import (
     load_replaced,
     replace_edge_model,
 )
-from symdistill.symbolic import input_names, to_sympy
-from symdistill.train import test_loss as table3_loss
-from symdistill.train import train_cell
+from symdistill.nbody.symbolic import input_names
+from symdistill.nbody.train import test_loss as table3_loss
+from symdistill.nbody.train import train_cell
 
 NAMES = input_names(2)
 # What the searches write (pyoperon and PySR spellings), for every operator of either backend

@@ -19,11 +19,11 @@ from cellfiles import (
     write_training,
 )
 
-from symdistill.config import Cell
-from symdistill.records import TableInputError
-from symdistill.report import build_report, read_benchmarks, recorded
-from symdistill.tables import TableSettings, make_tables
-from symdistill.vocabulary import FIGURES, TABLES
+from symdistill.core.names import Cell
+from symdistill.core.vocabulary import FIGURES, TABLES
+from symdistill.reporting.records import TableInputError
+from symdistill.reporting.report import build_report, read_benchmarks, recorded
+from symdistill.reporting.tables import TableSettings, make_tables
 
 SETTINGS = TableSettings(
     {"standard": "Std", "bottleneck": "Bottleneck", "l1": "L1", "kl": "KL"}, ("strict", "on_front")
@@ -158,7 +158,7 @@ def test_benchmarks_of_other_configs_are_counted_not_shown(inputs) -> None:
 
 
 def test_the_report_module_stays_light() -> None:
-    code = "import sys, symdistill.report; print(sorted({'torch', 'jax'} & set(sys.modules)))"
+    code = "import sys, symdistill.reporting.report; print(sorted({'torch', 'jax'} & set(sys.modules)))"
     assert (
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
     )
@@ -166,7 +166,10 @@ def test_the_report_module_stays_light() -> None:
 
 def test_the_vocabulary_and_the_tables_stay_light() -> None:
     """The shared words and the tables rule are read by the Snakefile and the light rules: no PyTorch, no JAX."""
-    code = "import sys, symdistill.vocabulary, symdistill.tables; print(sorted({'torch', 'jax'} & set(sys.modules)))"
+    code = (
+        "import sys, symdistill.core.vocabulary, symdistill.reporting.tables;"
+        "print(sorted({'torch', 'jax'} & set(sys.modules)))"
+    )
     assert (
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
     )

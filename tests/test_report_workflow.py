@@ -15,8 +15,8 @@ from conftest import copied_run
 from PIL import Image
 from workflow import ROOT, snakemake
 
-from symdistill.tables import read_table
-from symdistill.vocabulary import FIGURES
+from symdistill.core.vocabulary import FIGURES
+from symdistill.reporting.tables import read_table
 
 pytestmark = pytest.mark.workflow
 

@@ -11,7 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from symdistill.simulate import (
+from symdistill.nbody.simulate import (
     _dopri5_step,
     error_ratio,
     initial_state,
@@ -19,7 +19,7 @@ from symdistill.simulate import (
     optimal_step_size,
     simulation_keys,
 )
-from symdistill.systems import acceleration
+from symdistill.nbody.systems import acceleration
 
 RTOL, ATOL = 1.4e-8, 1.4e-8
 N, DIM, SLOTS = 4, 2, 8

@@ -25,20 +25,20 @@ from symdistill.config import (
     ood_shift,
     replacement_params,
     simulation_params,
-    spec_from,
     validate_config,
 )
-from symdistill.halo_distillation import HaloMessagesSpec
-from symdistill.halo_formulas import HaloEvaluationSpec, HaloJudgeSpec, RefitSpec
-from symdistill.halo_network import HaloModelSpec, HaloTrainingSettings, HaloTrainingSpec
-from symdistill.halos import HaloUnits, SplitSpec, SyntheticCatalogueSpec
-from symdistill.judge import JudgeSpec
-from symdistill.models import ModelSpec
-from symdistill.quijote import QuijoteSource
-from symdistill.replacement import ReplacementSpec
-from symdistill.simulate import Shift, SimulationSpec
-from symdistill.symbolic import SearchSpec
-from symdistill.train import TrainingSettings, TrainingSpec
+from symdistill.core.specs import spec_from
+from symdistill.cosmology.catalogue import HaloUnits, SplitSpec, SyntheticCatalogueSpec
+from symdistill.cosmology.distillation import HaloMessagesSpec
+from symdistill.cosmology.formulas import HaloEvaluationSpec, HaloJudgeSpec, RefitSpec
+from symdistill.cosmology.network import HaloModelSpec, HaloTrainingSettings, HaloTrainingSpec
+from symdistill.cosmology.quijote import QuijoteSource
+from symdistill.engine.search import SearchSpec
+from symdistill.nbody.judge import JudgeSpec
+from symdistill.nbody.models import ModelSpec
+from symdistill.nbody.replacement import ReplacementSpec
+from symdistill.nbody.simulate import Shift, SimulationSpec
+from symdistill.nbody.train import TrainingSettings, TrainingSpec
 
 SCHEMA_PATH = ROOT / "schemas" / "config.schema.yaml"
 SCHEMA = yaml.safe_load(SCHEMA_PATH.read_text())

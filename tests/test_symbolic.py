@@ -17,26 +17,13 @@ import sympy
 import yaml
 from conftest import ROOT
 
-from symdistill.messages import write_messages
-from symdistill.search import BackendUnavailable, SearchBudget, check_pysr
-from symdistill.symbolic import (
-    RUN_KEY,
-    Candidate,
-    SearchSpec,
-    evaluate,
-    fit_rest,
-    fit_symbolic,
-    fitting_sample,
-    free_constants,
-    front_table,
-    input_names,
-    occam_scores,
-    pareto_front,
-    polish,
-    search,
-    select,
-    to_sympy,
-)
+from symdistill.core.expressions import evaluate, to_sympy
+from symdistill.engine.budget import BackendUnavailable, SearchBudget, check_pysr
+from symdistill.engine.front import free_constants, front_table, occam_scores, pareto_front, polish, select
+from symdistill.engine.search import Candidate, SearchSpec, search
+from symdistill.engine.search_files import RUN_KEY
+from symdistill.nbody.messages import write_messages
+from symdistill.nbody.symbolic import fit_rest, fit_symbolic, fitting_sample, input_names
 
 SPEC = SearchSpec(
     backend="pyoperon",
@@ -181,8 +168,12 @@ def test_candidate_round_trip() -> None:
 
 
 def test_the_search_process_stays_light() -> None:
-    """Every search runs in a child Python that imports this module: torch and JAX would cost it seconds."""
-    code = "import sys, symdistill.symbolic; print(sorted({'torch', 'jax'} & set(sys.modules)))"
+    """Every search runs in a child Python that imports the engine's search module: torch and JAX would cost it
+    seconds. The n-body search stage imports them only where it reads a cell's messages."""
+    code = (
+        "import sys, symdistill.engine.search, symdistill.nbody.symbolic;"
+        "print(sorted({'torch', 'jax'} & set(sys.modules)))"
+    )
     assert (
         subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
     )
@@ -314,9 +305,9 @@ def test_polish_keeps_a_float_exponent() -> None:
 
 
 def test_the_backend_names_agree_everywhere() -> None:
-    """symdistill.search (light, read at config time), symbolic's dispatch table and the schema's enum."""
-    from symdistill import search as light
-    from symdistill.symbolic import BACKENDS
+    """symdistill.engine.budget (light, read at config time), the search's dispatch table and the schema's enum."""
+    from symdistill.engine import budget as light
+    from symdistill.engine.search import BACKENDS
 
     schema = yaml.safe_load((ROOT / "schemas" / "config.schema.yaml").read_text())
     assert tuple(BACKENDS) == light.BACKENDS == tuple(schema["properties"]["symbolic"]["properties"]["backend"]["enum"])

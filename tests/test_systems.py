@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from symdistill.simulate import initial_state
-from symdistill.systems import (
+from symdistill.nbody.simulate import initial_state
+from symdistill.nbody.systems import (
     SIM_NAMES,
     acceleration,
     edge_index,

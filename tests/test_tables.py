@@ -13,11 +13,12 @@ from cellfiles import write_energy_fit, write_forcefit, write_judge, write_train
 from matplotlib.colors import to_hex
 from matplotlib.patches import Rectangle
 
-from symdistill.config import Cell
-from symdistill.grid import COLOURS, NOT_RUN_COLOUR, cell_outcome, grid_figure
-from symdistill.records import TableInputError
-from symdistill.references import reference
-from symdistill.tables import (
+from symdistill.core.names import Cell
+from symdistill.core.vocabulary import READINGS, SYMBOLS, TABLES, VERDICTS
+from symdistill.reporting.grid import COLOURS, NOT_RUN_COLOUR, cell_outcome, grid_figure
+from symdistill.reporting.records import TableInputError
+from symdistill.reporting.references import reference
+from symdistill.reporting.tables import (
     SCHEMAS,
     Agreement,
     TableSettings,
@@ -33,7 +34,6 @@ from symdistill.tables import (
     table3_agreement,
     table3_frame,
 )
-from symdistill.vocabulary import READINGS, SYMBOLS, TABLES, VERDICTS
 
 SETTINGS = TableSettings(
     {"standard": "Std", "bottleneck": "Bottleneck", "l1": "L1", "kl": "KL"}, ("strict", "on_front")

@@ -18,21 +18,11 @@ import pytest
 import torch
 from conftest import tiny_training_spec
 
-from symdistill.models import EdgeOutput, Graph, GraphNetwork
-from symdistill.train import (
-    DeviceError,
-    TrainingError,
-    check_divergence,
-    load_model,
-    loss_sum,
-    message_penalty,
-    new_run,
-    regularizer,
-    resume,
-    save_checkpoint,
-    train_cell,
-    training_device,
-)
+from symdistill.engine.devices import DeviceError, training_device
+from symdistill.engine.model_files import resume, save_checkpoint
+from symdistill.engine.training import TrainingError, check_divergence
+from symdistill.nbody.models import EdgeOutput, Graph, GraphNetwork
+from symdistill.nbody.train import load_model, loss_sum, message_penalty, new_run, regularizer, train_cell
 
 
 def test_losses_by_hand() -> None:
@@ -144,7 +134,7 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path: Path, spring_data) -> 
     interrupted = tmp_path / "interrupted"
     script = (
         "import sys, json; sys.path.insert(0, sys.argv[1]);"
-        "from conftest import *; from symdistill.train import TrainingSpec, train_cell;"
+        "from conftest import *; from symdistill.nbody.train import TrainingSpec, train_cell;"
         "spec = TrainingSpec.from_params(json.loads(sys.argv[2])); out = sys.argv[3];"
         "train_cell(spec, 'spring_2d_n4/test/seed0', sys.argv[4], sys.argv[5], out + '/model.pt',"
         " out + '/history.parquet', out + '/metrics.json', threads=1)"

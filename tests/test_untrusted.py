@@ -18,16 +18,17 @@ import sympy
 import torch
 from cellfiles import CELL, synthetic_messages, write_message_file, write_training
 
-from symdistill.config import parse_cell
-from symdistill.fronts import SearchFileError, read_front, read_result
-from symdistill.io import InputError, read_rows, write_json
-from symdistill.messages import read_messages
-from symdistill.records import TableInputError, read_cells, recorded_test_loss
-from symdistill.replacement import check_judged
-from symdistill.report import mathml, read_records
-from symdistill.search import SearchBudget
-from symdistill.symbolic import SearchSpec, fit_symbolic, input_names
-from symdistill.train import HISTORY_COLUMNS, load_model
+from symdistill.core.io import InputError, read_rows, write_json
+from symdistill.core.names import parse_cell
+from symdistill.engine.budget import SearchBudget
+from symdistill.engine.search import SearchSpec
+from symdistill.engine.search_files import SearchFileError, read_front, read_result
+from symdistill.nbody.messages import read_messages
+from symdistill.nbody.replacement import check_judged
+from symdistill.nbody.symbolic import fit_symbolic, input_names
+from symdistill.nbody.train import HISTORY_COLUMNS, load_model
+from symdistill.reporting.records import TableInputError, read_cells, recorded_test_loss
+from symdistill.reporting.report import mathml, read_records
 
 NAMES = input_names(2)
 

@@ -12,7 +12,7 @@ from browser import render
 from conftest import copied_run
 from workflow import ROOT, job_counts, snakemake
 
-from symdistill.data import read_split
+from symdistill.nbody.data import read_split
 
 pytestmark = pytest.mark.workflow
 

@@ -1,6 +1,6 @@
-from symdistill.distillation import distil_node_model
-from symdistill.logs import logging_to
-from symdistill.symbolic import SearchSpec
+from symdistill.core.logs import logging_to
+from symdistill.engine.search import SearchSpec
+from symdistill.nbody.distillation import distil_node_model
 
 with logging_to(snakemake.log[0]):
     distil_node_model(

@@ -1,5 +1,5 @@
-from symdistill.figures import cell_figures
-from symdistill.logs import logging_to
+from symdistill.core.logs import logging_to
+from symdistill.reporting.cell_figures import cell_figures
 
 with logging_to(snakemake.log[0]):
     cell_figures(

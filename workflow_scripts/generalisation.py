@@ -1,5 +1,5 @@
-from symdistill.generalisation import evaluate_generalisation
-from symdistill.logs import logging_to
+from symdistill.core.logs import logging_to
+from symdistill.nbody.generalisation import evaluate_generalisation
 
 with logging_to(snakemake.log[0]):
     evaluate_generalisation(

@@ -1,5 +1,5 @@
-from symdistill.halo_formulas import HaloCellFiles, HaloEvaluationSpec, evaluate_halos
-from symdistill.logs import logging_to
+from symdistill.core.logs import logging_to
+from symdistill.cosmology.formulas import HaloCellFiles, HaloEvaluationSpec, evaluate_halos
 
 with logging_to(snakemake.log[0]):
     evaluate_halos(

@@ -1,6 +1,6 @@
-from symdistill.config import spec_from
-from symdistill.halo_distillation import HaloMessagesSpec, extract_messages
-from symdistill.logs import logging_to
+from symdistill.core.logs import logging_to
+from symdistill.core.specs import spec_from
+from symdistill.cosmology.distillation import HaloMessagesSpec, extract_messages
 
 with logging_to(snakemake.log[0]):
     extract_messages(

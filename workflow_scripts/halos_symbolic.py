@@ -1,6 +1,6 @@
-from symdistill.halo_distillation import fit_halo_symbolic
-from symdistill.logs import logging_to
-from symdistill.symbolic import SearchSpec
+from symdistill.core.logs import logging_to
+from symdistill.cosmology.distillation import fit_halo_symbolic
+from symdistill.engine.search import SearchSpec
 
 with logging_to(snakemake.log[0]):
     fit_halo_symbolic(

@@ -1,5 +1,5 @@
-from symdistill.halos import SyntheticCatalogueSpec, write_synthetic
-from symdistill.logs import logging_to
+from symdistill.core.logs import logging_to
+from symdistill.cosmology.catalogue import SyntheticCatalogueSpec, write_synthetic
 
 with logging_to(snakemake.log[0]):
     write_synthetic(SyntheticCatalogueSpec(**snakemake.params.spec), snakemake.output[0])

@@ -1,5 +1,5 @@
-from symdistill.judge import JudgeSpec, judge_cell
-from symdistill.logs import logging_to
+from symdistill.core.logs import logging_to
+from symdistill.nbody.judge import JudgeSpec, judge_cell
 
 with logging_to(snakemake.log[0]):
     judge_cell(

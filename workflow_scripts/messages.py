@@ -1,5 +1,5 @@
-from symdistill.logs import logging_to
-from symdistill.messages import extract_messages
+from symdistill.core.logs import logging_to
+from symdistill.nbody.messages import extract_messages
 
 with logging_to(snakemake.log[0]):
     extract_messages(

@@ -1,6 +1,6 @@
-from symdistill.laws import PairLaw
-from symdistill.logs import logging_to
-from symdistill.simulate import Shift, SimulationSpec, simulate_ood
+from symdistill.core.logs import logging_to
+from symdistill.nbody.laws import PairLaw
+from symdistill.nbody.simulate import Shift, SimulationSpec, simulate_ood
 
 with logging_to(snakemake.log[0]):
     simulate_ood(

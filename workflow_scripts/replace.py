@@ -1,5 +1,5 @@
-from symdistill.logs import logging_to
-from symdistill.replacement import ReplacementSpec, replace_edge_model
+from symdistill.core.logs import logging_to
+from symdistill.nbody.replacement import ReplacementSpec, replace_edge_model
 
 with logging_to(snakemake.log[0]):
     replace_edge_model(

@@ -1,6 +1,6 @@
-from symdistill.logs import logging_to
-from symdistill.report import build_report
-from symdistill.tables import TableSettings
+from symdistill.core.logs import logging_to
+from symdistill.reporting.report import build_report
+from symdistill.reporting.tables import TableSettings
 
 with logging_to(snakemake.log[0]):
     build_report(

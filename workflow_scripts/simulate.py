@@ -1,6 +1,6 @@
-from symdistill.laws import PairLaw
-from symdistill.logs import logging_to
-from symdistill.simulate import SimulationSpec, simulate_dataset
+from symdistill.core.logs import logging_to
+from symdistill.nbody.laws import PairLaw
+from symdistill.nbody.simulate import SimulationSpec, simulate_dataset
 
 with logging_to(snakemake.log[0]):
     simulate_dataset(

@@ -1,5 +1,6 @@
-from symdistill.logs import logging_to
-from symdistill.symbolic import SearchSpec, fit_symbolic
+from symdistill.core.logs import logging_to
+from symdistill.engine.search import SearchSpec
+from symdistill.nbody.symbolic import fit_symbolic
 
 with logging_to(snakemake.log[0]):
     fit_symbolic(

@@ -1,5 +1,6 @@
-from symdistill.logs import logging_to
-from symdistill.symbolic import SearchSpec, fit_rest
+from symdistill.core.logs import logging_to
+from symdistill.engine.search import SearchSpec
+from symdistill.nbody.symbolic import fit_rest
 
 with logging_to(snakemake.log[0]):
     fit_rest(

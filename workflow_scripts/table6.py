@@ -1,5 +1,5 @@
-from symdistill.halo_report import make_table6
-from symdistill.logs import logging_to
+from symdistill.core.logs import logging_to
+from symdistill.cosmology.table6 import make_table6
 
 with logging_to(snakemake.log[0]):
     make_table6(snakemake.input, snakemake.output.csv, snakemake.output.md, snakemake.output.html)

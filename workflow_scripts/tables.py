@@ -1,5 +1,5 @@
-from symdistill.logs import logging_to
-from symdistill.tables import TableSettings, make_tables
+from symdistill.core.logs import logging_to
+from symdistill.reporting.tables import TableSettings, make_tables
 
 with logging_to(snakemake.log[0]):
     make_tables(

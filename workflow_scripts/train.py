@@ -1,5 +1,5 @@
-from symdistill.logs import logging_to
-from symdistill.train import TrainingSpec, train_cell
+from symdistill.core.logs import logging_to
+from symdistill.nbody.train import TrainingSpec, train_cell
 
 with logging_to(snakemake.log[0]):
     train_cell(

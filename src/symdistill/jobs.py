@@ -16,7 +16,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from symdistill.config import model_params, parse_dataset, simulation_params
+from symdistill.config import model_params, simulation_params
+from symdistill.core.names import parse_dataset
 
 # FLOP/s of a training step on two CPU cores of our machines, halved (docs/benchmarks.md: 4,063 graphs/s of
 # 20.4 MFLOP, 83 GFLOP/s): a floor for a GPU node, and for the CPU threads its job gets (profiles/slurm: 4).

@@ -1,0 +1,227 @@
+"""The framework's last step: φv distilled into equations, and the model with no network left.
+
+With φe replaced by its equations and φv retrained around them (``symdistill.replacement``), φv is fitted by
+symbolic regression, one search per acceleration component, on what it takes: the receiver's features and the
+summed messages ``s0, s1, …`` (only the components that have an equation: the others are zero). The target is the
+retrained φv's own output, as the paper distils a network, not the data. Its law is Newton's second law: the
+acceleration is the summed pair force over the receiver's mass, and the messages hold the force up to an affine
+map, so a member is Newton's law when (a) it is an affine function of the s_k / m and 1 / m (or of the s_k, for
+messages that learned the receiver's 1/m; ``newton_bases``), R² ≥ ``judge.truth_r2`` on held-out test nodes, and
+(b) it fits φv's output there as well as Newton's law does, within ``judge.fit_margin`` of R², as the edge judge's
+(b) (a member c·s_0 alone is Newtonian in form, but drops the other force direction): ``strict`` when the selected
+member passes, ``on_front`` when another does, ``fail`` otherwise. How Newtonian the retrained φv itself is (R² of
+Newton's law's best fit to its output) is the ceiling.
+
+The symbolic model is then φv's equations applied to the node features and the sums of φe's equations (with the
+constants φv was retrained with): ``model.json``, plain text, rebuilt by ``load_symbolic_model``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor, nn
+
+from symdistill.core.expressions import ExpressionError, evaluate, to_sympy
+from symdistill.core.fits import r2_affine
+from symdistill.core.io import InputError, read_json, write_json
+from symdistill.core.names import check_cell_identity
+from symdistill.engine.front import front_table
+from symdistill.engine.search import SearchSpec, search
+from symdistill.engine.search_files import worst_status, write_front
+from symdistill.nbody.data import Split, feature_names, read_split, target_names
+from symdistill.nbody.models import Graph
+from symdistill.nbody.replacement import CompiledExpression, ReplacedNetwork, SymbolicMessages, load_replaced
+
+log = logging.getLogger(__name__)
+
+MODEL_FORMAT = "symdistill.symbolic-model/1"
+NEWTON_OUTCOMES = ("strict", "on_front", "fail")  # symdistill.vocabulary.OUTCOMES, less partial: one basis only
+
+
+def node_input_names(dim: int, components: Sequence[int]) -> list[str]:
+    """φv's inputs by name: the node's features, then the sum of each message component with an equation."""
+    return [*feature_names(dim), *(f"s{k}" for k in components)]
+
+
+class SymbolicNodeModel(nn.Module):
+    """φv as equations, one per acceleration component, of the node features and the summed messages."""
+
+    def __init__(self, equations: Mapping[str, str], dim: int, msg_dim: int):
+        super().__init__()
+        self.names = [*feature_names(dim), *(f"s{k}" for k in range(msg_dim))]
+        axes = target_names(dim)
+        if sorted(equations) != sorted(axes):
+            raise ValueError(f"φv's equations are for {sorted(equations)}, expected one for each of {axes}")
+        self.equations = nn.ModuleList(CompiledExpression(to_sympy(equations[a], self.names), self.names) for a in axes)
+
+    def forward(self, inputs: Tensor) -> Tensor:
+        columns = {name: inputs[..., k] for k, name in enumerate(self.names)}
+        return torch.stack([equation(columns) for equation in self.equations], dim=-1)
+
+
+def node_table(model: ReplacedNetwork, split: Split, graphs: np.ndarray) -> pd.DataFrame:
+    """One row per node of ``graphs``: its features, the summed messages and the (retrained) φv's output."""
+    graph = Graph.for_system(split.metadata["sim"], split.n)
+    x = torch.from_numpy(split.x[graphs])
+    with torch.no_grad():
+        summed, _ = model.summed_messages(x, graph)
+        output = model.node_model(torch.cat([x, summed], dim=-1))
+    frame = pd.DataFrame(x.reshape(-1, x.shape[-1]).double().numpy(), columns=feature_names(split.dim))
+    for k in model.edges.components:
+        frame[f"s{k}"] = summed[..., k].reshape(-1).double().numpy()
+    for k, axis in enumerate(target_names(split.dim)):
+        frame[axis] = output[..., k].reshape(-1).double().numpy()
+    return frame
+
+
+def newton_bases(frame: pd.DataFrame, components: Sequence[int]) -> dict[str, np.ndarray]:
+    """Newton's second law as a basis per reading of the messages (the judge's ``force`` and ``acceleration``).
+
+    ``force``: messages e = A F + b sum to s = A Σ F + (n − 1) b at a node, so a = Σ F / m is an affine function
+    of s_k / m and 1 / m. ``acceleration``: messages that learned the receiver's 1/m (e = A F / m₁ + b, the
+    judge's receiver-scaled reading) make a an affine function of s_k alone.
+    """
+    mass = frame["m"].to_numpy()
+    summed = [frame[f"s{k}"].to_numpy() for k in components]
+    return {
+        "force": np.stack([*(s / mass for s in summed), 1 / mass], axis=1),
+        "acceleration": np.stack([*summed, np.ones_like(mass)], axis=1),
+    }
+
+
+def judge_newton(
+    front: pd.DataFrame,
+    heldout: pd.DataFrame,
+    names: list[str],
+    axis: str,
+    bases: Mapping[str, np.ndarray],
+    r2: float,
+    fit_margin: float,
+) -> dict[str, Any]:
+    """Each member's R² against Newton's law per reading on the held-out nodes (a) and to φv's output (b; it
+    passes where, in one reading, (a) reaches ``r2`` and (b) the ceiling less ``fit_margin``), the outcome, and
+    φv's own R² per reading (the ceiling: how Newtonian the retrained φv is)."""
+    output = heldout[axis].to_numpy()
+    ceiling = {reading: float(r2_affine(output, basis)) for reading, basis in bases.items()}
+    members = []
+    for row in front.itertuples():
+        values = evaluate(row.sympy, names, heldout)
+        law_r2 = {reading: float(r2_affine(values, basis)) for reading, basis in bases.items()}
+        fit_r2 = float(r2_affine(output, values[:, None]))
+        members.append(
+            {
+                "complexity": int(row.complexity),
+                "selected": bool(row.selected),
+                "sympy": row.sympy,
+                "newton_r2": law_r2,
+                "fit_r2": fit_r2,
+                "passes": any(law_r2[b] >= r2 and fit_r2 >= ceiling[b] - fit_margin for b in bases),
+            }
+        )
+    if any(m["passes"] and m["selected"] for m in members):
+        outcome = "strict"
+    elif any(m["passes"] for m in members):
+        outcome = "on_front"
+    else:
+        outcome = "fail"
+    return {"component": axis, "ceiling_r2": ceiling, "outcome": outcome, "members": members}
+
+
+def node_equation(judged: Mapping[str, Any], choice: str) -> str:
+    """The equation of one acceleration component for the symbolic model (config ``framework.equation``)."""
+    members = judged["members"]
+    if choice == "judged" and any(m["passes"] for m in members):
+        return min((m for m in members if m["passes"]), key=lambda m: m["complexity"])["sympy"]
+    return next(m["sympy"] for m in members if m["selected"])
+
+
+def distil_node_model(
+    cell: str,
+    replaced_path: str | Path,
+    train_path: str | Path,
+    test_path: str | Path,
+    front_path: str | Path,
+    result_path: str | Path,
+    model_path: str | Path,
+    spec: SearchSpec,
+    equation: str,
+    truth_r2: float,
+    fit_margin: float,
+    threads: int = 1,
+) -> None:
+    """Rule ``distil``: φv's fronts, Newton's law judged on them, and the symbolic model."""
+    replaced, record = load_replaced(replaced_path)
+    if record["cell"] != cell:
+        raise ValueError(f"{replaced_path}: the replaced model of {record['cell']}, not of {cell}")
+    train, test = read_split(train_path), read_split(test_path)
+    rng = np.random.default_rng(spec.seed)
+    per_graph = -(-spec.samples // train.n)
+    fit = node_table(replaced, train, np.sort(rng.choice(len(train.x), min(per_graph, len(train.x)), replace=False)))
+    heldout = node_table(replaced, test, np.arange(len(test.x)))
+    components = replaced.edges.components
+    names = node_input_names(train.dim, components)
+    bases = newton_bases(heldout, components)
+    fronts, judged, status = [], [], []
+    for axis in target_names(train.dim):
+        target = fit[axis].to_numpy()
+        found = search(fit[names].to_numpy(), target, names, spec, threads)
+        log.info(
+            "%s φv %s: %s, %s generations, %d candidates",
+            cell,
+            axis,
+            found.status,
+            found.generations,
+            len(found.candidates),
+        )
+        if found.status == "error" or not found.candidates:
+            raise RuntimeError(f"{cell}: the search of φv's {axis} found nothing: {found.message}")
+        front = front_table(list(found.candidates), names, fit, target, spec).assign(component=axis)
+        fronts.append(front)
+        judged.append(judge_newton(front, heldout, names, axis, bases, truth_r2, fit_margin))
+        status.append(found.status)
+    write_front(fronts, front_path)
+    model = {
+        "format": MODEL_FORMAT,
+        "cell": cell,
+        "system": record["system"],
+        "msg_dim": record["model"].msg_dim,
+        "edge": {f"e{k}": str(e.expression()) for k, e in zip(components, replaced.edges.equations, strict=True)},
+        "node": {j["component"]: node_equation(j, equation) for j in judged},
+    }
+    write_json(
+        result_path,
+        {
+            "cell": cell,
+            "status": worst_status(status),
+            "inputs": names,
+            "samples": len(fit),
+            "heldout_nodes": len(heldout),
+            "truth_r2": truth_r2,
+            "fit_margin": fit_margin,
+            "components": judged,
+            "outcome": max((j["outcome"] for j in judged), key=NEWTON_OUTCOMES.index),
+        },
+    )
+    write_json(model_path, model)
+
+
+def load_symbolic_model(path: str | Path) -> tuple[ReplacedNetwork, dict[str, Any]]:
+    """The symbolic model of ``model.json``: φe's and φv's equations, no network; rejects foreign files by name."""
+    record = read_json(path)
+    if not isinstance(record, dict) or record.get("format") != MODEL_FORMAT:
+        raise ValueError(f"{path}: not a symbolic model (expected format {MODEL_FORMAT!r})")
+    check_cell_identity(path, record["cell"])
+    dim, msg_dim = record["system"]["dim"], record["msg_dim"]
+    try:
+        edges = SymbolicMessages({int(c[1:]): e for c, e in record["edge"].items()}, msg_dim, dim)
+        model = ReplacedNetwork(edges, SymbolicNodeModel(record["node"], dim, msg_dim))
+    except ExpressionError as err:
+        raise InputError(f"{path}: {err}: rebuild it with `-R distil`") from None
+    return model.eval(), record
