@@ -36,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _record import record  # noqa: E402
 
-from symdistill.config import model_params, validate_config  # noqa: E402
+from symdistill.config.params import model_params  # noqa: E402
+from symdistill.config.validation import validate_config  # noqa: E402
 from symdistill.engine.devices import training_device  # noqa: E402
 from symdistill.nbody.data import read_split  # noqa: E402
 from symdistill.nbody.models import Graph  # noqa: E402

@@ -27,7 +27,8 @@ from _record import record  # noqa: E402
 
 from symdistill.cosmology import catalogue as halos  # noqa: E402
 from symdistill.cosmology.catalogue import HaloGraph
-from symdistill.cosmology.network import DeviceCatalogue, HaloModelSpec, HaloNetwork, HaloTrainingSettings, predict
+from symdistill.cosmology.network import DeviceCatalogue, HaloModelSpec, HaloNetwork, predict
+from symdistill.cosmology.training import HaloTrainingSettings
 from symdistill.engine.devices import device_name, training_device  # noqa: E402
 from symdistill.engine.training import optimised_run  # noqa: E402
 

@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _record import record  # noqa: E402
 
 from symdistill.cosmology.catalogue import QUIJOTE_BOX, QUIJOTE_HALOS  # noqa: E402
-from symdistill.cosmology.quijote import overdensity_at  # noqa: E402
+from symdistill.cosmology.overdensity import overdensity_at  # noqa: E402
 
 
 def peak_gib() -> float:

@@ -12,14 +12,15 @@ os.environ.update(SYMDISTILL_ROOT=workflow.basedir)  # envs/*.yaml: `-e ${SYMDIS
 if SRC not in sys.path:
     sys.path.insert(0, SRC)
 
-import symdistill.config as sd
-import symdistill.jobs as jobs
+import symdistill.config.params as sd
+from symdistill.config import jobs
+from symdistill.config.validation import operator_warnings, validate_config
 from symdistill.core.names import carried_components, parse_dataset
 from symdistill.core.vocabulary import FIGURES, HALO_FIGURES, HALO_SPLITS
 from symdistill.engine.budget import SearchBudget
 
-sd.validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
-for warning in sd.operator_warnings(config):
+validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
+for warning in operator_warnings(config):
     print(warning, file=sys.stderr)
 
 DATASETS = sd.datasets(config)

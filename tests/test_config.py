@@ -11,19 +11,18 @@ import yaml
 from conftest import deep_merge
 from workflow import snakemake
 
-from symdistill.config import (
+from symdistill.config.params import (
     cells,
     datasets,
     model_params,
     ood_sets,
     ood_shift,
-    operator_warnings,
     pair_law,
     search_params,
     simulation_params,
     training_device,
-    validate_config,
 )
+from symdistill.config.validation import operator_warnings, validate_config
 from symdistill.core.names import Cell, ConfigError, parse_cell, parse_dataset
 from symdistill.nbody.laws import POTENTIALS, builtin_law
 from symdistill.nbody.systems import SIM_NAMES

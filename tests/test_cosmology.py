@@ -13,7 +13,7 @@ import pytest
 import yaml
 from conftest import ROOT, deep_merge
 
-from symdistill.config import validate_config
+from symdistill.config.validation import validate_config
 from symdistill.core.names import ConfigError
 from symdistill.cosmology.catalogue import (
     QUIJOTE_BOX,

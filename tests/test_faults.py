@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from workflow import snakemake
 
-from symdistill.config import validate_config
+from symdistill.config.validation import validate_config
 from symdistill.core.io import InputError, atomic_output, write_json
 from symdistill.core.names import Cell, ConfigError, IdentityError
 from symdistill.engine.budget import SearchBudget

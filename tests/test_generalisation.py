@@ -133,8 +133,8 @@ def _record(cell: str, relative: dict[str, dict[str, float]]) -> dict:
 
 
 def test_the_table_counts_the_ood_sets_the_symbolic_model_wins(tmp_path: Path) -> None:
+    from symdistill.reporting.generalisation_table import generalisation_frame, render_generalisation
     from symdistill.reporting.records import TableInputError
-    from symdistill.reporting.tables import generalisation_frame, render_generalisation
 
     closed = tmp_path / "results/generalisation/spring_2d_n4/l1/seed0.json"
     plain = tmp_path / "results/generalisation/spring_2d_n4/kl/seed0.json"

@@ -10,18 +10,9 @@ import pytest
 from test_cosmology import small_spec
 
 from symdistill.cosmology.catalogue import HaloGraph, HaloUnits, PlantedLaw, synthetic_catalogue
-from symdistill.cosmology.formulas import (
-    FORMULAS,
-    Composition,
-    GraphInputs,
-    HaloJudgeSpec,
-    RefitSpec,
-    compose,
-    judge_planted,
-    mean_error,
-    refit,
-    score_formulas,
-)
+from symdistill.cosmology.distillation import Composition, compose
+from symdistill.cosmology.formulas import FORMULAS, GraphInputs, RefitSpec, mean_error, refit, score_formulas
+from symdistill.cosmology.judge import HaloJudgeSpec, judge_planted
 
 UNITS = HaloUnits()
 LAW = PlantedLaw()

@@ -23,10 +23,8 @@ from symdistill.cosmology.catalogue import (
     synthetic_catalogue,
     write_synthetic,
 )
-from symdistill.cosmology.network import (
-    DeviceCatalogue,
-    HaloModelSpec,
-    HaloNetwork,
+from symdistill.cosmology.network import DeviceCatalogue, HaloModelSpec, HaloNetwork
+from symdistill.cosmology.training import (
     HaloOutputs,
     HaloTrainingSettings,
     HaloTrainingSpec,
@@ -137,13 +135,13 @@ def test_training_is_byte_reproducible_and_records_its_cell(catalogue: Path, tmp
 
 
 def test_an_interrupted_run_resumes_to_the_same_model(catalogue: Path, tmp_path: Path, monkeypatch) -> None:
-    import symdistill.cosmology.network as halo_network
+    import symdistill.cosmology.training as halo_training
 
     whole = outputs(tmp_path / "whole")
     train_halo_network(spec(), "synthetic/ood", catalogue, whole)
     killed = outputs(tmp_path / "killed")
     calls = []
-    original = halo_network.record_epoch
+    original = halo_training.record_epoch
 
     def killed_after_one(*args, **kwargs):
         if calls:
@@ -151,11 +149,11 @@ def test_an_interrupted_run_resumes_to_the_same_model(catalogue: Path, tmp_path:
         calls.append(1)
         original(*args, **kwargs)
 
-    monkeypatch.setattr(halo_network, "record_epoch", killed_after_one)
+    monkeypatch.setattr(halo_training, "record_epoch", killed_after_one)
     with pytest.raises(KeyboardInterrupt):
         train_halo_network(spec(), "synthetic/ood", catalogue, killed)
     assert killed.checkpoint.exists() and not killed.model.exists()
-    monkeypatch.setattr(halo_network, "record_epoch", original)
+    monkeypatch.setattr(halo_training, "record_epoch", original)
     train_halo_network(spec(), "synthetic/ood", catalogue, killed)
     state = torch.load(killed.model, weights_only=True)
     expected = torch.load(whole.model, weights_only=True)

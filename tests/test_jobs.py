@@ -8,8 +8,8 @@ import pytest
 import yaml
 from conftest import ROOT
 
-from symdistill import jobs
-from symdistill.config import validate_config
+from symdistill.config import jobs
+from symdistill.config.validation import validate_config
 
 
 @pytest.fixture(scope="module")

@@ -14,18 +14,15 @@ import numpy as np
 import pytest
 
 from symdistill.cosmology.catalogue import COLUMNS, CatalogueError
-from symdistill.cosmology.quijote import (
-    QuijoteSource,
+from symdistill.cosmology.overdensity import (
     cic_deposit,
     cic_interpolate,
     density_contrast,
     overdensity_at,
-    quijote_catalogue,
-    read_fof,
-    read_particle_positions,
     top_hat_smooth,
     top_hat_window,
 )
+from symdistill.cosmology.quijote import QuijoteSource, quijote_catalogue, read_fof, read_particle_positions
 
 # ------------------------------------------------------------------------------ writers, independent of the reader
 

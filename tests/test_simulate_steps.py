@@ -11,14 +11,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from symdistill.nbody.simulate import (
-    _dopri5_step,
-    error_ratio,
-    initial_state,
-    initial_step_size,
-    optimal_step_size,
-    simulation_keys,
-)
+from symdistill.nbody.integrator import _dopri5_step, error_ratio, initial_step_size, optimal_step_size
+from symdistill.nbody.simulate import initial_state, simulation_keys
 from symdistill.nbody.systems import acceleration
 
 RTOL, ATOL = 1.4e-8, 1.4e-8

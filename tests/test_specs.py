@@ -13,7 +13,7 @@ import pytest
 import yaml
 from conftest import ROOT, deep_merge
 
-from symdistill.config import (
+from symdistill.config.params import (
     cells,
     datasets,
     halo_evaluation_params,
@@ -25,14 +25,17 @@ from symdistill.config import (
     ood_shift,
     replacement_params,
     simulation_params,
-    validate_config,
 )
+from symdistill.config.validation import validate_config
 from symdistill.core.specs import spec_from
 from symdistill.cosmology.catalogue import HaloUnits, SplitSpec, SyntheticCatalogueSpec
-from symdistill.cosmology.distillation import HaloMessagesSpec
-from symdistill.cosmology.formulas import HaloEvaluationSpec, HaloJudgeSpec, RefitSpec
-from symdistill.cosmology.network import HaloModelSpec, HaloTrainingSettings, HaloTrainingSpec
+from symdistill.cosmology.evaluation import HaloEvaluationSpec
+from symdistill.cosmology.formulas import RefitSpec
+from symdistill.cosmology.judge import HaloJudgeSpec
+from symdistill.cosmology.messages import HaloMessagesSpec
+from symdistill.cosmology.network import HaloModelSpec
 from symdistill.cosmology.quijote import QuijoteSource
+from symdistill.cosmology.training import HaloTrainingSettings, HaloTrainingSpec
 from symdistill.engine.search import SearchSpec
 from symdistill.nbody.judge import JudgeSpec
 from symdistill.nbody.models import ModelSpec

@@ -15,23 +15,20 @@ from matplotlib.patches import Rectangle
 
 from symdistill.core.names import Cell
 from symdistill.core.vocabulary import READINGS, SYMBOLS, TABLES, VERDICTS
+from symdistill.reporting.agreement import Agreement, agreement, table1_agreement, table3_agreement
 from symdistill.reporting.grid import COLOURS, NOT_RUN_COLOUR, cell_outcome, grid_figure
 from symdistill.reporting.records import TableInputError
 from symdistill.reporting.references import reference
 from symdistill.reporting.tables import (
     SCHEMAS,
-    Agreement,
     TableSettings,
-    agreement,
     build_tables,
     make_tables,
     read_table,
     render_table1,
     render_table3,
     render_table5,
-    table1_agreement,
     table1_frame,
-    table3_agreement,
     table3_frame,
 )
 

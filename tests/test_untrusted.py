@@ -27,8 +27,8 @@ from symdistill.nbody.messages import read_messages
 from symdistill.nbody.replacement import check_judged
 from symdistill.nbody.symbolic import fit_symbolic, input_names
 from symdistill.nbody.train import HISTORY_COLUMNS, load_model
+from symdistill.reporting.cell_reports import mathml, read_records
 from symdistill.reporting.records import TableInputError, read_cells, recorded_test_loss
-from symdistill.reporting.report import mathml, read_records
 
 NAMES = input_names(2)
 

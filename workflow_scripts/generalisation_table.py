@@ -1,5 +1,5 @@
 from symdistill.core.logs import logging_to
-from symdistill.reporting.tables import make_generalisation_table
+from symdistill.reporting.generalisation_table import make_generalisation_table
 
 with logging_to(snakemake.log[0]):
     make_generalisation_table(snakemake.input, snakemake.output.csv, snakemake.output.md, snakemake.output.html)

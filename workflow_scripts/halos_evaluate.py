@@ -1,5 +1,5 @@
 from symdistill.core.logs import logging_to
-from symdistill.cosmology.formulas import HaloCellFiles, HaloEvaluationSpec, evaluate_halos
+from symdistill.cosmology.evaluation import HaloCellFiles, HaloEvaluationSpec, evaluate_halos
 
 with logging_to(snakemake.log[0]):
     evaluate_halos(

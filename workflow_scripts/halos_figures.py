@@ -1,7 +1,7 @@
 from symdistill.core.logs import logging_to
 from symdistill.core.specs import spec_from
 from symdistill.cosmology.catalogue import HaloUnits
-from symdistill.cosmology.table6 import halo_figures
+from symdistill.cosmology.figures import halo_figures
 
 with logging_to(snakemake.log[0]):
     halo_figures(

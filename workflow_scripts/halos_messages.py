@@ -1,6 +1,6 @@
 from symdistill.core.logs import logging_to
 from symdistill.core.specs import spec_from
-from symdistill.cosmology.distillation import HaloMessagesSpec, extract_messages
+from symdistill.cosmology.messages import HaloMessagesSpec, extract_messages
 
 with logging_to(snakemake.log[0]):
     extract_messages(

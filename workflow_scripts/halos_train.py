@@ -1,5 +1,5 @@
 from symdistill.core.logs import logging_to
-from symdistill.cosmology.network import HaloOutputs, HaloTrainingSpec, train_halo_network
+from symdistill.cosmology.training import HaloOutputs, HaloTrainingSpec, train_halo_network
 
 with logging_to(snakemake.log[0]):
     train_halo_network(

@@ -1,132 +1,36 @@
-r"""The cosmology network distilled (paper §4.3): its messages, the symbolic fits of φe and φv, and the two composed.
+r"""Rule ``halos_symbolic`` and the model it distils (paper §4.3): φe and φv of the cosmology network fitted by
+symbolic regression, and the two composed.
 
-- ``halos_messages``: φe on a seeded sample of edges (every component, ranked by std: the paper finds one that
-  matters, std ~1e-2 against < 1e-8), and per halo the sum of the most significant components over *all* its
-  incoming edges, s0 …, with the network's own δ̂. Half the sampled edges are marked ``fit`` (what the search
-  sees), the rest are held out for the judge.
-- ``halos_symbolic``: one search per fitted message component on (m1, m2, r, dv) — φe — and one on
-  (s0 …, m, v) fitted to the network's δ̂ on its training halos — φv — with the symbolic stage's backends, budget
-  and front (``symdistill.symbolic``).
-- The composition δ̂_i = φv(Σ_j φe(edge ij), M_i, |v_i|) with every constant refitted to δ on the training halos
-  is ``symdistill.halo_formulas.compose``'s, evaluated beside Table 6's formulas.
+- ``fit_halo_symbolic``: one search per summed message component on (m1, m2, r, dv) — φe — and one on
+  (s0 …, m, v) fitted to the network's δ̂ on its training halos — φv — with the engine's backends, budget and front
+  (``symdistill.engine``).
+- ``compose``: δ̂_i = φv(Σ_j φe(edge ij), M_i, |v_i|), φv's selected equation with each summed message s_k replaced
+  by Σ_j φe_k(edge ij), every constant (exponents included) refitted to δ on the training halos as Table 6's
+  formulas are (``formulas.refit``), starting from the searches'. Rule ``halos_evaluate`` scores it beside them.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import sympy
 
-from symdistill.core.io import InputError, read_provenance, write_json, write_provenance
-from symdistill.cosmology.catalogue import EDGE_INPUTS, NODE_INPUTS, HaloGraph, edge_features, read_written_catalogue
+from symdistill.core.expressions import to_sympy
+from symdistill.core.io import write_json
+from symdistill.cosmology.catalogue import EDGE_INPUTS, NODE_INPUTS
+from symdistill.cosmology.formulas import GraphInputs, RefitSpec, refit, score
+from symdistill.cosmology.messages import MESSAGES_FORMAT, NODE_TARGET, NODES_FORMAT, node_inputs, read_table
 from symdistill.engine.front import ComponentFit, fit_component, sample_rows
 from symdistill.engine.search import SearchSpec
 from symdistill.engine.search_files import result_record, write_front
 
-log = logging.getLogger(__name__)
-
-MESSAGES_FORMAT = "symdistill.halo_messages/1"
-NODES_FORMAT = "symdistill.halo_nodes/1"
-NODE_TARGET = "gn"  # the nodes table's column holding the network's δ̂: φv's fitting target
-
-
-class HaloTableError(InputError):
-    """A halo message or node table is missing, foreign, or of another cell."""
-
-
-@dataclass(frozen=True)
-class HaloMessagesSpec:
-    """Config ``cosmology.messages``: how many edges are sampled, and how many top components are summed per halo."""
-
-    edges: int
-    components: int
-    seed: int
-
-
-def ranked_components(messages: np.ndarray) -> list[int]:
-    """Component indices by decreasing std over the sampled edges (the paper's significance)."""
-    return [int(k) for k in np.argsort(-messages.std(axis=0), kind="stable")]
-
-
-def extract_messages(
-    model_path: str | Path,
-    catalogue_path: str | Path,
-    messages_path: str | Path,
-    nodes_path: str | Path,
-    spec: HaloMessagesSpec,
-    threads: int = 1,
-) -> None:
-    """Rule ``halos_messages``: the message table (sampled edges) and the node table (every halo)."""
-    import torch  # here, not at the top: the tables' readers below serve the report and the searches, torch-free
-
-    from symdistill.cosmology.network import DeviceCatalogue, load_halo_network, summed_messages
-
-    torch.set_num_threads(threads)  # the job's cores, not the node's
-    model, record = load_halo_network(model_path)
-    train_spec = record["spec"]
-    frame, meta = read_written_catalogue(catalogue_path)
-    graph = HaloGraph.build(frame[["x", "y", "z"]].to_numpy(), meta["box"], train_spec.radius)
-    rng = np.random.default_rng(spec.seed)
-    chosen = np.sort(rng.choice(len(graph.senders), size=min(spec.edges, len(graph.senders)), replace=False))
-    features = edge_features(frame, graph, train_spec.units, chosen)
-    with torch.no_grad():
-        messages = model.edge_model(torch.from_numpy(features)).double().numpy()
-    ranks = ranked_components(messages)
-    table = pd.DataFrame(  # built at once: a column added at a time fragments the frame (100 components)
-        {
-            "receiver": graph.receivers[chosen].astype(np.int64),
-            "sender": graph.senders[chosen].astype(np.int64),
-            **dict(zip(EDGE_INPUTS, features.astype(np.float64).T, strict=True)),
-            "distance": graph.distances[chosen].astype(np.float64),
-            "fit": rng.permutation(len(chosen)) < len(chosen) // 2,
-            **{f"e{k}": messages[:, k] for k in range(messages.shape[1])},
-        }
-    )
-    std = messages.std(axis=0)
-    common = {"cell": record["cell"], "split": record["split"], "catalogue": meta.get("source", "file")}
-    write_provenance(
-        messages_path,
-        table,
-        {**common, "format": MESSAGES_FORMAT, "ranked_components": [f"e{k}" for k in ranks], "std": std.tolist()},
-    )
-    data = DeviceCatalogue.of(frame, graph, train_spec.units, torch.device("cpu"))
-    top = ranks[: spec.components]
-    sums, predicted = summed_messages(model, data, top)
-    nodes = pd.DataFrame(data.nodes.double().numpy(), columns=list(NODE_INPUTS))
-    nodes.insert(0, "halo", frame["halo"].to_numpy())
-    for k in range(len(top)):
-        nodes[f"s{k}"] = sums[:, k].double().numpy()
-    nodes["delta"] = frame["delta"].to_numpy(np.float64)
-    nodes[NODE_TARGET] = predicted.double().numpy()
-    nodes["train"] = train_spec.split.training_halos(frame["delta"].to_numpy(), record["split"])
-    nodes["fit"] = rng.permutation(len(nodes)) < len(nodes) // 2  # among training halos: φv's search; the rest judge
-    write_provenance(
-        nodes_path, nodes, {**common, "format": NODES_FORMAT, "summed": {f"s{k}": f"e{c}" for k, c in enumerate(top)}}
-    )
-    log.info("%s: top components %s (std %s)", record["cell"], top, [f"{std[c]:.3g}" for c in top])
-
-
-def read_table(path: str | Path, file_format: str, cell: str) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """A halo message or node table of ``cell``; refuses another format or another cell by name."""
-    path = Path(path)
-    if not path.is_file():
-        raise HaloTableError(f"{path}: no such file (build it with rule halos_messages)")
-    meta = read_provenance(path, "halo table", file_format, HaloTableError)
-    if meta["cell"] != cell:
-        raise HaloTableError(
-            f"{path}: holds {meta['cell']}, but its path is {cell} (copied or moved): rebuild it with "
-            "`-R halos_messages`"
-        )
-    return pd.read_parquet(path), meta
-
-
-def node_inputs(nodes_meta: dict[str, Any]) -> list[str]:
-    """φv's inputs: the summed components, then the halo's own ``NODE_INPUTS``."""
-    return [*nodes_meta["summed"], *NODE_INPUTS]
+# ---------------------------------------------------------------- the searches
 
 
 def fit_halo_symbolic(
@@ -162,3 +66,91 @@ def searched_rows(frame: pd.DataFrame, spec: SearchSpec) -> pd.DataFrame:
     if frame.empty:
         raise ValueError("no rows to fit: the table has no fitting edges or no training halos")
     return sample_rows(frame, spec)
+
+
+# ---------------------------------------------------------------- the distilled model
+
+
+@dataclass(frozen=True)
+class Composition:
+    """φv's equation over φe's, every float occurrence in either a constant θ_k of its own (two equal numbers in
+    φe and φv are two constants: the refit may move them apart)."""
+
+    edge: dict[str, sympy.Expr]  # summed input s_k → φe_k over EDGE_INPUTS and θ
+    node: sympy.Expr  # φv over node_inputs and θ
+    start: tuple[float, ...]  # θ's values as the searches found them
+
+    @classmethod
+    def of(cls, edge: dict[str, str], node: str, node_names: list[str]) -> Composition:
+        values: list[float] = []
+        parsed_edge = {s: parameterised(to_sympy(text, list(EDGE_INPUTS)), values) for s, text in edge.items()}
+        parsed_node = parameterised(to_sympy(node, node_names), values)
+        return cls(parsed_edge, parsed_node, tuple(values))
+
+    @property
+    def theta(self) -> list[sympy.Symbol]:
+        return [sympy.Symbol(f"theta{k}") for k in range(len(self.start))]
+
+    def function(self, g: GraphInputs) -> Callable[[np.ndarray], np.ndarray]:
+        """δ̂ of every halo as a function of the constants."""
+        edge_vars = [sympy.Symbol(n) for n in EDGE_INPUTS]
+        node_vars = [sympy.Symbol(s) for s in self.edge] + [sympy.Symbol(n) for n in NODE_INPUTS]
+        edge_fns = [sympy.lambdify([*edge_vars, *self.theta], e, "numpy") for e in self.edge.values()]
+        node_fn = sympy.lambdify([*node_vars, *self.theta], self.node, "numpy")
+        edge_args = (g.m1, g.m2, g.r, g.dv)
+
+        def predict(c: np.ndarray) -> np.ndarray:
+            with np.errstate(all="ignore"):
+                sums = [g.total(np.broadcast_to(fn(*edge_args, *c), g.r.shape)) for fn in edge_fns]
+                return np.broadcast_to(np.asarray(node_fn(*sums, g.m, g.v, *c), dtype=np.float64), g.m.shape)
+
+        return predict
+
+    def equations(self, values: Sequence[float]) -> dict[str, Any]:
+        """φe and φv with ``values`` in place of their constants, as SymPy text."""
+        swap = {t: sympy.Float(v, 6) for t, v in zip(self.theta, values, strict=True)}
+        return {"edge": {s: str(e.xreplace(swap)) for s, e in self.edge.items()}, "node": str(self.node.xreplace(swap))}
+
+
+def parameterised(expr: sympy.Expr, values: list[float]) -> sympy.Expr:
+    """``expr`` with each occurrence of a float replaced by a new symbol θ_k, its value appended to ``values``.
+
+    By occurrence, not by value (``xreplace`` would swap every equal float for one symbol): the tree is rebuilt
+    argument by argument."""
+    if isinstance(expr, sympy.Float):
+        values.append(float(expr))
+        return sympy.Symbol(f"theta{len(values) - 1}")
+    if not expr.args:
+        return expr
+    return expr.func(*(parameterised(arg, values) for arg in expr.args))
+
+
+def selected_equations(front: pd.DataFrame, summed: dict[str, str]) -> tuple[dict[str, str], str]:
+    """The selected φe member of each summed component and the selected φv member."""
+    chosen = front[front["selected"]].set_index("component")["sympy"]
+    missing = [c for c in (*summed.values(), NODE_TARGET) if c not in chosen.index]
+    if missing:
+        raise ValueError(f"no selected front member for {', '.join(missing)} (their search left no front)")
+    return {s: chosen[c] for s, c in summed.items()}, chosen[NODE_TARGET]
+
+
+def compose(
+    front: pd.DataFrame, summed: dict[str, str], g: GraphInputs, delta: np.ndarray, train: np.ndarray, spec: RefitSpec
+) -> tuple[dict[str, Any], np.ndarray]:
+    """The distilled model: the selected φe and φv composed, scored as searched and with every constant refitted;
+    and its δ̂ of every halo, refitted."""
+    edge, node = selected_equations(front, summed)
+    composition = Composition.of(edge, node, [*summed, *NODE_INPUTS])
+    predict = composition.function(g)
+    fitted_on = spec.sample(train)
+    start = np.array(composition.start)
+    fitted = refit(composition.function(g.subset(fitted_on)), start, delta[fitted_on], spec.iterations)
+    predicted = predict(fitted)
+    return {
+        "searched": {**composition.equations(start), **score(predict(start), delta, train)},
+        "refit": {**composition.equations(fitted), **score(predicted, delta, train)},
+        "constants": {"searched": start.tolist(), "refit": fitted.tolist()},
+    }, predicted
+
+
+log = logging.getLogger(__name__)

@@ -22,8 +22,6 @@ from symdistill.engine.search import Candidate, Search, SearchSpec, search
 
 log = logging.getLogger(__name__)
 
-# ---------------------------------------------------------------- front and selection
-
 
 def fit_loss(pred: np.ndarray, target: np.ndarray, kind: str) -> float:
     """A front member's loss on the fitting sample, by which the front is ranked and scored: ``kind`` "mae" (the

@@ -28,9 +28,6 @@ class Schedule(Protocol):
     weight_decay: float
 
 
-# ---------------------------------------------------------------- the loop
-
-
 @dataclass
 class Run:
     """State of one training run that a checkpoint must carry."""

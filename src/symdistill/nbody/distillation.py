@@ -33,7 +33,7 @@ from symdistill.core.fits import r2_affine
 from symdistill.core.io import InputError, read_json, write_json
 from symdistill.core.names import check_cell_identity
 from symdistill.engine.front import front_table
-from symdistill.engine.search import SearchSpec, search
+from symdistill.engine.search import Search, SearchSpec, search
 from symdistill.engine.search_files import worst_status, write_front
 from symdistill.nbody.data import Split, feature_names, read_split, target_names
 from symdistill.nbody.models import Graph
@@ -142,6 +142,25 @@ def node_equation(judged: Mapping[str, Any], choice: str) -> str:
     return next(m["sympy"] for m in members if m["selected"])
 
 
+def search_axis(
+    fit: pd.DataFrame, names: list[str], axis: str, spec: SearchSpec, threads: int, cell: str
+) -> tuple[pd.DataFrame, Search]:
+    """φv's front for one acceleration component, and its search; a search that found nothing stops the job."""
+    target = fit[axis].to_numpy()
+    found = search(fit[names].to_numpy(), target, names, spec, threads)
+    log.info(
+        "%s φv %s: %s, %s generations, %d candidates",
+        cell,
+        axis,
+        found.status,
+        found.generations,
+        len(found.candidates),
+    )
+    if found.status == "error" or not found.candidates:
+        raise RuntimeError(f"{cell}: the search of φv's {axis} found nothing: {found.message}")
+    return front_table(list(found.candidates), names, fit, target, spec).assign(component=axis), found
+
+
 def distil_node_model(
     cell: str,
     replaced_path: str | Path,
@@ -170,19 +189,7 @@ def distil_node_model(
     bases = newton_bases(heldout, components)
     fronts, judged, status = [], [], []
     for axis in target_names(train.dim):
-        target = fit[axis].to_numpy()
-        found = search(fit[names].to_numpy(), target, names, spec, threads)
-        log.info(
-            "%s φv %s: %s, %s generations, %d candidates",
-            cell,
-            axis,
-            found.status,
-            found.generations,
-            len(found.candidates),
-        )
-        if found.status == "error" or not found.candidates:
-            raise RuntimeError(f"{cell}: the search of φv's {axis} found nothing: {found.message}")
-        front = front_table(list(found.candidates), names, fit, target, spec).assign(component=axis)
+        front, found = search_axis(fit, names, axis, spec, threads, cell)
         fronts.append(front)
         judged.append(judge_newton(front, heldout, names, axis, bases, truth_r2, fit_margin))
         status.append(found.status)

@@ -247,6 +247,34 @@ def replaced_network(record: Mapping[str, Any], network: nn.Module, equations: M
     return ReplacedNetwork(messages, network.node_model)
 
 
+def cell_equations(
+    dim: int, judge_path: str | Path, front_path: str | Path, rest_path: str | Path, choice: str, cell: str
+) -> dict[str, dict[str, Any]]:
+    """The equation of each component φe carries (``chosen_equations``), from the cell's fronts (the symbolic
+    stage's and symbolic_rest's) and its judge, each file checked to be the cell's."""
+    judge = read_json(judge_path)
+    check_cell_identity(judge_path, judge["cell"])
+    names = input_names(dim)
+    fronts = [read_front(front_path, names), read_front(rest_path, names, rerun="symbolic_rest")]
+    found = [front for front in fronts if len(front)] or fronts[:1]  # concat warns on empty frames
+    front = pd.concat(found, ignore_index=True)
+    check_judged(front, judge, judge_path)
+    chosen = chosen_equations(front, judge, choice)
+    if not chosen:
+        log.warning("%s: the search left no equation; every message component is zero", cell)
+    return chosen
+
+
+def retraining_spec(record: Mapping[str, Any], spec: ReplacementSpec, cell: str) -> TrainingSpec:
+    """φv's retraining: the cell's own spec, no regulariser, its training settings with ``framework.training``'s."""
+    return TrainingSpec(
+        replace(record["model"], regularizer="none"),  # the messages are equations now: nothing to sparsify
+        spec_from(TrainingSettings, {**record["training"], **spec.training}, f"{cell}: framework.training"),
+        record["system"],
+        record["seed"],
+    )
+
+
 def replace_edge_model(
     cell: str,
     model_path: str | Path,
@@ -267,24 +295,10 @@ def replace_edge_model(
     device = torch.device("cpu")  # the cell's CPU job: never a GPU it did not ask for
     deterministic_kernels()
     network, record = load_model(model_path)
-    judge = read_json(judge_path)
-    check_cell_identity(judge_path, judge["cell"])
-    names = input_names(record["system"]["dim"])
-    fronts = [read_front(front_path, names), read_front(rest_path, names, rerun="symbolic_rest")]
-    found = [front for front in fronts if len(front)] or fronts[:1]  # concat warns on empty frames
-    front = pd.concat(found, ignore_index=True)
-    check_judged(front, judge, judge_path)
-    chosen = chosen_equations(front, judge, spec.equation)
-    if not chosen:
-        log.warning("%s: the search left no equation; every message component is zero", cell)
+    chosen = cell_equations(record["system"]["dim"], judge_path, front_path, rest_path, spec.equation, cell)
     model = replaced_network(record, network, {c: e["sympy"] for c, e in chosen.items()}).to(device)
     model.edges.requires_grad_(spec.trainable_constants)
-    retrain = TrainingSpec(
-        replace(record["model"], regularizer="none"),  # the messages are equations now: nothing to sparsify
-        spec_from(TrainingSettings, {**record["training"], **spec.training}, f"{cell}: framework.training"),
-        record["system"],
-        record["seed"],
-    )
+    retrain = retraining_spec(record, spec, cell)
     data = CellData.read(retrain, train_path, test_path, device)
     run = new_run(retrain, device, model)
     model.eval()
@@ -296,21 +310,7 @@ def replace_edge_model(
     model.eval()
     after = test_loss(model, data.graph, data.x_test, data.y_test)
     history = pd.DataFrame(run.history)
-    save_record(
-        output,
-        {
-            "format": FORMAT,
-            "cell": cell,
-            "equations": chosen,
-            "replacement": asdict(spec),
-            "model": asdict(record["model"]),
-            "training": asdict(retrain.training),
-            "system": record["system"],
-            "seed": record["seed"],
-            "state_dict": model.state_dict(),
-            "package_versions": package_versions(),
-        },
-    )
+    save_record(output, replaced_record(cell, chosen, spec, record, retrain, model))
     with atomic_output(history_path) as tmp:
         history.to_parquet(tmp, index=False)
     write_json(
@@ -325,6 +325,29 @@ def replace_edge_model(
             "wall_seconds": time.perf_counter() - started,
         },
     )
+
+
+def replaced_record(
+    cell: str,
+    chosen: dict[str, dict[str, Any]],
+    spec: ReplacementSpec,
+    record: Mapping[str, Any],
+    retrain: TrainingSpec,
+    model: ReplacedNetwork,
+) -> dict[str, Any]:
+    """What the replaced model.pt holds: its equations and weights, the settings it was retrained with, provenance."""
+    return {
+        "format": FORMAT,
+        "cell": cell,
+        "equations": chosen,
+        "replacement": asdict(spec),
+        "model": asdict(record["model"]),
+        "training": asdict(retrain.training),
+        "system": record["system"],
+        "seed": record["seed"],
+        "state_dict": model.state_dict(),
+        "package_versions": package_versions(),
+    }
 
 
 def load_replaced(path: str | Path, device: torch.device | str = "cpu") -> tuple[ReplacedNetwork, dict[str, Any]]:

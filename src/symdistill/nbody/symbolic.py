@@ -30,9 +30,6 @@ def input_names(dim: int) -> list[str]:
     return [*(f"d{a}" for a in AXES[:dim]), "r", "m1", "m2", "q1", "q2"]
 
 
-# ---------------------------------------------------------------- the rule
-
-
 def fitting_sample(frame: pd.DataFrame, spec: SearchSpec) -> pd.DataFrame:
     """``spec.samples`` random edges at least ``spec.r_min`` long.
 

@@ -1,5 +1,5 @@
-"""The paper's Tables 1, 3 and 5 from every cell of a run, beside the paper's values and, for Table 5, the
-Cambridge reproduction's.
+"""Rule ``tables``: the paper's Tables 1, 3 and 5 from every cell of a run, beside the paper's values and, for
+Table 5, the Cambridge reproduction's (how they agree: ``agreement``; Table 5 as a picture: ``grid``).
 
 Each table is first a tidy frame, one row per (system, dimension, bodies, model) holding every number and the
 reference values. That frame is the CSV, and the report reads it back (``read_table``) rather than recomputing
@@ -27,11 +27,9 @@ import numpy as np
 import pandas as pd
 
 from symdistill.core.io import atomic_output
-from symdistill.core.names import IN_DISTRIBUTION, Cell, parse_dataset
+from symdistill.core.names import Cell, parse_dataset
 from symdistill.core.rendering import (
     Entry,
-    Fold,
-    Note,
     WideTable,
     html_page,
     mark,
@@ -40,10 +38,17 @@ from symdistill.core.rendering import (
     value_text,
     wide_table,
 )
-from symdistill.core.vocabulary import GENERALISATION_MODELS, LEGEND, NOT_RUN, READINGS, SYMBOLS, TIMEOUT, VERDICTS
+from symdistill.core.vocabulary import LEGEND, NOT_RUN, READINGS, SYMBOLS, TIMEOUT, VERDICTS
+from symdistill.reporting.agreement import (
+    agreement_notes,
+    agreements,
+    disagreement_notes,
+    table1_agreement,
+    table3_agreement,
+)
 from symdistill.reporting.grid import write_grid
 from symdistill.reporting.records import EXPECTED, TableInputError, outcomes_of, r2_of, read_cells, recorded_test_loss
-from symdistill.reporting.references import MARKS, SOURCES, WHO, paper_columns, reference, row_name, source_of
+from symdistill.reporting.references import MARKS, SOURCES, paper_columns, reference, row_name, source_of
 
 T = TypeVar("T")
 
@@ -264,111 +269,6 @@ def table3_frame(losses: Mapping[Cell, float], settings: TableSettings) -> pd.Da
     return _frame("table3_loss", losses, settings, measure, float)
 
 
-# ---------------------------------------------------------------- agreement
-
-
-@dataclass(frozen=True)
-class Agreement:
-    """How many compared cells (or rows) of a table match a reference by ``criterion``, and which do not."""
-
-    against: str  # a key of SOURCES: "paper" or "cambridge"
-    criterion: str
-    matches: int
-    compared: int
-    disagreements: tuple[str, ...]
-    unit: str = "cells"
-    reading: str | None = None  # Table 5: the judge's reading compared
-
-    def sentence(self) -> str:
-        return f"matches {WHO[self.against]} in {self.matches}/{self.compared} compared {self.unit} ({self.criterion})"
-
-
-def compared_cells(frame: pd.DataFrame, against: str) -> pd.DataFrame:
-    """Cells that were run here and have a reference value: a cell not run is never counted as a mismatch."""
-    return frame[(frame["runs"] > 0) & frame[against].notna()]
-
-
-def reading_name(reading: str) -> str:
-    return reading.replace("_", "-")
-
-
-def agreement(frame: pd.DataFrame, against: str = "paper", reading: str = "physical") -> Agreement:
-    """Table 5: compare our recovery with a reference over the cells that were run and that it reports."""
-    compared = compared_cells(frame, against)
-    same = (compared[f"{reading}_success"] == compared[against]).astype(bool)
-    disagreements = tuple(
-        f"{r['row']} n={r['n']}, {r['model']}: {WHO[against]} {mark(r[against])}, "
-        f"ours {outcome_marks(r[reading], r[f'{reading}_successes'], r['runs'])}"
-        for _, r in compared[~same].iterrows()
-    )
-    criterion = f"{reading_name(reading)} reading"
-    return Agreement(against, criterion, int(same.sum()), len(compared), disagreements, reading=reading)
-
-
-LINEAR_R2 = 0.9  # Table 1: at or above, the messages are a linear map of the law (the trimmed R²'s floor is ≈ 0.38)
-
-
-def table1_agreement(frame: pd.DataFrame) -> Agreement:
-    """Does each compared cell fall on the paper's side of LINEAR_R2?
-
-    Ours is the better of the force and acceleration bases: the paper's 1.000 for 1/r fits only the second.
-    """
-    compared = compared_cells(frame, "paper")
-    ours = compared[["force_mean", "acceleration_mean"]].max(axis=1)
-    same = (ours >= LINEAR_R2) == (compared["paper"] >= LINEAR_R2)
-    disagreements = tuple(
-        f"{r['row']} n={r['n']}, {r['model']}: the paper {r['paper']:.3f}, ours {best:.3f}"
-        for (_, r), best, agree in zip(compared.iterrows(), ours, same, strict=True)
-        if not agree
-    )
-    criterion = f"the better of F and F/m₁ on the paper's side of R² = {LINEAR_R2}"
-    return Agreement("paper", criterion, int(same.sum()), len(compared), disagreements)
-
-
-def table3_agreement(frame: pd.DataFrame) -> Agreement:
-    """Is the best (lowest-loss) model of each row the paper's best (its bold), among the models run here that
-    the paper reports? Rows with fewer than two such models are skipped."""
-    compared = compared_cells(frame, "paper")
-    matches, rows, disagreements = 0, 0, []
-    for (row, n), part in compared.groupby(["row", "n"], sort=False, dropna=False):
-        if len(part) < 2:
-            continue
-        ours = part.loc[part["test_loss_mean"].idxmin(), "model"]
-        paper = part.loc[part["paper"].idxmin(), "model"]
-        rows += 1
-        matches += ours == paper
-        if ours != paper:
-            disagreements.append(
-                f"{row} n={n}: lowest loss here {ours}, in the paper {paper} (of {', '.join(part['model'])})"
-            )
-    criterion = "the same model has the lowest loss, among the models run here that the paper reports"
-    return Agreement("paper", criterion, int(matches), rows, tuple(disagreements), unit="rows")
-
-
-def agreement_notes(found: Agreement) -> list[Note]:
-    """Tables 1 and 3: the count, then the disagreements folded."""
-    notes: list[Note] = [f"Ours {found.sentence()}."]
-    return notes + ([Fold(f"Disagrees with {WHO[found.against]}", found.disagreements)] if found.disagreements else [])
-
-
-def agreements(frame: pd.DataFrame) -> list[Agreement]:
-    """Table 5 against each reference, in each reading."""
-    return [agreement(frame, against, reading) for against in SOURCES for reading in READINGS]
-
-
-def disagreement_notes(found: list[Agreement]) -> list[Note]:
-    """Every disagreement, once per reference and reading: a reading that disagrees on the very same cells says so."""
-    notes: list[Note] = []
-    for a in found:
-        first = next(b for b in found if b.against == a.against)
-        reading = reading_name(a.reading or "")
-        if a.disagreements and a is not first and a.disagreements == first.disagreements:
-            notes.append(f"{reading} reading: the same disagreements with {WHO[a.against]}.")
-        elif a.disagreements:
-            notes.append(Fold(f"Disagrees with {WHO[a.against]} ({reading})", a.disagreements))
-    return notes
-
-
 # ---------------------------------------------------------------- the tables, as the paper lays them out
 
 
@@ -527,116 +427,3 @@ def make_tables(
             frame, render_table(name, frame, settings), *(outputs[f"{name}_{ext}"] for ext in ("csv", "md", "html"))
         )
     write_grid(frames["table5_success"], outputs["table5_grid_png"], outputs["table5_grid_svg"])
-
-
-# ---------------------------------------------------------------- generalisation (not one of the paper's tables)
-
-GENERALISATION_COLUMNS = {
-    "row": "string",
-    "sim": "string",
-    "dim": "int64",
-    "n": "int64",
-    "model": "string",
-    "seed": "int64",
-    "set": "string",
-    "n_bodies": "int64",
-    "evaluated": "string",
-    "loss": "float64",
-    "loss_per_body": "float64",
-    "zero_loss": "float64",
-    "relative": "float64",
-}
-EXPECTED_GENERALISATION = (
-    "a generalisation JSON with 'cell', 'models' and 'sets' (per set: 'n_bodies' and, per model, numeric 'loss', "
-    "'loss_per_body', 'zero_loss', 'relative')"
-)
-
-
-def generalisation_scores(record: dict[str, Any]) -> list[dict[str, Any]]:
-    """One row per (set, evaluated model) of a cell's generalisation file; a missing score raises."""
-    unknown = sorted(set(record["models"]) - set(GENERALISATION_MODELS))
-    if unknown:
-        raise ValueError(f"unknown models {unknown}; expected some of {', '.join(GENERALISATION_MODELS)}")
-    return [
-        {
-            "set": name,
-            "n_bodies": int(entry["n_bodies"]),
-            "evaluated": model,
-            **{k: float(entry[model][k]) for k in ("loss", "loss_per_body", "zero_loss", "relative")},
-        }
-        for name, entry in record["sets"].items()
-        for model in record["models"]
-    ]
-
-
-def generalisation_frame(paths: Iterable[str | Path]) -> pd.DataFrame:
-    """The tidy generalisation table: every score of every cell, the test split first, then the OOD sets."""
-    records = []
-    for cell, rows in sorted(read_cells(paths, generalisation_scores, EXPECTED_GENERALISATION).items()):
-        d = parse_dataset(cell.dataset)
-        for row in sorted(rows, key=lambda r: (r["set"] != IN_DISTRIBUTION, r["set"])):
-            records.append(
-                {"row": row_name(d.sim, d.dim), "sim": d.sim, "dim": d.dim, "n": d.n, "model": cell.model}
-                | {"seed": cell.seed, **row}
-            )
-    frame = pd.DataFrame.from_records(records, columns=list(GENERALISATION_COLUMNS))
-    return frame.astype(GENERALISATION_COLUMNS)
-
-
-def symbolic_wins(part: pd.DataFrame) -> tuple[int, int] | None:
-    """Out-of-distribution sets on which the symbolic model's relative error is below the network's, of those
-    scored; None where the cell has no symbolic model."""
-    scores = part[part["set"] != IN_DISTRIBUTION].pivot(index="set", columns="evaluated", values="relative")
-    if "symbolic" not in scores:
-        return None
-    return int((scores["symbolic"] < scores["gn"]).sum()), len(scores)
-
-
-def render_generalisation(frame: pd.DataFrame) -> WideTable:
-    sets = list(dict.fromkeys(frame["set"]))
-    models = list(GENERALISATION_MODELS)
-    groups = [(name, [GENERALISATION_MODELS[m] for m in models]) for name in sets]
-    groups.append(("the paper's claim", ["symbolic better OOD"]))
-    rows = []
-    for (row, n, model, seed), part in frame.groupby(["row", "n", "model", "seed"], sort=False):
-        relative = {(r.set, r.evaluated): r.relative for r in part.itertuples()}
-        entries: list[Entry] = [(f"{row} · {model} · seed {seed}", "stub"), (str(n), "")]
-        entries += [
-            (f"{relative[(s, m)]:.3f}", "") if (s, m) in relative else (NOT_RUN, "notrun") for s in sets for m in models
-        ]
-        wins = symbolic_wins(part)
-        if wins is None:
-            entries.append((NOT_RUN, "notrun"))
-        else:
-            entries.append((f"{wins[0]}/{wins[1]}", "agree" if wins[0] == wins[1] else "disagree"))
-        rows.append(entries)
-    notes: list[Note] = [
-        "Relative error: Table 3's metric (mean over graphs of Σ|a − â| over bodies and dimensions) over the same "
-        "metric for predicting no acceleration, per set: a shift changes the scale of the targets.",
-        f"{IN_DISTRIBUTION}: the in-distribution test split; the others: out-of-distribution sets (config ood, "
-        "docs/generalisation.md). GN with symbolic φe: φe replaced by its equations, φv retrained; symbolic model: "
-        "φv distilled too, no network left (config framework.models; — where a variant is not closed).",
-        "The paper's claim (§6): the symbolic model generalises better than the network; here: on how many of the "
-        "out-of-distribution sets its relative error is below the GN's.",
-    ]
-    return WideTable("Generalisation: relative error in and out of distribution", groups, rows, notes)
-
-
-def make_generalisation_table(paths: Iterable[str | Path], csv: str | Path, md: str | Path, page: str | Path) -> None:
-    """Rule ``generalisation_table``: results/tables/generalisation.{csv,md,html}."""
-    frame = generalisation_frame(paths)
-    write_table(frame, render_generalisation(frame), csv, md, page)
-
-
-def read_generalisation_table(path: str | Path) -> pd.DataFrame:
-    """generalisation.csv as ``make_generalisation_table`` wrote it; anything else raises naming the file."""
-    try:
-        frame = pd.read_csv(path)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
-        raise TableInputError(f"{path}: not a readable CSV ({err})") from None
-    if list(frame.columns) != list(GENERALISATION_COLUMNS):
-        raise TableInputError(f"{path}: columns {list(frame.columns)}, expected {list(GENERALISATION_COLUMNS)}")
-    try:
-        return frame.astype(GENERALISATION_COLUMNS)
-    except (ValueError, TypeError) as err:
-        raise TableInputError(f"{path}: a value does not fit the generalisation column types ({err})") from None

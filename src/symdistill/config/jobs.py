@@ -16,7 +16,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from symdistill.config import model_params, simulation_params
+from symdistill.config.params import model_params, simulation_params
 from symdistill.core.names import parse_dataset
 
 # FLOP/s of a training step on two CPU cores of our machines, halved (docs/benchmarks.md: 4,063 graphs/s of
