@@ -21,7 +21,7 @@ from torch import Tensor
 
 from symdistill.core.io import InputError, write_json
 from symdistill.core.names import IN_DISTRIBUTION, Dataset
-from symdistill.core.vocabulary import GENERALISATION_MODELS
+from symdistill.core.vocabulary import GENERALISATION_MODELS, STORED_TRAJECTORY
 from symdistill.nbody.data import Split, read_split
 from symdistill.nbody.distillation import load_symbolic_model
 from symdistill.nbody.models import Graph, Network
@@ -159,13 +159,13 @@ def rollouts(models: Mapping[str, Any], test: Split, test_path: str | Path, sims
     record["energy"] = {} if conserved else None
     if not conserved:
         record["energy_not_measured"] = ENERGY_NOT_CONSERVED[sim]
-    paths = {"truth": np.stack([truth for truth, _ in truths])}
+    paths = {STORED_TRAJECTORY: np.stack([truth for truth, _ in truths])}
     for label, model in models.items():
         predicted = np.stack(
             [rk4_rollout(gnn_acceleration(model, sim, n), t[0], ts, dim, substeps) for t, ts in truths]
         )
         with np.errstate(all="ignore"):
-            error = np.sqrt(((predicted[..., :dim] - paths["truth"][..., :dim]) ** 2).mean(axis=(2, 3)))
+            error = np.sqrt(((predicted[..., :dim] - paths[STORED_TRAJECTORY][..., :dim]) ** 2).mean(axis=(2, 3)))
         record["error"][label] = _finite(error.mean(axis=0))
         paths[label] = predicted
     if conserved:

@@ -26,7 +26,7 @@ from symdistill.core.fits import affine_fit
 from symdistill.core.io import read_json, read_rows
 from symdistill.core.names import recorded_message_kind
 from symdistill.core.plotting import HIGHLIGHT, MAX_POINTS, MUTED, save
-from symdistill.core.vocabulary import FIGURES, GENERALISATION_MODELS, READINGS
+from symdistill.core.vocabulary import FIGURES, GENERALISATION_MODELS, READINGS, STORED_TRAJECTORY
 from symdistill.engine.search_files import read_front
 from symdistill.nbody.data import AXES
 from symdistill.nbody.forcefit import potential_basis
@@ -214,6 +214,8 @@ def trajectory_figure(truth: np.ndarray, predicted: np.ndarray, times: np.ndarra
 def _model_style(model: str) -> dict[str, str]:
     """One colour and the report's name per scored model, in every panel: the record lists the models in their
     order, and its rollout (JSON, keys sorted) alphabetically, so colours by position disagreed between panels."""
+    if model == STORED_TRAJECTORY:
+        return {"color": "k", "label": "the simulation (stored)"}
     return {"color": f"C{list(GENERALISATION_MODELS).index(model)}", "label": GENERALISATION_MODELS[model]}
 
 
