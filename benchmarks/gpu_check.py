@@ -39,7 +39,8 @@ from _record import record  # noqa: E402
 from symdistill.config.params import model_params  # noqa: E402
 from symdistill.config.validation import validate_config  # noqa: E402
 from symdistill.engine.devices import training_device  # noqa: E402
-from symdistill.nbody.data import read_split  # noqa: E402
+from symdistill.engine.training import TrainingOutputs  # noqa: E402
+from symdistill.nbody.data import SplitFiles, read_split  # noqa: E402
 from symdistill.nbody.models import Graph  # noqa: E402
 from symdistill.nbody.simulate import SimulationSpec, simulate_dataset  # noqa: E402
 from symdistill.nbody.train import TrainingSpec, new_run, train_cell, train_epoch  # noqa: E402
@@ -48,8 +49,10 @@ ROOT = Path(__file__).resolve().parents[1]
 DATASET = "spring_2d_n4"
 TRAIN = (
     "import sys, json; from symdistill.nbody.train import TrainingSpec, train_cell; out = sys.argv[2];"
-    "train_cell(TrainingSpec.from_params(json.loads(sys.argv[1])), 'spring_2d_n4/gpu/seed0', sys.argv[3], sys.argv[4],"
-    " out + '/model.pt', out + '/history.parquet', out + '/metrics.json', device=sys.argv[5])"
+    "from symdistill.engine.training import TrainingOutputs; from symdistill.nbody.data import SplitFiles;"
+    "train_cell(TrainingSpec.from_params(json.loads(sys.argv[1])), 'spring_2d_n4/gpu/seed0',"
+    " SplitFiles(sys.argv[3], sys.argv[4]),"
+    " TrainingOutputs(out + '/model.pt', out + '/history.parquet', out + '/metrics.json'), device=sys.argv[5])"
 )
 
 
@@ -84,14 +87,14 @@ def data(folder: Path) -> tuple[Path, Path]:
         seed=0, test_seed=1, time_test_fraction=0.25, rtol=1.4e-8, atol=1.4e-8, mxstep=2000,
     )  # fmt: skip
     paths = folder / "train.parquet", folder / "test.parquet"
-    simulate_dataset(spec, *paths)
+    simulate_dataset(spec, SplitFiles(*paths))
     return paths
 
 
 def train_once(spec: TrainingSpec, splits: tuple[Path, Path], out: Path, device: str) -> dict:
     """One real training run of ``spec`` into ``out``; its metrics.json."""
-    train_cell(spec, f"{DATASET}/gpu/seed0", *splits, out / "model.pt", out / "history.parquet",
-               out / "metrics.json", device=device)  # fmt: skip
+    outputs = TrainingOutputs(out / "model.pt", out / "history.parquet", out / "metrics.json")
+    train_cell(spec, f"{DATASET}/gpu/seed0", SplitFiles(*splits), outputs, device=device)
     return json.loads((out / "metrics.json").read_text())
 
 

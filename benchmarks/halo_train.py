@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _record import record  # noqa: E402
 
 from symdistill.cosmology import catalogue as halos  # noqa: E402
-from symdistill.cosmology.catalogue import HaloGraph
+from symdistill.cosmology.graph import HaloGraph
 from symdistill.cosmology.network import DeviceCatalogue, HaloModelSpec, HaloNetwork, predict
 from symdistill.cosmology.training import HaloTrainingSettings
 from symdistill.engine.devices import device_name, training_device  # noqa: E402

@@ -22,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _record import record  # noqa: E402
 
+from symdistill.nbody.data import SplitFiles  # noqa: E402
 from symdistill.nbody.simulate import (  # noqa: E402
     CHUNK_SIMS,
     SLOTS,
@@ -86,7 +87,7 @@ def main() -> None:
     loop = loop_rate(spec, args.loop_sims, args.repeats)
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        simulate_dataset(spec, Path(tmp) / "train.parquet", Path(tmp) / "test.parquet")
+        simulate_dataset(spec, SplitFiles(Path(tmp) / "train.parquet", Path(tmp) / "test.parquet"))
         dataset_s = time.perf_counter() - start
         sizes = [(Path(tmp) / f).stat().st_size / 2**20 for f in ("train.parquet", "test.parquet")]
     peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20

@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _record import record  # noqa: E402
 
 from symdistill.engine.devices import keep_heap_memory, training_device  # noqa: E402
-from symdistill.nbody.data import read_split  # noqa: E402
+from symdistill.nbody.data import SplitFiles, read_split  # noqa: E402
 from symdistill.nbody.models import Graph, GraphNetwork  # noqa: E402
 from symdistill.nbody.simulate import SimulationSpec, simulate_dataset  # noqa: E402
 from symdistill.nbody.train import TrainingSpec, loss_sum, new_run, train_epoch  # noqa: E402
@@ -66,7 +66,7 @@ def dataset(tmp: Path, n: int, dim: int, train_sims: int, test_sims: int) -> tup
         mxstep=2000,
     )
     paths = tmp / f"train_{n}_{dim}.parquet", tmp / f"test_{n}_{dim}.parquet"
-    simulate_dataset(spec, *paths)
+    simulate_dataset(spec, SplitFiles(*paths))
     return paths
 
 

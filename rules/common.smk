@@ -15,7 +15,7 @@ if SRC not in sys.path:
 import symdistill.config.params as sd
 from symdistill.config import jobs
 from symdistill.config.validation import operator_warnings, validate_config
-from symdistill.core.names import carried_components, parse_dataset
+from symdistill.core.names import Cell, carried_components, parse_dataset
 from symdistill.core.vocabulary import FIGURES, HALO_FIGURES, HALO_SPLITS
 from symdistill.engine.budget import SearchBudget
 
@@ -46,16 +46,19 @@ def final_targets():
     return [*rules.tables.output, *rules.generalisation_table.output, *cosmology, *rules.report.output]
 
 
-def cell_files(pattern):
-    """``pattern`` with {cell} = each cell's {dataset}/{model}/seed{seed}, in the run's order."""
-    return [pattern.format(cell=cell.path) for cell in CELLS]
+def of_cell(path, cell):
+    """A per-cell path of the DAG contract (another rule's output, {dataset}/{model}/seed{seed}) for ``cell``."""
+    return str(path).format(dataset=cell.dataset, model=cell.model, seed=cell.seed)
+
+
+def cell_files(path):
+    """A rule's per-cell output ``path`` for every cell, in the run's order."""
+    return [of_cell(path, cell) for cell in CELLS]
 
 
 def figure_files(wildcards):
     """Every cell's figures, cell by cell, in the order the figures rule lists them."""
-    return [
-        str(path).format(dataset=c.dataset, model=c.model, seed=c.seed) for c in CELLS for path in rules.figures.output
-    ]
+    return [of_cell(path, c) for c in CELLS for path in rules.figures.output]
 
 
 def table_settings():
@@ -101,15 +104,15 @@ def ood_shift(wildcards):
 
 def ood_files(wildcards):
     """The out-of-distribution sets of the cell's dataset, in the order of ood.sets."""
-    return [f"results/data/{wildcards.dataset}/ood/{name}.parquet" for name in sd.ood_sets(config)]
+    return [str(rules.ood.output[0]).format(dataset=wildcards.dataset, shift=name) for name in sd.ood_sets(config)]
 
 
 def closed_models(wildcards):
     """Where the cell's variant is closed (framework.models): its model with φe replaced and its symbolic model."""
     if not sd.closed(config, wildcards.model):
         return {}
-    cell = f"{wildcards.dataset}/{wildcards.model}/seed{wildcards.seed}"
-    return {"replaced": f"results/replaced/{cell}/model.pt", "symbolic": f"results/distilled/{cell}/model.json"}
+    cell = Cell(wildcards.dataset, wildcards.model, int(wildcards.seed))
+    return {"replaced": of_cell(rules.replace.output.model, cell), "symbolic": of_cell(rules.distil.output.model, cell)}
 
 
 def training_spec(wildcards):
@@ -162,6 +165,7 @@ def judge_spec(wildcards):
 
 # ---------------------------------------------------------------- the cosmology experiment
 COSMOLOGY = config["cosmology"]
+CATALOGUE = "results/cosmology/{catalogue}.parquet"  # rule halos_synthetic's, halos_file's or halos_quijote's
 HALO_CELL = "results/cosmology/{catalogue}/{halo_split}"
 
 
@@ -170,9 +174,9 @@ wildcard_constraints:
     halo_split="|".join(HALO_SPLITS),
 
 
-def halo_cell_files(pattern):
-    """``pattern`` for each split of the configured catalogue, in cosmology.splits' order."""
-    return [pattern.format(catalogue=COSMOLOGY["catalogue"], halo_split=s) for s in COSMOLOGY["splits"]]
+def halo_cell_files(path):
+    """A rule's per-split output ``path`` for each split of the configured catalogue, in cosmology.splits' order."""
+    return [str(path).format(catalogue=COSMOLOGY["catalogue"], halo_split=s) for s in COSMOLOGY["splits"]]
 
 
 def halo_figure_files(wildcards):
@@ -210,5 +214,8 @@ def halo_reference(wildcards):
     """For the ood split: the random split's searches, whose model the paper refits on δ ≤ cut (its OOD test)."""
     if wildcards.halo_split != "ood" or "random" not in COSMOLOGY["splits"]:
         return {}
-    random = f"results/cosmology/{wildcards.catalogue}/random"
-    return {"reference_front": f"{random}/front.parquet", "reference_result": f"{random}/result.json"}
+    random = {"catalogue": wildcards.catalogue, "halo_split": "random"}
+    return {
+        "reference_front": str(rules.halos_symbolic.output.front).format(**random),
+        "reference_result": str(rules.halos_symbolic.output.result).format(**random),
+    }

@@ -43,7 +43,7 @@ rule halos_file:
 rule halos_train:
     """The cosmology GN on one split of a catalogue: φe on every edge within the radius, φv predicting δ."""
     input:
-        "results/cosmology/{catalogue}.parquet",
+        CATALOGUE,
     output:
         model=f"{HALO_CELL}/model.pt",
         history=f"{HALO_CELL}/history.parquet",
@@ -71,8 +71,8 @@ rule halos_train:
 rule halos_messages:
     """φe on a sample of edges (components ranked by std) and every halo's summed top messages and δ̂."""
     input:
-        model=f"{HALO_CELL}/model.pt",
-        catalogue="results/cosmology/{catalogue}.parquet",
+        model=rules.halos_train.output.model,
+        catalogue=CATALOGUE,
     output:
         messages=f"{HALO_CELL}/messages.parquet",
         nodes=f"{HALO_CELL}/nodes.parquet",
@@ -94,8 +94,8 @@ rule halos_messages:
 rule halos_symbolic:
     """Symbolic fits of φe (the summed components, on their edges) and φv (the GN's δ̂, on its training halos)."""
     input:
-        messages=f"{HALO_CELL}/messages.parquet",
-        nodes=f"{HALO_CELL}/nodes.parquet",
+        messages=rules.halos_messages.output.messages,
+        nodes=rules.halos_messages.output.nodes,
     output:
         front=f"{HALO_CELL}/front.parquet",
         result=f"{HALO_CELL}/result.json",
@@ -120,12 +120,12 @@ rule halos_evaluate:
     """Table 6's formulas, the GN and the distilled model (refitted) on one split; the planted law's judge."""
     input:
         unpack(halo_reference),
-        catalogue="results/cosmology/{catalogue}.parquet",
-        metrics=f"{HALO_CELL}/metrics.json",
-        messages=f"{HALO_CELL}/messages.parquet",
-        nodes=f"{HALO_CELL}/nodes.parquet",
-        front=f"{HALO_CELL}/front.parquet",
-        result=f"{HALO_CELL}/result.json",
+        catalogue=CATALOGUE,
+        metrics=rules.halos_train.output.metrics,
+        messages=rules.halos_messages.output.messages,
+        nodes=rules.halos_messages.output.nodes,
+        front=rules.halos_symbolic.output.front,
+        result=rules.halos_symbolic.output.result,
     output:
         evaluation=f"{HALO_CELL}/evaluation.json",
         predictions=f"{HALO_CELL}/predictions.parquet",
@@ -148,11 +148,11 @@ rule halos_evaluate:
 rule halos_figures:
     """Message sparsity, φe against distance, and δ predicted against δ, for one split."""
     input:
-        history=f"{HALO_CELL}/history.parquet",
-        messages=f"{HALO_CELL}/messages.parquet",
-        evaluation=f"{HALO_CELL}/evaluation.json",
-        predictions=f"{HALO_CELL}/predictions.parquet",
-        catalogue="results/cosmology/{catalogue}.parquet",
+        history=rules.halos_train.output.history,
+        messages=rules.halos_messages.output.messages,
+        evaluation=rules.halos_evaluate.output.evaluation,
+        predictions=rules.halos_evaluate.output.predictions,
+        catalogue=CATALOGUE,
     output:
         [f"results/figures/cosmology/{{catalogue}}/{{halo_split}}/{name}.png" for name in HALO_FIGURES],
     log:
@@ -171,7 +171,7 @@ rule halos_figures:
 rule table6:
     """Table 6 and the out-of-distribution test beside the paper's values."""
     input:
-        halo_cell_files("results/cosmology/{catalogue}/{halo_split}/evaluation.json"),
+        halo_cell_files(rules.halos_evaluate.output.evaluation),
     output:
         csv="results/tables/table6.csv",
         md="results/tables/table6.md",

@@ -1,7 +1,7 @@
 rule symbolic_rest:
     """The message components a closed model's φe carries beyond those Table 5 fits (framework.components)."""
     input:
-        "results/messages/{dataset}/{model}/seed{seed}.parquet",
+        rules.messages.output[0],
     output:
         front="results/symbolic_rest/{dataset}/{model}/seed{seed}/front.parquet",
         result="results/symbolic_rest/{dataset}/{model}/seed{seed}/result.json",
@@ -27,12 +27,12 @@ rule symbolic_rest:
 rule replace:
     """φe replaced by the cell's equations (constants as parameters), φv retrained around them."""
     input:
-        model="results/models/{dataset}/{model}/seed{seed}/model.pt",
-        front="results/symbolic/{dataset}/{model}/seed{seed}/front.parquet",
-        judge="results/judge/{dataset}/{model}/seed{seed}.json",
-        rest="results/symbolic_rest/{dataset}/{model}/seed{seed}/front.parquet",
-        train="results/data/{dataset}/train.parquet",
-        test="results/data/{dataset}/test.parquet",
+        model=rules.train.output.model,
+        front=rules.symbolic.output.front,
+        judge=rules.judge.output[0],
+        rest=rules.symbolic_rest.output.front,
+        train=rules.simulate.output.train,
+        test=rules.simulate.output.test,
     output:
         model="results/replaced/{dataset}/{model}/seed{seed}/model.pt",
         history="results/replaced/{dataset}/{model}/seed{seed}/history.parquet",
@@ -61,9 +61,9 @@ rule distil:
     """φv distilled: a search per acceleration component on the node features and summed messages, judged
     against Newton's second law; the symbolic model with no network left."""
     input:
-        replaced="results/replaced/{dataset}/{model}/seed{seed}/model.pt",
-        train="results/data/{dataset}/train.parquet",
-        test="results/data/{dataset}/test.parquet",
+        replaced=rules.replace.output.model,
+        train=rules.simulate.output.train,
+        test=rules.simulate.output.test,
     output:
         front="results/distilled/{dataset}/{model}/seed{seed}/front.parquet",
         result="results/distilled/{dataset}/{model}/seed{seed}/result.json",

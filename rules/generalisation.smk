@@ -2,8 +2,8 @@ rule generalisation:
     """One cell's network on its test split and on every out-of-distribution set (docs/generalisation.md)."""
     input:
         unpack(closed_models),
-        model="results/models/{dataset}/{model}/seed{seed}/model.pt",
-        test="results/data/{dataset}/test.parquet",
+        model=rules.train.output.model,
+        test=rules.simulate.output.test,
         ood=ood_files,
     output:
         "results/generalisation/{dataset}/{model}/seed{seed}.json",
@@ -29,7 +29,7 @@ rule generalisation:
 rule generalisation_table:
     """Every cell's models in and out of distribution, and whether the symbolic model beats the network there."""
     input:
-        cell_files("results/generalisation/{cell}.json"),
+        cell_files(rules.generalisation.output[0]),
     output:
         csv="results/tables/generalisation.csv",
         md="results/tables/generalisation.md",

@@ -1,8 +1,8 @@
 rule messages:
     """φe on the edges of sampled test graphs, beside the true pair forces."""
     input:
-        model="results/models/{dataset}/{model}/seed{seed}/model.pt",
-        test="results/data/{dataset}/test.parquet",
+        model=rules.train.output.model,
+        test=rules.simulate.output.test,
     output:
         "results/messages/{dataset}/{model}/seed{seed}.parquet",
     log:
@@ -25,7 +25,7 @@ rule messages:
 rule forcefit:
     """Table 1: R² of the top messages as a linear combination of the true force."""
     input:
-        "results/messages/{dataset}/{model}/seed{seed}.parquet",
+        rules.messages.output[0],
     output:
         "results/forcefit/{dataset}/{model}/seed{seed}.json",
     log:

@@ -8,9 +8,9 @@ rule tables:
     """Tables 1, 3 and 5 beside the paper's (and the Cambridge reproduction's) values: CSV, Markdown, HTML; Table 5
     also as one picture (PNG, SVG)."""
     input:
-        metrics=cell_files("results/models/{cell}/metrics.json"),
-        forcefit=cell_files("results/forcefit/{cell}.json"),
-        judge=cell_files("results/judge/{cell}.json"),
+        metrics=cell_files(rules.train.output.metrics),
+        forcefit=cell_files(rules.forcefit.output[0]),
+        judge=cell_files(rules.judge.output[0]),
     output:
         table5_success_csv="results/tables/table5_success.csv",
         table5_success_md="results/tables/table5_success.md",
@@ -41,14 +41,14 @@ rule figures:
     """One cell's figures: message sparsity, messages vs force, Pareto front, training curves, a GNN trajectory,
     generalisation."""
     input:
-        history="results/models/{dataset}/{model}/seed{seed}/history.parquet",
-        model="results/models/{dataset}/{model}/seed{seed}/model.pt",
-        messages="results/messages/{dataset}/{model}/seed{seed}.parquet",
-        forcefit="results/forcefit/{dataset}/{model}/seed{seed}.json",
-        front="results/symbolic/{dataset}/{model}/seed{seed}/front.parquet",
-        judge="results/judge/{dataset}/{model}/seed{seed}.json",
-        test="results/data/{dataset}/test.parquet",
-        generalisation="results/generalisation/{dataset}/{model}/seed{seed}.json",
+        history=rules.train.output.history,
+        model=rules.train.output.model,
+        messages=rules.messages.output[0],
+        forcefit=rules.forcefit.output[0],
+        front=rules.symbolic.output.front,
+        judge=rules.judge.output[0],
+        test=rules.simulate.output.test,
+        generalisation=rules.generalisation.output[0],
     output:
         **{
             name: report(
@@ -86,13 +86,13 @@ rule report:
         table3_loss=rules.tables.output.table3_loss_csv,
         grid=rules.tables.output.table5_grid_png,
         generalisation=rules.generalisation_table.output.csv,
-        metrics=cell_files("results/models/{cell}/metrics.json"),
-        forcefit=cell_files("results/forcefit/{cell}.json"),
-        judge=cell_files("results/judge/{cell}.json"),
-        symbolic=cell_files("results/symbolic/{cell}/result.json"),
+        metrics=cell_files(rules.train.output.metrics),
+        forcefit=cell_files(rules.forcefit.output[0]),
+        judge=cell_files(rules.judge.output[0]),
+        symbolic=cell_files(rules.symbolic.output.result),
         figures=figure_files,
-        datasets=expand("results/data/{dataset}/train.parquet", dataset=DATASETS),
-        cosmology=halo_cell_files(f"{HALO_CELL}/evaluation.json") if COSMOLOGY["enabled"] else [],
+        datasets=expand(rules.simulate.output.train, dataset=DATASETS),
+        cosmology=halo_cell_files(rules.halos_evaluate.output.evaluation) if COSMOLOGY["enabled"] else [],
         cosmology_figures=halo_figure_files if COSMOLOGY["enabled"] else [],
     output:
         report("results/report/index.html", caption="../report/index.rst", category="Summary"),

@@ -1,7 +1,7 @@
 rule symbolic:
     """Pareto front and Occam-selected equation for the most significant message(s)."""
     input:
-        "results/messages/{dataset}/{model}/seed{seed}.parquet",
+        rules.messages.output[0],
     output:
         front="results/symbolic/{dataset}/{model}/seed{seed}/front.parquet",
         result="results/symbolic/{dataset}/{model}/seed{seed}/result.json",
@@ -26,11 +26,11 @@ rule symbolic:
 rule judge:
     """Was the known force law recovered? Strict / on-front / partial / fail, with the numbers."""
     input:
-        model="results/models/{dataset}/{model}/seed{seed}/model.pt",
-        test="results/data/{dataset}/test.parquet",
-        messages="results/messages/{dataset}/{model}/seed{seed}.parquet",
-        front="results/symbolic/{dataset}/{model}/seed{seed}/front.parquet",
-        result="results/symbolic/{dataset}/{model}/seed{seed}/result.json",
+        model=rules.train.output.model,
+        test=rules.simulate.output.test,
+        messages=rules.messages.output[0],
+        front=rules.symbolic.output.front,
+        result=rules.symbolic.output.result,
     output:
         "results/judge/{dataset}/{model}/seed{seed}.json",
     log:

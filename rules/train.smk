@@ -1,8 +1,8 @@
 rule train:
     """One cell's graph network: weights, per-epoch history and the test loss (Table 3)."""
     input:
-        train="results/data/{dataset}/train.parquet",
-        test="results/data/{dataset}/test.parquet",
+        train=rules.simulate.output.train,
+        test=rules.simulate.output.test,
     output:
         model="results/models/{dataset}/{model}/seed{seed}/model.pt",
         history="results/models/{dataset}/{model}/seed{seed}/history.parquet",

@@ -23,11 +23,12 @@ from symdistill.core.io import package_versions, write_json
 from symdistill.core.names import Cell, parse_dataset
 from symdistill.core.plotting import save
 from symdistill.core.vocabulary import FIGURES, READINGS
+from symdistill.engine.training import TrainingOutputs
 from symdistill.nbody.data import DatasetWriter, feature_names
 from symdistill.nbody.forcefit import force_fit
 from symdistill.nbody.judge import outcome, worst
 from symdistill.nbody.messages import write_messages
-from symdistill.nbody.train import OutputPaths, Trained, new_run, write_outputs
+from symdistill.nbody.train import Trained, new_run, write_outputs
 
 BASES = ("force", "acceleration", "receiver")
 CELL = "spring_2d_n4/bottleneck/seed0"
@@ -51,7 +52,9 @@ def write_training(root: Path, cell: Cell, test_loss: float) -> None:
     run.epoch = 3
     base = root / "results" / "models" / cell.path
     trained = Trained(cell.path, torch.device("cpu"), 1, ("0" * 64, "1" * 64), test_loss, 100, 1.5)
-    write_outputs(run, spec, trained, OutputPaths(base / "model.pt", base / "history.parquet", base / "metrics.json"))
+    write_outputs(
+        run, spec, trained, TrainingOutputs(base / "model.pt", base / "history.parquet", base / "metrics.json")
+    )
 
 
 def write_dataset(root: Path, dataset: str, sims: int = 2, nt: int = 100, keep_every: int = 5) -> Path:

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from symdistill.nbody import laws
+from symdistill.nbody.data import SplitFiles
 from symdistill.nbody.simulate import SimulationSpec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,7 +73,9 @@ def spring_data(tmp_path_factory) -> tuple[Path, Path]:
     from symdistill.nbody.simulate import simulate_dataset
 
     out = tmp_path_factory.mktemp("spring_data")
-    simulate_dataset(small_spec("spring", train_sims=30, test_sims=10), out / "train.parquet", out / "test.parquet")
+    simulate_dataset(
+        small_spec("spring", train_sims=30, test_sims=10), SplitFiles(out / "train.parquet", out / "test.parquet")
+    )
     return out / "train.parquet", out / "test.parquet"
 
 

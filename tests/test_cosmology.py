@@ -21,13 +21,13 @@ from symdistill.cosmology.catalogue import (
     CatalogueError,
     PlantedLaw,
     SyntheticCatalogueSpec,
-    neighbour_edges,
     read_catalogue,
     read_written_catalogue,
     synthetic_catalogue,
     write_catalogue,
     write_synthetic,
 )
+from symdistill.cosmology.graph import neighbour_edges
 
 
 def small_spec(n_halos: int = 2000, **overrides) -> SyntheticCatalogueSpec:

@@ -10,14 +10,14 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import small_spec
 
-from symdistill.nbody.data import DatasetError, DatasetWriter, read_metadata, read_split
+from symdistill.nbody.data import DatasetError, DatasetWriter, SplitFiles, read_metadata, read_split
 from symdistill.nbody.simulate import simulate_dataset
 
 
 @pytest.fixture(scope="module")
 def spring_files(tmp_path_factory) -> tuple[Path, Path]:
     out = tmp_path_factory.mktemp("data")
-    simulate_dataset(small_spec("spring", 3), out / "train.parquet", out / "test.parquet")
+    simulate_dataset(small_spec("spring", 3), SplitFiles(out / "train.parquet", out / "test.parquet"))
     return out / "train.parquet", out / "test.parquet"
 
 
@@ -72,7 +72,7 @@ def test_test_split_from_another_seed_is_new_simulations(spring_files) -> None:
 
 
 def test_time_split_holds_out_the_last_snapshots(tmp_path: Path) -> None:
-    simulate_dataset(small_spec("r1", split="time"), tmp_path / "train.parquet", tmp_path / "test.parquet")
+    simulate_dataset(small_spec("r1", split="time"), SplitFiles(tmp_path / "train.parquet", tmp_path / "test.parquet"))
     train, test = read_split(tmp_path / "train.parquet"), read_split(tmp_path / "test.parquet")
     assert set(train.step) == set(range(0, 75, 5)) and set(test.step) == set(range(75, 100, 5))
     assert set(train.sim) == set(test.sim) == set(range(12))

@@ -37,6 +37,7 @@ from symdistill.core.names import Cell, ConfigError, IdentityError
 from symdistill.engine.budget import SearchBudget
 from symdistill.engine.model_files import save_record
 from symdistill.engine.search import SearchSpec
+from symdistill.engine.search_files import SearchOutputs
 from symdistill.nbody import laws
 from symdistill.nbody.data import DatasetError, read_split
 from symdistill.nbody.forcefit import fit_forces
@@ -182,7 +183,7 @@ def test_nan_in_the_top_component_stops_the_search_instead_of_becoming_a_table_o
     )
     out = tmp_path / f"results/symbolic/{CELL}"
     with pytest.raises(InputError, match=r"non-finite values \(NaN or inf\) in e0 \(1 of 3000\)"):
-        fit_symbolic(path, out / "front.parquet", out / "result.json", spec)
+        fit_symbolic(path, SearchOutputs(out / "front.parquet", out / "result.json"), spec)
     assert not (out / "result.json").exists() and not (out / "front.parquet").exists()
 
 
@@ -278,7 +279,8 @@ def _kill_midway(code: str, args: list[str], midway: Callable[[], bool], seconds
 
 SIMULATE = (
     "import sys, json; from symdistill.nbody.simulate import SimulationSpec, simulate_dataset;"
-    "simulate_dataset(SimulationSpec(**json.loads(sys.argv[1])), sys.argv[2], sys.argv[3])"
+    "from symdistill.nbody.data import SplitFiles;"
+    "simulate_dataset(SimulationSpec(**json.loads(sys.argv[1])), SplitFiles(sys.argv[2], sys.argv[3]))"
 )
 
 
@@ -309,7 +311,9 @@ def test_a_killed_simulation_leaves_no_dataset_and_its_rerun_is_byte_identical(t
 SYMBOLIC = (
     "import sys, json; from symdistill.engine.search import SearchSpec;"
     "from symdistill.nbody.symbolic import fit_symbolic;"
-    "fit_symbolic(sys.argv[1], sys.argv[2], sys.argv[3], SearchSpec(**json.loads(sys.argv[4])), threads=2)"
+    "from symdistill.engine.search_files import SearchOutputs;"
+    "fit_symbolic(sys.argv[1], SearchOutputs(sys.argv[2], sys.argv[3]), SearchSpec(**json.loads(sys.argv[4])),"
+    " threads=2)"
 )
 
 

@@ -15,8 +15,15 @@ from conftest import small_spec, tiny_training_spec
 
 from symdistill.core.io import InputError
 from symdistill.core.names import IdentityError
-from symdistill.nbody.data import read_split
-from symdistill.nbody.generalisation import distance_bands, evaluate_generalisation, evaluate_set, read_sets
+from symdistill.engine.training import TrainingOutputs
+from symdistill.nbody.data import SplitFiles, read_split
+from symdistill.nbody.generalisation import (
+    GeneralisationInputs,
+    distance_bands,
+    evaluate_generalisation,
+    evaluate_set,
+    read_sets,
+)
 from symdistill.nbody.models import build_model
 from symdistill.nbody.simulate import Shift, simulate_dataset, simulate_ood
 from symdistill.nbody.train import train_cell
@@ -31,7 +38,7 @@ def sets(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("ood")
     data = root / "results" / "data" / DATASET
     spec = small_spec("spring", train_sims=30, test_sims=6)
-    simulate_dataset(spec, data / "train.parquet", data / "test.parquet")
+    simulate_dataset(spec, SplitFiles(data / "train.parquet", data / "test.parquet"))
     simulate_ood(spec, SHIFTED, data / "ood" / "shifted.parquet")
     simulate_ood(spec, Shift("bodies8", n_bodies=8), data / "ood" / "bodies8.parquet")
     return data
@@ -84,16 +91,15 @@ def test_a_trained_network_is_scored_on_every_set(sets: Path, tmp_path: Path) ->
     train_cell(
         spec,
         f"{DATASET}/gn/seed0",
-        sets / "train.parquet",
-        sets / "test.parquet",
-        cell / "model.pt",
-        cell / "history.parquet",
-        cell / "metrics.json",
+        SplitFiles(sets / "train.parquet", sets / "test.parquet"),
+        TrainingOutputs(cell / "model.pt", cell / "history.parquet", cell / "metrics.json"),
     )
     out = tmp_path / "generalisation.json"
-    ood = {"shifted": sets / "ood" / "shifted.parquet", "bodies8": sets / "ood" / "bodies8.parquet"}
+    inputs = GeneralisationInputs(
+        cell / "model.pt", sets / "test.parquet", [sets / "ood" / "shifted.parquet", sets / "ood" / "bodies8.parquet"]
+    )
     evaluate_generalisation(
-        f"{DATASET}/gn/seed0", cell / "model.pt", sets / "test.parquet", ood, out, rollout_sims=2, rollout_substeps=5
+        f"{DATASET}/gn/seed0", inputs, ["shifted", "bodies8"], out, rollout_sims=2, rollout_substeps=5
     )
     record = json.loads(out.read_text())
     rollout = record["rollout"]

@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 from test_cosmology import small_spec
 
-from symdistill.cosmology.catalogue import HaloGraph, HaloUnits, PlantedLaw, synthetic_catalogue
+from symdistill.cosmology.catalogue import HaloUnits, PlantedLaw, synthetic_catalogue
 from symdistill.cosmology.distillation import Composition, compose
 from symdistill.cosmology.formulas import FORMULAS, GraphInputs, RefitSpec, mean_error, refit, score_formulas
+from symdistill.cosmology.graph import HaloGraph
 from symdistill.cosmology.judge import HaloJudgeSpec, judge_planted
 
 UNITS = HaloUnits()

@@ -15,7 +15,6 @@ from test_cosmology import small_spec
 
 from symdistill.cosmology.catalogue import (
     EDGE_INPUTS,
-    HaloGraph,
     HaloUnits,
     SplitSpec,
     edge_features,
@@ -23,15 +22,10 @@ from symdistill.cosmology.catalogue import (
     synthetic_catalogue,
     write_synthetic,
 )
+from symdistill.cosmology.graph import HaloGraph
 from symdistill.cosmology.network import DeviceCatalogue, HaloModelSpec, HaloNetwork
-from symdistill.cosmology.training import (
-    HaloOutputs,
-    HaloTrainingSettings,
-    HaloTrainingSpec,
-    load_halo_network,
-    train_halo_network,
-)
-from symdistill.engine.training import TrainingError
+from symdistill.cosmology.training import HaloTrainingSettings, HaloTrainingSpec, load_halo_network, train_halo_network
+from symdistill.engine.training import TrainingError, TrainingOutputs
 
 UNITS = HaloUnits()
 
@@ -63,8 +57,8 @@ def spec(**training) -> HaloTrainingSpec:
     )
 
 
-def outputs(folder: Path) -> HaloOutputs:
-    return HaloOutputs(folder / "model.pt", folder / "history.parquet", folder / "metrics.json")
+def outputs(folder: Path) -> TrainingOutputs:
+    return TrainingOutputs(folder / "model.pt", folder / "history.parquet", folder / "metrics.json")
 
 
 def test_a_batch_holds_exactly_each_halos_incoming_edges() -> None:

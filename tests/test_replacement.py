@@ -14,11 +14,13 @@ import torch
 from conftest import tiny_training_spec
 
 from symdistill.core.expressions import to_sympy
+from symdistill.engine.training import TrainingOutputs
 from symdistill.nbody import laws
-from symdistill.nbody.data import read_split
+from symdistill.nbody.data import SplitFiles, read_split
 from symdistill.nbody.models import Graph
 from symdistill.nbody.replacement import (
     CompiledExpression,
+    ReplaceInputs,
     ReplacementSpec,
     SymbolicMessages,
     chosen_equations,
@@ -159,11 +161,8 @@ def test_the_true_law_planted_as_phi_e_lets_phi_v_learn_the_accelerations(tmp_pa
     train_cell(
         spec,
         "spring_2d_n4/bottleneck/seed0",
-        train,
-        test,
-        cell / "model.pt",
-        cell / "history.parquet",
-        cell / "metrics.json",
+        SplitFiles(train, test),
+        TrainingOutputs(cell / "model.pt", cell / "history.parquet", cell / "metrics.json"),
     )
     to_inputs = {delta: sympy.Symbol(name) for delta, name in zip(laws.deltas(2), ("dx", "dy"), strict=True)}
     fx, fy = (str(sympy.N(f.xreplace(to_inputs))) for f in laws.force("spring", 2, soft=True))  # dx*(1.98 - 2.0*r)/r
@@ -177,15 +176,8 @@ def test_the_true_law_planted_as_phi_e_lets_phi_v_learn_the_accelerations(tmp_pa
     out = tmp_path / "results" / "replaced" / "spring_2d_n4" / "bottleneck" / "seed0"
     replace_edge_model(
         "spring_2d_n4/bottleneck/seed0",
-        cell / "model.pt",
-        front,
-        judge,
-        rest,
-        train,
-        test,
-        out / "model.pt",
-        out / "history.parquet",
-        out / "metrics.json",
+        ReplaceInputs(cell / "model.pt", front, judge, rest, train, test),
+        TrainingOutputs(out / "model.pt", out / "history.parquet", out / "metrics.json"),
         ReplacementSpec("selected", trainable_constants=False, training=RETRAINING),
     )
     metrics = json.loads((out / "metrics.json").read_text())

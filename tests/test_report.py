@@ -23,7 +23,7 @@ from symdistill.core.names import Cell
 from symdistill.core.vocabulary import FIGURES, TABLES
 from symdistill.reporting.records import TableInputError
 from symdistill.reporting.report import build_report, read_benchmarks, recorded
-from symdistill.reporting.tables import TableSettings, make_tables
+from symdistill.reporting.tables import TableInputs, TableSettings, make_tables
 
 SETTINGS = TableSettings(
     {"standard": "Std", "bottleneck": "Bottleneck", "l1": "L1", "kl": "KL"}, ("strict", "on_front")
@@ -68,7 +68,7 @@ def inputs(tmp_path_factory) -> dict:
     outputs = {
         f"{name}_{ext}": root / f"results/tables/{name}.{ext}" for name in TABLES for ext in ("csv", "md", "html")
     } | {f"table5_grid_{ext}": root / f"results/tables/table5_grid.{ext}" for ext in ("png", "svg")}
-    make_tables(lists["metrics"], lists["forcefit"], lists["judge"], outputs, SETTINGS)
+    make_tables(TableInputs(lists["metrics"], lists["forcefit"], lists["judge"]), outputs, SETTINGS)
     bench = root / "results/benchmarks"
     (bench / "train/spring_2d_n4/kl").mkdir(parents=True)
     (bench / "train/spring_2d_n4/kl/seed0.tsv").write_text("s\th:m:s\tmax_rss\n12.5\t0:00:12\t512.0\n")

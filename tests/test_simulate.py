@@ -13,6 +13,7 @@ from conftest import small_spec
 from jax.experimental.ode import odeint
 
 from symdistill.nbody import simulate as simulate_module
+from symdistill.nbody.data import SplitFiles
 from symdistill.nbody.simulate import initial_state, simulate, simulate_dataset, simulation_keys
 from symdistill.nbody.systems import acceleration, total_potential
 
@@ -126,7 +127,7 @@ def test_a_stiff_set_logs_its_progress_chunk_by_chunk(tmp_path, caplog, monkeypa
     monkeypatch.setattr(simulate_module, "CHUNK_SIMS", 20)  # 9 bodies: at most 20 · 64 // 81 = 15, so 2 chunks of 10
     spec = small_spec("spring", n=9, train_sims=20, test_sims=4, nt=20)
     with caplog.at_level(logging.INFO, logger="symdistill.nbody.simulate"):
-        simulate_dataset(spec, tmp_path / "train.parquet", tmp_path / "test.parquet")
+        simulate_dataset(spec, SplitFiles(tmp_path / "train.parquet", tmp_path / "test.parquet"))
     lines = [r.getMessage() for r in caplog.records if "simulations/s" in r.getMessage()]
     assert [line.split(" simulations ")[0] for line in lines] == [
         "spring train: 10 of 20",

@@ -6,8 +6,11 @@ job; here it fails in a second, naming the key.
 
 from __future__ import annotations
 
+import ast
 import copy
-from dataclasses import asdict, fields
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -27,7 +30,8 @@ from symdistill.config.params import (
     simulation_params,
 )
 from symdistill.config.validation import validate_config
-from symdistill.core.specs import spec_from
+from symdistill.core.bundles import Files
+from symdistill.core.specs import Spec
 from symdistill.cosmology.catalogue import HaloUnits, SplitSpec, SyntheticCatalogueSpec
 from symdistill.cosmology.evaluation import HaloEvaluationSpec
 from symdistill.cosmology.formulas import RefitSpec
@@ -109,20 +113,20 @@ def test_every_cells_params_build_its_specs(preset: str | None) -> None:
     """What rules/common.smk passes each rule, for every dataset and cell of the config and each preset."""
     config = resolved(preset)
     for dataset in datasets(config):
-        spec_from(SimulationSpec, simulation_params(config, dataset), f"{preset}: {dataset}")
+        SimulationSpec.from_params(simulation_params(config, dataset), f"{preset}: {dataset}")
     for name in ood_sets(config):
-        spec_from(Shift, ood_shift(config, name), f"{preset}: ood set {name}")
+        Shift.from_params(ood_shift(config, name), f"{preset}: ood set {name}")
     for cell in cells(config):
         where = f"{preset}: {cell.path}"
         spec = TrainingSpec.from_params({**model_params(config, cell.dataset, cell.model), "seed": cell.seed}, where)
         assert spec.model.msg_dim >= 1 and spec.training.batch_size >= 1
-        spec_from(SearchSpec, {**config["symbolic"], "seed": cell.seed}, where)
-        spec_from(JudgeSpec, {**config["judge"], "seed": cell.seed}, where)
-    spec_from(ReplacementSpec, replacement_params(config), f"{preset}: framework")
-    spec_from(SyntheticCatalogueSpec, config["cosmology"]["synthetic"], f"{preset}: cosmology.synthetic")
+        SearchSpec.from_params({**config["symbolic"], "seed": cell.seed}, where)
+        JudgeSpec.from_params({**config["judge"], "seed": cell.seed}, where)
+    ReplacementSpec.from_params(replacement_params(config), f"{preset}: framework")
+    SyntheticCatalogueSpec.from_params(config["cosmology"]["synthetic"], f"{preset}: cosmology.synthetic")
     HaloTrainingSpec.from_params(halo_training_params(config), f"{preset}: halos_train")
-    spec_from(HaloMessagesSpec, halo_messages_params(config), f"{preset}: halos_messages")
-    spec_from(SearchSpec, halo_search_params(config), f"{preset}: halos_symbolic")
+    HaloMessagesSpec.from_params(halo_messages_params(config), f"{preset}: halos_messages")
+    SearchSpec.from_params(halo_search_params(config), f"{preset}: halos_symbolic")
     HaloEvaluationSpec.from_params(halo_evaluation_params(config), f"{preset}: halos_evaluate")
     assert set(keys(COSMOLOGY["symbolic"])) <= set(keys(SCHEMA["properties"]["symbolic"]))
 
@@ -145,7 +149,7 @@ def test_a_misspelt_key_fails_at_construction_naming_it() -> None:
     ):
         TrainingSpec.from_params(params)
     with pytest.raises(ValueError, match=r"m.pt: model: not a ModelSpec: missing keys \['hidden'\]"):
-        spec_from(ModelSpec, {k: v for k, v in params["model"].items() if k != "hidden"}, "m.pt: model")
+        ModelSpec.from_params({k: v for k, v in params["model"].items() if k != "hidden"}, "m.pt: model")
 
 
 def test_model_records_keep_their_layout() -> None:
@@ -155,3 +159,48 @@ def test_model_records_keep_their_layout() -> None:
     spec = TrainingSpec.from_params({**params, "seed": 0})
     assert list(asdict(spec.model).items()) == list(params["model"].items())
     assert list(asdict(spec.training).items()) == list(params["training"].items())
+
+
+# ---------------------------------------------------------------- one way from a rule to its stage
+
+SCRIPTS = sorted((ROOT / "workflow_scripts").glob("*.py"))
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_each_script_reads_its_settings_with_from_params_and_its_files_as_bundles(script) -> None:
+    """A rule's settings become a spec one way, ``Spec.from_params``, never ``Spec(**params)`` or ``spec_from``; a
+    stage gets its files by name (``Files.of``), never as positional paths taken from a named list."""
+    tree = ast.parse(script.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            assert not any(k.arg is None for k in node.keywords), f"{script.name}: {ast.unparse(node)[:80]}"
+            assert ast.unparse(node.func) != "spec_from", f"{script.name}: {ast.unparse(node)[:80]}"
+    named = [n for n in ast.walk(tree) if isinstance(n, ast.Attribute) and ast.unparse(n.value) == "snakemake.input"]
+    assert len(named) == 0, f"{script.name}: {[ast.unparse(n) for n in named]}: pass a bundle (Files.of)"
+
+
+def test_every_spec_a_rule_reads_is_a_spec() -> None:
+    for cls in (SimulationSpec, Shift, ModelSpec, TrainingSettings, TrainingSpec, SearchSpec, JudgeSpec,
+                ReplacementSpec, SyntheticCatalogueSpec, HaloModelSpec, HaloTrainingSettings, HaloTrainingSpec,
+                SplitSpec, HaloUnits, HaloMessagesSpec, HaloJudgeSpec, RefitSpec, HaloEvaluationSpec,
+                QuijoteSource):  # fmt: skip
+        assert issubclass(cls, Spec), cls.__name__
+
+
+@dataclass(frozen=True)
+class _Bundle(Files):
+    model: Path
+    ood: list[Path]
+    replaced: Path | None = None
+
+
+def test_a_bundle_reads_a_rules_files_by_name() -> None:
+    """Required names, optional names (None where the rule lacks them), lists (none where the rule names none)."""
+    named = SimpleNamespace(model="m.pt", ood=["a.parquet", "b.parquet"], test="t.parquet")
+    assert _Bundle.of(named) == _Bundle(Path("m.pt"), [Path("a.parquet"), Path("b.parquet")])
+    assert _Bundle.of(SimpleNamespace(model="m.pt", replaced="r.pt")).ood == []
+    assert _Bundle.of(SimpleNamespace(model="m.pt", ood="one.parquet", replaced="r.pt")) == _Bundle(
+        Path("m.pt"), [Path("one.parquet")], Path("r.pt")
+    )
+    with pytest.raises(KeyError, match="_Bundle: the rule names no file 'model'"):
+        _Bundle.of(SimpleNamespace(ood=[]))

@@ -21,7 +21,7 @@ from symdistill.core.expressions import evaluate, to_sympy
 from symdistill.engine.budget import BackendUnavailable, SearchBudget, check_pysr
 from symdistill.engine.front import free_constants, front_table, occam_scores, pareto_front, polish, select
 from symdistill.engine.search import Candidate, SearchSpec, search
-from symdistill.engine.search_files import RUN_KEY
+from symdistill.engine.search_files import RUN_KEY, SearchOutputs
 from symdistill.nbody.messages import write_messages
 from symdistill.nbody.symbolic import fit_rest, fit_symbolic, fitting_sample, input_names
 
@@ -129,7 +129,7 @@ def _message_table(path: Path, frame: pd.DataFrame) -> Path:
 def test_rule_writes_front_and_result_even_when_the_search_fails(tmp_path: Path) -> None:
     path = _message_table(tmp_path / "messages.parquet", _spring_messages(504))
     broken = replace(SPEC, operators=("add", "nonsense"))  # pyoperon rejects the symbol
-    fit_symbolic(path, tmp_path / "front.parquet", tmp_path / "result.json", broken, threads=1)
+    fit_symbolic(path, SearchOutputs(tmp_path / "front.parquet", tmp_path / "result.json"), broken, threads=1)
     result = json.loads((tmp_path / "result.json").read_text())
     assert result["status"] == "error" and "failed" in result["components"][0]["message"]
     assert pd.read_parquet(tmp_path / "front.parquet").empty
@@ -197,7 +197,9 @@ def test_a_search_is_byte_identical_across_reruns_and_thread_counts(tmp_path: Pa
     spec = _smoke_spec()
     outputs = {}
     for name, threads in (("first", 2), ("rerun", 2), ("one", 1), ("slurm", _slurm_threads())):
-        fit_symbolic(path, tmp_path / f"{name}.parquet", tmp_path / f"{name}.json", spec, threads=threads)
+        fit_symbolic(
+            path, SearchOutputs(tmp_path / f"{name}.parquet", tmp_path / f"{name}.json"), spec, threads=threads
+        )
         result = json.loads((tmp_path / f"{name}.json").read_text())
         assert result[RUN_KEY]["threads"] == threads and result["status"] == "ok"
         assert result["components"][0]["generations"] == spec.budget.generations
@@ -218,13 +220,15 @@ def test_symbolic_rest_searches_exactly_the_components_beyond_table_5s(tmp_path:
     frame["e1"] = 0.5 * frame["fx"] + 0.9 * frame["fy"] + 0.01 * np.random.default_rng(1).normal(size=len(frame))
     path = _message_table(tmp_path / "messages.parquet", frame)
     spec = _smoke_spec()
-    fit_symbolic(path, tmp_path / "both.parquet", tmp_path / "both.json", replace(spec, components=2), threads=2)
-    fit_rest(path, tmp_path / "rest.parquet", tmp_path / "rest.json", spec, "dim", threads=2)
+    fit_symbolic(
+        path, SearchOutputs(tmp_path / "both.parquet", tmp_path / "both.json"), replace(spec, components=2), threads=2
+    )
+    fit_rest(path, SearchOutputs(tmp_path / "rest.parquet", tmp_path / "rest.json"), spec, "dim", threads=2)
     both, rest = pd.read_parquet(tmp_path / "both.parquet"), pd.read_parquet(tmp_path / "rest.parquet")
     assert set(rest["component"]) == {"e1"} and len(rest) > 1
     pd.testing.assert_frame_equal(rest, both[both["component"] == "e1"].reset_index(drop=True))
     assert [c["component"] for c in json.loads((tmp_path / "rest.json").read_text())["components"]] == ["e1"]
-    fit_rest(path, tmp_path / "none.parquet", tmp_path / "none.json", spec, 1, threads=2)
+    fit_rest(path, SearchOutputs(tmp_path / "none.parquet", tmp_path / "none.json"), spec, 1, threads=2)
     nothing = json.loads((tmp_path / "none.json").read_text())
     assert nothing["components"] == [] and nothing["status"] == "ok"
     assert pd.read_parquet(tmp_path / "none.parquet").empty
@@ -233,7 +237,7 @@ def test_symbolic_rest_searches_exactly_the_components_beyond_table_5s(tmp_path:
 def test_a_search_stopped_by_its_time_ceiling_keeps_its_front(tmp_path: Path) -> None:
     path = _message_table(tmp_path / "messages.parquet", _spring_messages(3000))
     spec = replace(SPEC, budget=SearchBudget(generations=10**6, time_limit=1))
-    fit_symbolic(path, tmp_path / "front.parquet", tmp_path / "result.json", spec, threads=2)
+    fit_symbolic(path, SearchOutputs(tmp_path / "front.parquet", tmp_path / "result.json"), spec, threads=2)
     result = json.loads((tmp_path / "result.json").read_text())
     component = result["components"][0]
     assert result["status"] == component["status"] == "timeout"

@@ -21,6 +21,7 @@ from symdistill.reporting.records import TableInputError
 from symdistill.reporting.references import reference
 from symdistill.reporting.tables import (
     SCHEMAS,
+    TableInputs,
     TableSettings,
     build_tables,
     make_tables,
@@ -81,7 +82,7 @@ def paths(root: Path, kind: str) -> list[Path]:
 
 @pytest.fixture(scope="module")
 def tables(run: Path) -> dict[str, pd.DataFrame]:
-    return build_tables(paths(run, "metrics"), paths(run, "forcefit"), paths(run, "judge"), SETTINGS)
+    return build_tables(TableInputs(paths(run, "metrics"), paths(run, "forcefit"), paths(run, "judge")), SETTINGS)
 
 
 def slot(frame: pd.DataFrame, row: str, n: int | None, model: str) -> pd.Series:
@@ -221,12 +222,12 @@ def test_flathgn_has_table3_and_its_own_table5_column_but_no_table1_column(tmp_p
     write_judge(tmp_path, cell, "strict", "strict")
     root = tmp_path / "results"
     settings = TableSettings({**SETTINGS.paper_models, "flathgn": "FlatHGN"}, SETTINGS.success)
-    built = build_tables(
+    inputs = TableInputs(
         [root / f"models/{cell.path}/metrics.json"],
         [root / f"forcefit/{cell.path}.json"],
         [root / f"judge/{cell.path}.json"],
-        settings,
     )
+    built = build_tables(inputs, settings)
     loss = slot(built["table3_loss"], "Spring-2", 4, "flathgn")
     assert loss["test_loss_mean"] == pytest.approx(0.02) and loss["paper"] == pytest.approx(0.016)
     recovery = slot(built["table5_success"], "Spring-2", 4, "flathgn")
@@ -237,7 +238,7 @@ def test_flathgn_has_table3_and_its_own_table5_column_but_no_table1_column(tmp_p
 def test_written_files_round_trip_and_render(run, tables, tmp_path) -> None:
     outputs = {f"{name}_{ext}": tmp_path / f"{name}.{ext}" for name in TABLES for ext in ("csv", "md", "html")}
     outputs |= {f"table5_grid_{ext}": tmp_path / f"table5_grid.{ext}" for ext in ("png", "svg")}
-    make_tables(paths(run, "metrics"), paths(run, "forcefit"), paths(run, "judge"), outputs, SETTINGS)
+    make_tables(TableInputs(paths(run, "metrics"), paths(run, "forcefit"), paths(run, "judge")), outputs, SETTINGS)
     for name in TABLES:
         back = read_table(outputs[f"{name}_csv"], name)
         pd.testing.assert_frame_equal(back, tables[name])
@@ -253,7 +254,7 @@ def test_written_files_round_trip_and_render(run, tables, tmp_path) -> None:
     assert outputs["table5_grid_png"].read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     assert outputs["table5_grid_svg"].read_text().startswith("<?xml")
     again = {key: tmp_path / "again" / Path(path).name for key, path in outputs.items()}
-    make_tables(paths(run, "metrics"), paths(run, "forcefit"), paths(run, "judge"), again, SETTINGS)
+    make_tables(TableInputs(paths(run, "metrics"), paths(run, "forcefit"), paths(run, "judge")), again, SETTINGS)
     for key in ("table5_grid_png", "table5_grid_svg"):  # byte-reproducible: no date, no random ids
         assert again[key].read_bytes() == outputs[key].read_bytes(), key
 
@@ -279,7 +280,7 @@ def test_a_cells_colour_is_the_outcome_half_its_seeds_reach() -> None:
 
 def test_partial_model_mapping_keeps_unmapped_paper_columns(run) -> None:
     settings = TableSettings({"bottleneck": "Bottleneck"}, ("strict",))
-    frame = build_tables([], [], paths(run, "judge"), settings)["table5_success"]
+    frame = build_tables(TableInputs([], [], paths(run, "judge")), settings)["table5_success"]
     columns = list(dict.fromkeys(zip(frame["model"], frame["paper_model"], strict=True)))
     assert columns[:4] == [("", "Std"), ("bottleneck", "Bottleneck"), ("", "L1"), ("", "KL")]
     assert {"kl", "l1", "l1_wide", "standard"} <= {m for m, p in columns if p == ""}
@@ -319,7 +320,7 @@ def test_a_bad_file_is_named_with_what_was_expected(tmp_path, kind, content, mes
     bad.write_text(json.dumps(content))
     lists = {"metrics": [], "forcefit": [], "judge": [], kind: [bad]}
     with pytest.raises(TableInputError, match=f"^{re.escape(str(bad))}: expected .*" + message):
-        build_tables(lists["metrics"], lists["forcefit"], lists["judge"], SETTINGS)
+        build_tables(TableInputs(lists["metrics"], lists["forcefit"], lists["judge"]), SETTINGS)
 
 
 def test_a_cell_recorded_twice_is_an_error(run, tmp_path) -> None:
@@ -329,7 +330,7 @@ def test_a_cell_recorded_twice_is_an_error(run, tmp_path) -> None:
     with pytest.raises(
         TableInputError, match=re.escape(f"{copy}: cell spring_2d_n4/bottleneck/seed0 is also recorded by {first}")
     ):
-        build_tables([], [], [first, copy], SETTINGS)
+        build_tables(TableInputs([], [], [first, copy]), SETTINGS)
 
 
 def test_a_foreign_csv_is_refused_by_name(tmp_path) -> None:

@@ -20,7 +20,8 @@ from conftest import tiny_training_spec
 
 from symdistill.engine.devices import DeviceError, training_device
 from symdistill.engine.model_files import resume, save_checkpoint
-from symdistill.engine.training import TrainingError, check_divergence
+from symdistill.engine.training import TrainingError, TrainingOutputs, check_divergence
+from symdistill.nbody.data import SplitFiles
 from symdistill.nbody.models import EdgeOutput, Graph, GraphNetwork
 from symdistill.nbody.train import load_model, loss_sum, message_penalty, new_run, regularizer, train_cell
 
@@ -69,10 +70,8 @@ def _train(tmp: Path, data, spec, threads: int = 1) -> Path:
     train_cell(
         spec,
         "spring_2d_n4/test/seed0",
-        *data,
-        out / "model.pt",
-        out / "history.parquet",
-        out / "metrics.json",
+        SplitFiles(*data),
+        TrainingOutputs(out / "model.pt", out / "history.parquet", out / "metrics.json"),
         threads=threads,
     )
     return out
@@ -135,9 +134,10 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path: Path, spring_data) -> 
     script = (
         "import sys, json; sys.path.insert(0, sys.argv[1]);"
         "from conftest import *; from symdistill.nbody.train import TrainingSpec, train_cell;"
+        "from symdistill.engine.training import TrainingOutputs; from symdistill.nbody.data import SplitFiles;"
         "spec = TrainingSpec.from_params(json.loads(sys.argv[2])); out = sys.argv[3];"
-        "train_cell(spec, 'spring_2d_n4/test/seed0', sys.argv[4], sys.argv[5], out + '/model.pt',"
-        " out + '/history.parquet', out + '/metrics.json', threads=1)"
+        "train_cell(spec, 'spring_2d_n4/test/seed0', SplitFiles(sys.argv[4], sys.argv[5]),"
+        " TrainingOutputs(out + '/model.pt', out + '/history.parquet', out + '/metrics.json'), threads=1)"
     )
     args = [
         sys.executable,

@@ -22,7 +22,7 @@ from symdistill.core.io import InputError, read_rows, write_json
 from symdistill.core.names import parse_cell
 from symdistill.engine.budget import SearchBudget
 from symdistill.engine.search import SearchSpec
-from symdistill.engine.search_files import SearchFileError, read_front, read_result
+from symdistill.engine.search_files import SearchFileError, SearchOutputs, read_front, read_result
 from symdistill.nbody.messages import read_messages
 from symdistill.nbody.replacement import check_judged
 from symdistill.nbody.symbolic import fit_symbolic, input_names
@@ -53,7 +53,7 @@ def search(tmp_path_factory) -> Path:
         seed=0,
     )
     out = root / f"results/symbolic/{CELL}"
-    fit_symbolic(write_message_file(root, frame, meta), out / "front.parquet", out / "result.json", spec)
+    fit_symbolic(write_message_file(root, frame, meta), SearchOutputs(out / "front.parquet", out / "result.json"), spec)
     return out
 
 

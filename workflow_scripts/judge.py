@@ -1,13 +1,5 @@
 from symdistill.core.logs import logging_to
-from symdistill.nbody.judge import JudgeSpec, judge_cell
+from symdistill.nbody.judge import JudgeInputs, JudgeSpec, judge_cell
 
 with logging_to(snakemake.log[0]):
-    judge_cell(
-        snakemake.input.model,
-        snakemake.input.test,
-        snakemake.input.messages,
-        snakemake.input.front,
-        snakemake.input.result,
-        snakemake.output[0],
-        JudgeSpec(**snakemake.params.spec),
-    )
+    judge_cell(JudgeInputs.of(snakemake.input), snakemake.output[0], JudgeSpec.from_params(snakemake.params.spec))

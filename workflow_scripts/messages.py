@@ -1,7 +1,7 @@
 from symdistill.core.logs import logging_to
-from symdistill.nbody.messages import extract_messages
+from symdistill.nbody.messages import MessageInputs, extract_messages
 
 with logging_to(snakemake.log[0]):
     extract_messages(
-        snakemake.input.model, snakemake.input.test, snakemake.output[0], snakemake.params.graphs, snakemake.params.seed
+        MessageInputs.of(snakemake.input), snakemake.output[0], snakemake.params.graphs, snakemake.params.seed
     )

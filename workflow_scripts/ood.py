@@ -4,8 +4,8 @@ from symdistill.nbody.simulate import Shift, SimulationSpec, simulate_ood
 
 with logging_to(snakemake.log[0]):
     simulate_ood(
-        SimulationSpec(**snakemake.params.spec),
-        Shift(**snakemake.params.shift),
+        SimulationSpec.from_params(snakemake.params.spec),
+        Shift.from_params(snakemake.params.shift),
         snakemake.output[0],
-        PairLaw(**snakemake.params.law),
+        PairLaw.from_params(snakemake.params.law),
     )

@@ -6,7 +6,7 @@ with logging_to(snakemake.log[0]):
     build_report(
         snakemake.input,
         snakemake.output[0],
-        TableSettings(**snakemake.params.settings),
+        TableSettings.from_params(snakemake.params.settings),
         snakemake.params.resolved_config,
         snakemake.params.commit,
         snakemake.params.benchmarks,

@@ -1,11 +1,5 @@
 from symdistill.core.logs import logging_to
-from symdistill.reporting.tables import TableSettings, make_tables
+from symdistill.reporting.tables import TableInputs, TableSettings, make_tables
 
 with logging_to(snakemake.log[0]):
-    make_tables(
-        snakemake.input.metrics,
-        snakemake.input.forcefit,
-        snakemake.input.judge,
-        snakemake.output,
-        TableSettings(**snakemake.params.settings),
-    )
+    make_tables(TableInputs.of(snakemake.input), snakemake.output, TableSettings.from_params(snakemake.params.settings))

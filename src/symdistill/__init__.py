@@ -4,7 +4,7 @@ Learning with Inductive Biases" (arXiv 2006.11287).
 The folders are the architecture; imports run one way, ``core → engine → {nbody, cosmology} → reporting → config``
 (tests/test_layout.py):
 
-- ``core``: names, specs, io, logs, fits, vocabulary, expressions (the whitelist parser of every formula
+- ``core``: names, specs, bundles, io, logs, fits, vocabulary, expressions (the whitelist parser of every formula
   and equation string), rendering, plotting; no experiment.
 - ``engine``, shared by both experiments: the symbolic search (budget, search and its child process, front,
   search_files) and the training engine (training, devices, model_files, mlp).
@@ -29,7 +29,7 @@ figures                 ``reporting.cell_figures``
 tables                  ``reporting.tables`` (``reporting.records``, ``.references``, ``.agreement``, ``.grid``)
 generalisation_table    ``reporting.generalisation_table``
 report                  ``reporting.report`` (``reporting.cell_reports``)
-halos_synthetic         ``cosmology.catalogue``
+halos_synthetic         ``cosmology.catalogue`` (``cosmology.graph``: the radius graph every halo rule reads)
 halos_file              ``cosmology.catalogue``
 halos_quijote           ``cosmology.quijote`` (``cosmology.overdensity``)
 halos_train             ``cosmology.training`` (``cosmology.network``)

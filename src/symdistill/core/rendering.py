@@ -6,10 +6,12 @@ from __future__ import annotations
 import html
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from symdistill.core.bundles import Files
 from symdistill.core.vocabulary import NO_VALUE, NOT_RUN, SYMBOLS
 
 TABLE_CSS = """
@@ -22,6 +24,15 @@ table.sd td.disagree { background: #f8d4d4; }
 table.sd td.notrun { color: #888; }
 ul.notes, details.notes { font-size: 0.85em; color: #333; }
 """
+
+
+@dataclass(frozen=True)
+class TableFiles(Files):
+    """A table's three files, named as the table rules name their outputs: the tidy CSV, Markdown and HTML."""
+
+    csv: Path
+    md: Path
+    html: Path
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
-"""A rule's settings as a frozen spec: one way, by name, for every rule.
+"""A rule's settings as a frozen spec, one way for every rule: ``Spec.from_params``.
 
 Snakemake hands a script its rule's params as plain data; each stage reads them into a frozen dataclass whose
-fields are the config's keys. ``spec_from`` builds one and names every unknown or missing key.
+fields are the config's keys. Every such spec derives from ``Spec`` and is built with ``from_params``, which names
+every unknown or missing key (``spec_from``); a spec with parts that are specs themselves overrides it to read each
+part the same way. A record read back from a file (a model's ``model`` and ``training``) is read so too.
 """
 
 from __future__ import annotations
@@ -10,10 +12,11 @@ from collections.abc import Mapping
 from dataclasses import MISSING, fields
 from typing import Any, TypeVar
 
-Spec = TypeVar("Spec")
+S = TypeVar("S")
+Self = TypeVar("Self", bound="Spec")
 
 
-def spec_from(cls: type[Spec], values: Mapping[str, Any], where: str) -> Spec:
+def spec_from(cls: type[S], values: Mapping[str, Any], where: str) -> S:
     """A frozen spec from a mapping (rule params, a file's record), naming every unknown and missing key.
 
     A key misspelt in the schema, in ``model_params`` or in an old file then fails here, with the keys the spec
@@ -28,3 +31,12 @@ def spec_from(cls: type[Spec], values: Mapping[str, Any], where: str) -> Spec:
         )
         raise ValueError(f"{where}: not a {cls.__name__}: {found} (expected {sorted(expected)})")
     return cls(**values)
+
+
+class Spec:
+    """A frozen dataclass of settings that a rule's params (or a file's record) become: ``X.from_params(params)``."""
+
+    @classmethod
+    def from_params(cls: type[Self], params: Mapping[str, Any], where: str | None = None) -> Self:
+        """The spec from plain data, every key checked by name; ``where`` names the source in an error."""
+        return spec_from(cls, params, where or f"{cls.__name__} params")

@@ -1,5 +1,5 @@
-r"""Dark-matter halo catalogues for the cosmology experiment: a synthetic one with a planted law, the radius graph,
-and the readers and writer of catalogue files.
+r"""Dark-matter halo catalogues for the cosmology experiment: a synthetic one with a planted law, the features
+of its radius graph (``graph``), and the readers and writer of catalogue files.
 
 The paper's third application (Cranmer et al. 2020, §4.3 and Table 6) predicts each Quijote halo's smoothed
 overdensity δ_i from the halos within 50 Mpc/h, and distils the graph network into
@@ -26,10 +26,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from scipy.spatial import cKDTree
 
 from symdistill.core.io import InputError, package_versions, read_provenance, write_provenance
+from symdistill.core.specs import Spec
 from symdistill.core.vocabulary import HALO_SPLITS
+from symdistill.cosmology.graph import HaloGraph, minimum_image_distances, neighbour_edges
 
 FORMAT = "symdistill.halos/1"
 POSITIONS = ("x", "y", "z")
@@ -45,14 +46,13 @@ LAW_MASS = 1e4  # 1e10 Msun/h: its unit of mass
 EDGE_INPUTS = ("m1", "m2", "r", "dv")  # M̃_i, M̃_j, |r_i − r_j|~, |v_i − v_j|~ (receiver i, sender j)
 NODE_INPUTS = ("m", "v")  # M̃_i, |v_i|~
 UNITS = {"position": "Mpc/h", "velocity": "km/s", "M": "1e10 Msun/h"}  # a catalogue file's, recorded with it
-_PAIR_CHUNK = 1 << 21  # pairs per chunk of the distance computation: bounds temporaries, not results
 
 
 SPLITS = tuple(HALO_SPLITS)  # the splits a network is trained under (symdistill.vocabulary.HALO_SPLITS)
 
 
 @dataclass(frozen=True)
-class HaloUnits:
+class HaloUnits(Spec):
     """The scales that make the network's and the equations' inputs dimensionless: r̃ = r / ``length``,
     M̃ = M / ``mass``, ṽ = v / ``velocity`` (config ``cosmology.units``).
 
@@ -72,7 +72,7 @@ class HaloUnits:
 
 
 @dataclass(frozen=True)
-class SplitSpec:
+class SplitSpec(Spec):
     """How the halos are divided between training and test (config ``cosmology.split``).
 
     ``random``: a seeded ``test_fraction`` of the halos is held out. ``ood``: the paper's out-of-distribution test,
@@ -162,7 +162,7 @@ class PlantedLaw:
 
 
 @dataclass(frozen=True)
-class SyntheticCatalogueSpec:
+class SyntheticCatalogueSpec(Spec):
     """Everything that determines a synthetic catalogue (the rule's params); the defaults are Quijote's size.
 
     Positions are a Thomas (Neyman–Scott) process plus a uniform field: ``(1 − field_fraction)·n_halos`` halos
@@ -242,68 +242,6 @@ def clustered_positions(spec: SyntheticCatalogueSpec, rng: np.random.Generator) 
     field_halos = rng.uniform(0.0, spec.box, size=(n_field, 3))
     group = np.concatenate([parent, spec.n_clusters + np.arange(n_field)])
     return wrap(np.concatenate([children, field_halos]), spec.box), group
-
-
-def neighbour_edges(positions: np.ndarray, box: float, radius: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every ordered pair of distinct halos at most ``radius`` apart in the periodic box: (senders, receivers,
-    distances), int32, int32 and float32 (30.4 million edges at Quijote size:
-    365 MB, against 730 MB in int64 and float64).
-
-    Distances are minimum-image, so ``radius`` must be below box/2 (beyond it a pair could be close through
-    two images, and would still be one edge). Edges are sorted by (receiver, sender): the order then depends
-    on the pairs alone, not on the spatial index's traversal, so any sum over them is reproducible.
-    """
-    positions = np.asarray(positions, dtype=np.float64)
-    n = len(positions)
-    if not 0 < radius < box / 2:
-        raise ValueError(f"radius must be in (0, box/2) = (0, {box / 2}), got {radius}")
-    if n >= 2**31:
-        raise ValueError(f"{n} halos do not fit int32 indices")
-    pairs = cKDTree(positions, boxsize=box).query_pairs(radius, output_type="ndarray")
-    keys = np.empty(2 * len(pairs), dtype=np.int64)
-    keys[: len(pairs)] = pairs[:, 1] * n + pairs[:, 0]  # receiver-major key of i → j and of j → i
-    keys[len(pairs) :] = pairs[:, 0] * n + pairs[:, 1]
-    del pairs
-    keys.sort()
-    receivers = (keys // n).astype(np.int32)
-    senders = (keys % n).astype(np.int32)
-    del keys
-    return senders, receivers, minimum_image_distances(positions, senders, receivers, box)
-
-
-def minimum_image_distances(
-    positions: np.ndarray, senders: np.ndarray, receivers: np.ndarray, box: float | None
-) -> np.ndarray:
-    """|r_i − r_j| across the periodic box's nearest image (``box`` None: no periodicity, e.g. for velocities), in
-    chunks (float64 arithmetic, float32 result)."""
-    out = np.empty(len(senders), dtype=np.float32)
-    for start in range(0, len(senders), _PAIR_CHUNK):
-        stop = start + _PAIR_CHUNK
-        delta = positions[receivers[start:stop]] - positions[senders[start:stop]]
-        if box is not None:
-            delta -= box * np.round(delta / box)
-        out[start:stop] = np.sqrt(np.einsum("ij,ij->i", delta, delta))
-    return out
-
-
-@dataclass(frozen=True)
-class HaloGraph:
-    """A catalogue's radius graph, edges sorted by (receiver, sender), with each halo's slice of them."""
-
-    senders: np.ndarray  # int32
-    receivers: np.ndarray  # int32
-    distances: np.ndarray  # float32, Mpc/h
-    offsets: np.ndarray  # int64 (n + 1,): halo i's incoming edges are offsets[i]:offsets[i + 1]
-
-    @classmethod
-    def build(cls, positions: np.ndarray, box: float, radius: float) -> HaloGraph:
-        senders, receivers, distances = neighbour_edges(positions, box, radius)
-        counts = np.bincount(receivers, minlength=len(positions))
-        return cls(senders, receivers, distances, np.concatenate([[0], np.cumsum(counts)]).astype(np.int64))
-
-    @property
-    def n(self) -> int:
-        return len(self.offsets) - 1
 
 
 def node_features(frame: pd.DataFrame, units: HaloUnits) -> np.ndarray:

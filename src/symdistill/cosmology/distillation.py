@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,27 +24,28 @@ from symdistill.core.expressions import to_sympy
 from symdistill.core.io import write_json
 from symdistill.cosmology.catalogue import EDGE_INPUTS, NODE_INPUTS
 from symdistill.cosmology.formulas import GraphInputs, RefitSpec, refit, score
-from symdistill.cosmology.messages import MESSAGES_FORMAT, NODE_TARGET, NODES_FORMAT, node_inputs, read_table
+from symdistill.cosmology.messages import (
+    MESSAGES_FORMAT,
+    NODE_TARGET,
+    NODES_FORMAT,
+    HaloTables,
+    node_inputs,
+    read_table,
+)
 from symdistill.engine.front import ComponentFit, fit_component, sample_rows
 from symdistill.engine.search import SearchSpec
-from symdistill.engine.search_files import result_record, write_front
+from symdistill.engine.search_files import SearchOutputs, result_record, write_front
 
 # ---------------------------------------------------------------- the searches
 
 
 def fit_halo_symbolic(
-    cell: str,
-    messages_path: str | Path,
-    nodes_path: str | Path,
-    front_path: str | Path,
-    result_path: str | Path,
-    spec: SearchSpec,
-    threads: int = 1,
+    cell: str, tables: HaloTables, outputs: SearchOutputs, spec: SearchSpec, threads: int = 1
 ) -> None:
     """Rule ``halos_symbolic``: fronts for φe (each summed component, on the ``fit`` edges) and φv (the network's δ̂
     on training halos) → front.parquet (``component``: e.g. ``e12`` or ``gn``), result.json."""
-    edges, edge_meta = read_table(messages_path, MESSAGES_FORMAT, cell)
-    nodes, node_meta = read_table(nodes_path, NODES_FORMAT, cell)
+    edges, edge_meta = read_table(tables.messages, MESSAGES_FORMAT, cell)
+    nodes, node_meta = read_table(tables.nodes, NODES_FORMAT, cell)
     edge_sample = searched_rows(edges[edges["fit"]], spec)
     node_sample = searched_rows(nodes[nodes["train"] & nodes["fit"]], spec)
     names = {"edge": list(EDGE_INPUTS), "node": node_inputs(node_meta)}
@@ -54,11 +54,11 @@ def fit_halo_symbolic(
         for component in node_meta["summed"].values()
     ]
     fits.append(fit_component(node_sample, names["node"], NODE_TARGET, spec, threads, cell))
-    write_front([fit.front for fit in fits if fit.front is not None], front_path)
+    write_front([fit.front for fit in fits if fit.front is not None], outputs.front)
     record = result_record(cell, names["edge"], len(edge_sample), fits, spec, threads)
     record |= {"inputs": names, "samples": {"edge": len(edge_sample), "node": len(node_sample)}}
     record["summed"] = node_meta["summed"]
-    write_json(result_path, record)
+    write_json(outputs.result, record)
 
 
 def searched_rows(frame: pd.DataFrame, spec: SearchSpec) -> pd.DataFrame:

@@ -6,25 +6,27 @@ has one.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from symdistill.core.bundles import Files
 from symdistill.core.io import atomic_output, read_json, write_json
-from symdistill.core.specs import spec_from
-from symdistill.cosmology.catalogue import EDGE_INPUTS, HaloGraph, HaloUnits, read_written_catalogue
+from symdistill.core.specs import Spec
+from symdistill.cosmology.catalogue import EDGE_INPUTS, HaloUnits, read_written_catalogue
 from symdistill.cosmology.distillation import compose
 from symdistill.cosmology.formulas import GraphInputs, RefitSpec, score, score_formulas
+from symdistill.cosmology.graph import HaloGraph
 from symdistill.cosmology.judge import HaloJudgeSpec, judge_planted, planted_law
 from symdistill.cosmology.messages import MESSAGES_FORMAT, NODE_TARGET, NODES_FORMAT, node_inputs, read_table
 from symdistill.engine.search_files import read_front, read_result
 
 
 @dataclass(frozen=True)
-class HaloEvaluationSpec:
+class HaloEvaluationSpec(Spec):
     """The ``halos_evaluate`` rule's params."""
 
     judge: HaloJudgeSpec
@@ -33,17 +35,18 @@ class HaloEvaluationSpec:
     units: HaloUnits
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any], where: str = "halos_evaluate params") -> HaloEvaluationSpec:
+    def from_params(cls, params: Mapping[str, Any], where: str | None = None) -> HaloEvaluationSpec:
+        where = where or "halos_evaluate params"
         return cls(
-            spec_from(HaloJudgeSpec, params["judge"], f"{where}: judge"),
-            spec_from(RefitSpec, params["refit"], f"{where}: refit"),
+            HaloJudgeSpec.from_params(params["judge"], f"{where}: judge"),
+            RefitSpec.from_params(params["refit"], f"{where}: refit"),
             params["radius"],
-            spec_from(HaloUnits, params["units"], f"{where}: units"),
+            HaloUnits.from_params(params["units"], f"{where}: units"),
         )
 
 
 @dataclass(frozen=True)
-class HaloCellFiles:
+class HaloCellFiles(Files):
     """What ``halos_evaluate`` reads of one catalogue and split."""
 
     catalogue: Path
@@ -56,10 +59,13 @@ class HaloCellFiles:
     reference_front: Path | None = None
     reference_result: Path | None = None
 
-    @classmethod
-    def of(cls, named: Any) -> HaloCellFiles:
-        """From the rule's named inputs (the two references only where the rule has them)."""
-        return cls(*(Path(p) if (p := getattr(named, f.name, None)) else None for f in fields(cls)))
+
+@dataclass(frozen=True)
+class HaloEvaluationOutputs(Files):
+    """What ``halos_evaluate`` writes of one split: the scores (evaluation.json) and every halo's δ̂."""
+
+    evaluation: Path
+    predictions: Path
 
 
 def read_search(result_path: Path, front_path: Path, summed: Mapping[str, str]) -> tuple[dict[str, Any], pd.DataFrame]:
@@ -71,9 +77,7 @@ def read_search(result_path: Path, front_path: Path, summed: Mapping[str, str]) 
     return result, read_front(front_path, names, result, rerun="halos_symbolic")
 
 
-def evaluate_halos(
-    cell: str, files: HaloCellFiles, out_path: str | Path, predictions_path: str | Path, spec: HaloEvaluationSpec
-) -> None:
+def evaluate_halos(cell: str, files: HaloCellFiles, outputs: HaloEvaluationOutputs, spec: HaloEvaluationSpec) -> None:
     """Rule ``halos_evaluate``: Table 6's formulas, the GN and the distilled model on one split → evaluation.json,
     with the planted law's judge where the catalogue has one; every halo's δ̂ of each → predictions.parquet.
 
@@ -113,8 +117,8 @@ def evaluate_halos(
         except ValueError as err:  # a search left no front: the table shows the reason instead of a number
             record[name], predictions[name] = {"error": str(err)}, np.nan
     record["planted"] = planted_record(meta, frame, graph, front, edges, nodes, summed, delta, train, spec)
-    write_json(out_path, record)
-    with atomic_output(predictions_path) as tmp:
+    write_json(outputs.evaluation, record)
+    with atomic_output(outputs.predictions) as tmp:
         predictions.to_parquet(tmp, index=False)
 
 

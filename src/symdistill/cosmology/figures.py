@@ -5,13 +5,14 @@ against distance beside the selected equation and the planted law, and δ̂ agai
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from symdistill.core.bundles import Files
 from symdistill.core.expressions import evaluate
 from symdistill.core.io import read_json, read_provenance, read_rows
 from symdistill.core.plotting import HIGHLIGHT, MAX_POINTS, MUTED, save
@@ -106,13 +107,25 @@ def prediction_figure(predictions: pd.DataFrame, cell: str) -> Figure:
     return fig
 
 
-def halo_figures(cell: str, inputs: Any, outputs: Iterable[str], units: HaloUnits) -> None:
+@dataclass(frozen=True)
+class HaloFigureInputs(Files):
+    """Rule ``halos_figures``' inputs: a split's training history, message table, evaluation and predictions, and
+    the catalogue (for its planted law)."""
+
+    history: Path
+    messages: Path
+    evaluation: Path
+    predictions: Path
+    catalogue: Path
+
+
+def halo_figures(cell: str, inputs: HaloFigureInputs, outputs: Iterable[str | Path], units: HaloUnits) -> None:
     """Rule ``halos_figures``: the three figures of one split, in ``HALO_FIGURES``' order."""
     history = read_rows(inputs.history, ("epoch", "message_std"), "a halo network's history", "halos_train")
     messages, messages_meta = read_table(inputs.messages, MESSAGES_FORMAT, cell)
     component = messages_meta["ranked_components"][0]
     evaluation = read_json(inputs.evaluation)
-    meta = read_provenance(Path(inputs.catalogue), "halo catalogue", CATALOGUE_FORMAT, CatalogueError)
+    meta = read_provenance(inputs.catalogue, "halo catalogue", CATALOGUE_FORMAT, CatalogueError)
     symbolic = evaluation["symbolic"]
     # the searched φe, not the refitted one: the composed refit moves φe's scale against φv's, off the messages'
     equation = None if "error" in symbolic else next(iter(symbolic["searched"]["edge"].values()))

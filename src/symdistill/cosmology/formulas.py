@@ -27,7 +27,9 @@ import numpy as np
 import pandas as pd
 import scipy.optimize
 
-from symdistill.cosmology.catalogue import EDGE_INPUTS, HaloGraph, HaloUnits, PlantedLaw, edge_features, node_features
+from symdistill.core.specs import Spec
+from symdistill.cosmology.catalogue import EDGE_INPUTS, HaloUnits, PlantedLaw, edge_features, node_features
+from symdistill.cosmology.graph import HaloGraph
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +161,7 @@ def mean_error(pred: np.ndarray, delta: np.ndarray) -> float:
 
 
 @dataclass(frozen=True)
-class RefitSpec:
+class RefitSpec(Spec):
     """Config ``cosmology.refit``: constants are refitted on a seeded sample of up to ``halos`` training halos (with
     all their incoming edges), for at most ``iterations`` least-squares steps (each evaluates the formula once per
     constant, plus once): the cost then does not grow with the catalogue."""

@@ -19,13 +19,14 @@ import pandas as pd
 
 from symdistill.core.expressions import evaluate
 from symdistill.core.fits import r2_affine
+from symdistill.core.specs import Spec
 from symdistill.core.vocabulary import NO_RESULT, VERDICTS
 from symdistill.cosmology.catalogue import EDGE_INPUTS, NODE_INPUTS, HaloUnits, PlantedLaw
 from symdistill.cosmology.messages import NODE_TARGET
 
 
 @dataclass(frozen=True)
-class HaloJudgeSpec:
+class HaloJudgeSpec(Spec):
     """Config ``cosmology.judge``."""
 
     probes: int  # probe edges and probe halos

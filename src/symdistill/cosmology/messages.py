@@ -16,8 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from symdistill.core.bundles import Files
 from symdistill.core.io import InputError, read_provenance, write_provenance
-from symdistill.cosmology.catalogue import EDGE_INPUTS, NODE_INPUTS, HaloGraph, edge_features, read_written_catalogue
+from symdistill.core.specs import Spec
+from symdistill.cosmology.catalogue import EDGE_INPUTS, NODE_INPUTS, edge_features, read_written_catalogue
+from symdistill.cosmology.graph import HaloGraph
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +34,7 @@ class HaloTableError(InputError):
 
 
 @dataclass(frozen=True)
-class HaloMessagesSpec:
+class HaloMessagesSpec(Spec):
     """Config ``cosmology.messages``: how many edges are sampled, and how many top components are summed per halo."""
 
     edges: int
@@ -44,14 +47,24 @@ def ranked_components(messages: np.ndarray) -> list[int]:
     return [int(k) for k in np.argsort(-messages.std(axis=0), kind="stable")]
 
 
-def extract_messages(
-    model_path: str | Path,
-    catalogue_path: str | Path,
-    messages_path: str | Path,
-    nodes_path: str | Path,
-    spec: HaloMessagesSpec,
-    threads: int = 1,
-) -> None:
+@dataclass(frozen=True)
+class TrainedNetwork(Files):
+    """Rule ``halos_messages``' inputs: a split's trained network and the catalogue it was trained on."""
+
+    model: Path
+    catalogue: Path
+
+
+@dataclass(frozen=True)
+class HaloTables(Files):
+    """A split's message table (sampled edges) and node table (every halo): rule ``halos_messages``' outputs, read
+    by the searches, the evaluation and the figures."""
+
+    messages: Path
+    nodes: Path
+
+
+def extract_messages(inputs: TrainedNetwork, tables: HaloTables, spec: HaloMessagesSpec, threads: int = 1) -> None:
     """Rule ``halos_messages``: the message table (sampled edges) and the node table (every halo)."""
     import torch  # here, not at the top: the tables' readers below serve the report and the searches, torch-free
 
@@ -59,9 +72,9 @@ def extract_messages(
     from symdistill.cosmology.training import load_halo_network
 
     torch.set_num_threads(threads)  # the job's cores, not the node's
-    model, record = load_halo_network(model_path)
+    model, record = load_halo_network(inputs.model)
     train_spec = record["spec"]
-    frame, meta = read_written_catalogue(catalogue_path)
+    frame, meta = read_written_catalogue(inputs.catalogue)
     graph = HaloGraph.build(frame[["x", "y", "z"]].to_numpy(), meta["box"], train_spec.radius)
     rng = np.random.default_rng(spec.seed)
     chosen = np.sort(rng.choice(len(graph.senders), size=min(spec.edges, len(graph.senders)), replace=False))
@@ -82,7 +95,7 @@ def extract_messages(
     std = messages.std(axis=0)
     common = {"cell": record["cell"], "split": record["split"], "catalogue": meta.get("source", "file")}
     write_provenance(
-        messages_path,
+        tables.messages,
         table,
         {**common, "format": MESSAGES_FORMAT, "ranked_components": [f"e{k}" for k in ranks], "std": std.tolist()},
     )
@@ -98,7 +111,7 @@ def extract_messages(
     nodes["train"] = train_spec.split.training_halos(frame["delta"].to_numpy(), record["split"])
     nodes["fit"] = rng.permutation(len(nodes)) < len(nodes) // 2  # among training halos: φv's search; the rest judge
     write_provenance(
-        nodes_path, nodes, {**common, "format": NODES_FORMAT, "summed": {f"s{k}": f"e{c}" for k, c in enumerate(top)}}
+        tables.nodes, nodes, {**common, "format": NODES_FORMAT, "summed": {f"s{k}": f"e{c}" for k, c in enumerate(top)}}
     )
     log.info("%s: top components %s (std %s)", record["cell"], top, [f"{std[c]:.3g}" for c in top])
 

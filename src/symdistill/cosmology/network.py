@@ -23,7 +23,9 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
-from symdistill.cosmology.catalogue import EDGE_INPUTS, NODE_INPUTS, HaloGraph, HaloUnits, edge_features, node_features
+from symdistill.core.specs import Spec
+from symdistill.cosmology.catalogue import EDGE_INPUTS, NODE_INPUTS, HaloUnits, edge_features, node_features
+from symdistill.cosmology.graph import HaloGraph
 from symdistill.engine.mlp import mlp
 
 log = logging.getLogger(__name__)
@@ -31,7 +33,7 @@ EVAL_HALOS = 4096
 
 
 @dataclass(frozen=True)
-class HaloModelSpec:
+class HaloModelSpec(Spec):
     """Config ``cosmology.model``: the paper's network is L1 (1e-2) with 100 message components, 500 hidden units
     and two hidden layers per MLP."""
 

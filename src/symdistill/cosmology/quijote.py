@@ -50,6 +50,7 @@ import numpy as np
 import pandas as pd
 
 from symdistill.core.io import package_versions
+from symdistill.core.specs import Spec
 from symdistill.cosmology.catalogue import COLUMNS, POSITIONS, UNITS, VELOCITIES, CatalogueError, wrap, write_catalogue
 from symdistill.cosmology.overdensity import DEFAULT_GRID, DEFAULT_SMOOTHING, overdensity_at
 
@@ -74,7 +75,7 @@ CDM = 1  # Gadget particle type of cold dark matter
 
 
 @dataclass(frozen=True)
-class QuijoteSource:
+class QuijoteSource(Spec):
     """Where a Quijote realisation lies and how its δ is computed: the inputs of :func:`quijote_catalogue`.
 
     ``snapdir`` holds ``groups_{snapnum:03d}/`` (Quijote's ``Halos/FoF/fiducial/0``); ``snapshot`` holds

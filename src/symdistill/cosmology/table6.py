@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from symdistill.core.io import atomic_output, read_json
-from symdistill.core.rendering import html_page
+from symdistill.core.rendering import TableFiles, html_page
 from symdistill.core.vocabulary import NOT_RUN, SYMBOLS
 from symdistill.cosmology.formulas import FORMULAS, PAPER_OOD
 from symdistill.cosmology.messages import NODE_TARGET
@@ -173,14 +173,14 @@ def table6_notes(evaluations: Mapping[str, dict[str, Any]]) -> list[str]:
     ]
 
 
-def make_table6(paths: Iterable[str | Path], csv: str | Path, md: str | Path, page: str | Path) -> None:
+def make_table6(paths: Iterable[str | Path], files: TableFiles) -> None:
     """Rule ``table6``: results/tables/table6.{csv,md,html}."""
     evaluations, catalogue = read_evaluations(paths)
     frame = table6_frame(evaluations)
     notes = table6_notes(evaluations)
-    with atomic_output(csv) as tmp:
+    with atomic_output(files.csv) as tmp:
         frame.to_csv(tmp, index=False)
-    with atomic_output(md) as tmp:
+    with atomic_output(files.md) as tmp:
         tmp.write_text(markdown(frame, notes, catalogue))
-    with atomic_output(page) as tmp:
+    with atomic_output(files.html) as tmp:
         tmp.write_text(html_page("Table 6", html_body(frame, notes, catalogue)))

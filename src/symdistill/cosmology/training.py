@@ -24,8 +24,9 @@ import torch
 from torch import Tensor
 
 from symdistill.core.io import atomic_output, package_versions, write_json
-from symdistill.core.specs import spec_from
-from symdistill.cosmology.catalogue import HaloGraph, HaloUnits, SplitSpec, read_written_catalogue
+from symdistill.core.specs import Spec
+from symdistill.cosmology.catalogue import HaloUnits, SplitSpec, read_written_catalogue
+from symdistill.cosmology.graph import HaloGraph
 from symdistill.cosmology.network import (
     DeviceCatalogue,
     HaloModelSpec,
@@ -36,7 +37,7 @@ from symdistill.cosmology.network import (
 )
 from symdistill.engine.devices import device_name, keep_heap_memory, torch_build, training_device
 from symdistill.engine.model_files import file_digest, read_saved, resume, save_checkpoint, save_record
-from symdistill.engine.training import Run, TrainingError, check_divergence, log_epoch, optimised_run
+from symdistill.engine.training import Run, TrainingError, TrainingOutputs, check_divergence, log_epoch, optimised_run
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,7 @@ MONITOR_HALOS = (
 
 
 @dataclass(frozen=True)
-class HaloTrainingSettings:
+class HaloTrainingSettings(Spec):
     """Config ``cosmology.training``: an epoch is one pass over the training halos, ``batch_halos`` at a time."""
 
     batch_halos: int
@@ -59,7 +60,7 @@ class HaloTrainingSettings:
 
 
 @dataclass(frozen=True)
-class HaloTrainingSpec:
+class HaloTrainingSpec(Spec):
     """Everything that determines a trained halo network (the ``halos_train`` rule's params)."""
 
     model: HaloModelSpec
@@ -70,13 +71,14 @@ class HaloTrainingSpec:
     seed: int
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any], where: str = "halos_train params") -> HaloTrainingSpec:
-        raw = spec_from(_Params, params, where)
+    def from_params(cls, params: Mapping[str, Any], where: str | None = None) -> HaloTrainingSpec:
+        where = where or "halos_train params"
+        raw = _Params.from_params(params, where)
         return cls(
-            spec_from(HaloModelSpec, raw.model, f"{where}: model"),
-            spec_from(HaloTrainingSettings, raw.training, f"{where}: training"),
-            spec_from(SplitSpec, raw.split, f"{where}: split"),
-            spec_from(HaloUnits, raw.units, f"{where}: units"),
+            HaloModelSpec.from_params(raw.model, f"{where}: model"),
+            HaloTrainingSettings.from_params(raw.training, f"{where}: training"),
+            SplitSpec.from_params(raw.split, f"{where}: split"),
+            HaloUnits.from_params(raw.units, f"{where}: units"),
             raw.radius,
             raw.seed,
         )
@@ -86,31 +88,13 @@ class HaloTrainingSpec:
 
 
 @dataclass(frozen=True)
-class _Params:
+class _Params(Spec):
     model: Mapping[str, Any]
     training: Mapping[str, Any]
     split: Mapping[str, Any]
     units: Mapping[str, Any]
     radius: float
     seed: int
-
-
-@dataclass(frozen=True)
-class HaloOutputs:
-    """The ``halos_train`` rule's outputs."""
-
-    model: Path
-    history: Path
-    metrics: Path
-
-    @classmethod
-    def of(cls, output: Any) -> HaloOutputs:
-        """From the rule's named outputs."""
-        return cls(Path(output.model), Path(output.history), Path(output.metrics))
-
-    @property
-    def checkpoint(self) -> Path:
-        return self.model.with_name("checkpoint.pt")
 
 
 @dataclass(frozen=True)
@@ -154,7 +138,7 @@ def train_halo_network(
     spec: HaloTrainingSpec,
     cell: str,
     catalogue_path: str | Path,
-    outputs: HaloOutputs,
+    outputs: TrainingOutputs,
     threads: int = 1,
     device: str = "auto",
 ) -> None:
@@ -260,7 +244,7 @@ def write_halo_outputs(
     halos: TrainingHalos,
     edges: int,
     wall: float,
-    outputs: HaloOutputs,
+    outputs: TrainingOutputs,
 ) -> None:
     """model.pt (byte-reproducible: ``save_record``), history.parquet and metrics.json, each atomically."""
     save_record(outputs.model, record)

@@ -22,13 +22,15 @@ import os
 import shutil
 from dataclasses import dataclass
 
+from symdistill.core.specs import Spec
+
 BACKENDS = ("pyoperon", "pysr")
 
 STARTUP_SECONDS = 120  # a search's child process: start-up, data, the backend's own set-up
 
 
 @dataclass(frozen=True)
-class SearchBudget:
+class SearchBudget(Spec):
     """Config ``symbolic.budget``, read by both backends."""
 
     generations: int  # the stopping rule: pyoperon generations, PySR niterations

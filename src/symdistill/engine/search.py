@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from symdistill.core.expressions import to_sympy
+from symdistill.core.specs import Spec
 from symdistill.engine.budget import SearchBudget, check_pysr
 
 PYSR_OPERATORS = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "^"}
@@ -37,7 +38,7 @@ UNARY = ("square", "exp", "log", "sqrt", "abs")
 
 
 @dataclass(frozen=True)
-class SearchSpec:
+class SearchSpec(Spec):
     """The ``symbolic`` rule's params: backend, operators, budget and selection rule."""
 
     backend: str
@@ -56,7 +57,7 @@ class SearchSpec:
     def __post_init__(self) -> None:
         object.__setattr__(self, "operators", tuple(self.operators))
         if isinstance(self.budget, Mapping):
-            object.__setattr__(self, "budget", SearchBudget(**self.budget))
+            object.__setattr__(self, "budget", SearchBudget.from_params(self.budget, "symbolic.budget"))
 
 
 @dataclass(frozen=True)
@@ -181,7 +182,7 @@ def _worker(directory: str) -> None:
     """Entry point of the child process: one search, written as JSON beside its inputs."""
     work = Path(directory)
     job = json.loads((work / "job.json").read_text())
-    spec = SearchSpec(**job["spec"])
+    spec = SearchSpec.from_params(job["spec"], "the search's job")
     found = BACKENDS[spec.backend](np.load(work / "x.npy"), np.load(work / "y.npy"), job["names"], spec, job["threads"])
     (work / "search.json").write_text(json.dumps(asdict(found)))
 

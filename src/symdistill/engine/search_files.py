@@ -16,12 +16,13 @@ record of a successful search is refused, not judged a failure.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from symdistill.core.bundles import Files
 from symdistill.core.expressions import ExpressionError, to_sympy
 from symdistill.core.io import InputError, atomic_output, package_versions, read_json
 from symdistill.core.names import check_cell_identity
@@ -180,6 +181,14 @@ def _check_against(frame: pd.DataFrame, result: Mapping[str, Any], fail: Callabl
 
 
 # ---------------------------------------------------------------- writing
+
+
+@dataclass(frozen=True)
+class SearchOutputs(Files):
+    """A search rule's two files (``symbolic``, ``symbolic_rest``, ``halos_symbolic``)."""
+
+    front: Path
+    result: Path
 
 
 def component_record(fit: ComponentFit) -> dict[str, Any]:

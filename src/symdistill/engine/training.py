@@ -7,9 +7,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import torch
+
+from symdistill.core.bundles import Files
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +29,20 @@ class Schedule(Protocol):
     final_div_factor: float
     max_lr: float
     weight_decay: float
+
+
+@dataclass(frozen=True)
+class TrainingOutputs(Files):
+    """A training rule's outputs (``train``, ``replace``, ``halos_train``): the model, its history and metrics;
+    the checkpoint a run resumes from lives beside the model."""
+
+    model: Path
+    history: Path
+    metrics: Path
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.model.with_name("checkpoint.pt")
 
 
 @dataclass

@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from symdistill.core.bundles import Files
 from symdistill.core.io import InputError, atomic_output, check_finite, read_provenance
 from symdistill.core.names import Dataset, check_dataset_identity
 from symdistill.nbody import laws
@@ -26,6 +27,14 @@ from symdistill.nbody import laws
 FORMAT = "symdistill.dataset/1"
 META_KEY = b"symdistill"
 AXES = ("x", "y", "z")
+
+
+@dataclass(frozen=True)
+class SplitFiles(Files):
+    """A dataset's two splits: rule ``simulate``'s outputs, and the inputs of every rule that reads both."""
+
+    train: Path
+    test: Path
 
 
 class DatasetError(InputError):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
+from symdistill.core.bundles import Files
 from symdistill.core.expressions import ExpressionError, evaluate, to_sympy
 from symdistill.core.fits import r2_affine
 from symdistill.core.io import InputError, read_json, write_json
@@ -161,14 +163,29 @@ def search_axis(
     return front_table(list(found.candidates), names, fit, target, spec).assign(component=axis), found
 
 
+@dataclass(frozen=True)
+class DistilInputs(Files):
+    """Rule ``distil``'s inputs: the cell's replaced model and the dataset's splits."""
+
+    replaced: Path
+    train: Path
+    test: Path
+
+
+@dataclass(frozen=True)
+class DistilOutputs(Files):
+    """Rule ``distil``'s outputs: φv's fronts and their judged result (as every search writes them), and the
+    symbolic model."""
+
+    front: Path
+    result: Path
+    model: Path
+
+
 def distil_node_model(
     cell: str,
-    replaced_path: str | Path,
-    train_path: str | Path,
-    test_path: str | Path,
-    front_path: str | Path,
-    result_path: str | Path,
-    model_path: str | Path,
+    inputs: DistilInputs,
+    outputs: DistilOutputs,
     spec: SearchSpec,
     equation: str,
     truth_r2: float,
@@ -176,10 +193,10 @@ def distil_node_model(
     threads: int = 1,
 ) -> None:
     """Rule ``distil``: φv's fronts, Newton's law judged on them, and the symbolic model."""
-    replaced, record = load_replaced(replaced_path)
+    replaced, record = load_replaced(inputs.replaced)
     if record["cell"] != cell:
-        raise ValueError(f"{replaced_path}: the replaced model of {record['cell']}, not of {cell}")
-    train, test = read_split(train_path), read_split(test_path)
+        raise ValueError(f"{inputs.replaced}: the replaced model of {record['cell']}, not of {cell}")
+    train, test = read_split(inputs.train), read_split(inputs.test)
     rng = np.random.default_rng(spec.seed)
     per_graph = -(-spec.samples // train.n)
     fit = node_table(replaced, train, np.sort(rng.choice(len(train.x), min(per_graph, len(train.x)), replace=False)))
@@ -193,7 +210,7 @@ def distil_node_model(
         fronts.append(front)
         judged.append(judge_newton(front, heldout, names, axis, bases, truth_r2, fit_margin))
         status.append(found.status)
-    write_front(fronts, front_path)
+    write_front(fronts, outputs.front)
     model = {
         "format": MODEL_FORMAT,
         "cell": cell,
@@ -203,7 +220,7 @@ def distil_node_model(
         "node": {j["component"]: node_equation(j, equation) for j in judged},
     }
     write_json(
-        result_path,
+        outputs.result,
         {
             "cell": cell,
             "status": worst_status(status),
@@ -216,7 +233,7 @@ def distil_node_model(
             "outcome": max((j["outcome"] for j in judged), key=NEWTON_OUTCOMES.index),
         },
     )
-    write_json(model_path, model)
+    write_json(outputs.model, model)
 
 
 def load_symbolic_model(path: str | Path) -> tuple[ReplacedNetwork, dict[str, Any]]:

@@ -11,7 +11,8 @@ body's distance to its nearest neighbour, the bands fixed by the test split so t
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from symdistill.core.bundles import Files
 from symdistill.core.io import InputError, write_json
 from symdistill.core.names import IN_DISTRIBUTION, Dataset
 from symdistill.core.vocabulary import GENERALISATION_MODELS, STORED_TRAJECTORY
@@ -177,14 +179,24 @@ def rollouts(models: Mapping[str, Any], test: Split, test_path: str | Path, sims
     return record
 
 
+@dataclass(frozen=True)
+class GeneralisationInputs(Files):
+    """Rule ``generalisation``'s inputs: the cell's network, the test split, each out-of-distribution set (in the
+    order of ``ood.sets``) and, where the cell's variant is closed (``framework.models``), its replaced and its
+    symbolic model."""
+
+    model: Path
+    test: Path
+    ood: list[Path]
+    replaced: Path | None = None
+    symbolic: Path | None = None
+
+
 def evaluate_generalisation(
     cell: str,
-    model_path: str | Path,
-    test_path: str | Path,
-    ood_paths: Mapping[str, str | Path],
+    inputs: GeneralisationInputs,
+    sets: Sequence[str],
     output: str | Path,
-    replaced_path: str | Path | None = None,
-    symbolic_path: str | Path | None = None,
     rollout_sims: int = 0,
     rollout_substeps: int = 5,
     threads: int = 1,
@@ -193,8 +205,8 @@ def evaluate_generalisation(
     symbolic model) on its test split and every OOD set, and roll each out from ``rollout_sims`` test simulations;
     write the generalisation JSON."""
     torch.set_num_threads(threads)
-    models, dataset = cell_models(cell, model_path, replaced_path, symbolic_path)
-    sets = read_sets(dataset, test_path, ood_paths)
+    models, dataset = cell_models(cell, inputs.model, inputs.replaced, inputs.symbolic)
+    sets = read_sets(dataset, inputs.test, dict(zip(sets, inputs.ood, strict=True)))
     edges = distance_bands(sets[IN_DISTRIBUTION])
     results = {}
     for name, split in sets.items():
@@ -205,5 +217,5 @@ def evaluate_generalisation(
             log.info("%s, %s on %s: loss %.4g (zero: %.4g)", cell, label, name, scores["loss"], scores["zero_loss"])
     record = {"format": FORMAT, "cell": cell, "models": list(models), "sets": results}
     if rollout_sims:
-        record["rollout"] = rollouts(models, sets[IN_DISTRIBUTION], test_path, rollout_sims, rollout_substeps)
+        record["rollout"] = rollouts(models, sets[IN_DISTRIBUTION], inputs.test, rollout_sims, rollout_substeps)
     write_json(output, record)

@@ -50,9 +50,11 @@ import numpy as np
 import pandas as pd
 import torch
 
+from symdistill.core.bundles import Files
 from symdistill.core.expressions import evaluate
 from symdistill.core.fits import affine_fit, r2_affine
 from symdistill.core.io import write_json
+from symdistill.core.specs import Spec
 from symdistill.core.vocabulary import ENERGY_READINGS, NO_RESULT, OUTCOMES, READINGS
 from symdistill.engine.search_files import read_front, read_result
 from symdistill.nbody.data import Split, read_metadata, read_split
@@ -71,7 +73,7 @@ from symdistill.nbody.train import load_model
 
 
 @dataclass(frozen=True)
-class JudgeSpec:
+class JudgeSpec(Spec):
     """The ``judge`` rule's params."""
 
     edges: int  # probe edges, and (about) as many held-out edges
@@ -266,26 +268,29 @@ def worst(outcomes: list[str]) -> str:
 JUDGED_STATUSES = ("ok", "timeout")  # a search stopped by its time ceiling keeps its front, which is judged
 
 
-def judge_cell(
-    model_path: str | Path,
-    test_path: str | Path,
-    messages_path: str | Path,
-    front_path: str | Path,
-    result_path: str | Path,
-    out_path: str | Path,
-    spec: JudgeSpec,
-) -> None:
+@dataclass(frozen=True)
+class JudgeInputs(Files):
+    """Rule ``judge``'s inputs: the cell's network, test split, message table and search files."""
+
+    model: Path
+    test: Path
+    messages: Path
+    front: Path
+    result: Path
+
+
+def judge_cell(inputs: JudgeInputs, out_path: str | Path, spec: JudgeSpec) -> None:
     """Rule ``judge``: the recovery outcome of one cell with every number behind it."""
-    result = read_result(result_path, input_names(int(read_metadata(test_path)["dim"])))
+    result = read_result(inputs.result, input_names(int(read_metadata(inputs.test)["dim"])))
     verdict: dict[str, Any] = {"cell": result["cell"], "settings": asdict(spec), "symbolic_status": result["status"]}
     if result["status"] not in JUDGED_STATUSES:
         verdict["outcome"] = {reading: NO_RESULT for reading in READINGS}
         verdict["reason"] = "; ".join(c.get("message", "") for c in result["components"] if c["status"] != "ok")
         write_json(out_path, verdict)
         return
-    model, record = load_model(model_path)
-    test = read_split(test_path)
-    sample = read_messages(messages_path)[1]["sample"]
+    model, record = load_model(inputs.model)
+    test = read_split(inputs.test)
+    sample = read_messages(inputs.messages)[1]["sample"]
     r_in = float(np.quantile(_edge_distances(test.x, test.dim), 0.99))
     r_max = spec.range_factor * r_in
     rng = np.random.default_rng(spec.seed)
@@ -293,7 +298,7 @@ def judge_cell(
     heldout = heldout_graphs(test, sample_graphs(len(test.x), sample["graphs"], sample["seed"]), spec.edges, rng)
     judged_edges = energy_edges if record["model"].message_kind == "energy" else force_edges
     values, held, probe = judged_edges(model, test, heldout, pairs, rng, r_max, result["inputs"], spec)
-    front = read_front(front_path, result["inputs"], result)
+    front = read_front(inputs.front, result["inputs"], result)
     components = []
     for entry in result["components"]:
         k = int(entry["component"][1:])

@@ -24,6 +24,7 @@ import numpy as np
 import sympy
 
 from symdistill.core.expressions import ExpressionError, parse
+from symdistill.core.specs import Spec
 
 AXES = ("x", "y", "z")
 SOFTENING = 0.01  # the built-ins' r → r + 0.01, as the reference
@@ -51,7 +52,7 @@ SYMBOLS: dict[str, sympy.Symbol] = {"r": r, "m1": m1, "m2": m2, "q1": q1, "q2": 
 
 
 @dataclass(frozen=True)
-class PairLaw:
+class PairLaw(Spec):
     """A system's pair energy as config and a dataset's provenance write it."""
 
     name: str

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from symdistill.core.bundles import Files
 from symdistill.core.io import InputError, atomic_output, check_finite
 from symdistill.core.names import check_cell_identity
 from symdistill.nbody.data import AXES, feature_names, read_split
@@ -205,12 +206,18 @@ def sample_graphs(n_test: int, graphs: int, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n_test, size=min(graphs, n_test), replace=False))
 
 
-def extract_messages(
-    model_path: str | Path, test_path: str | Path, out_path: str | Path, graphs: int, seed: int
-) -> None:
+@dataclass(frozen=True)
+class MessageInputs(Files):
+    """Rule ``messages``' inputs: the cell's network and the dataset's test split."""
+
+    model: Path
+    test: Path
+
+
+def extract_messages(inputs: MessageInputs, out_path: str | Path, graphs: int, seed: int) -> None:
     """Rule ``messages``: the message table of ``graphs`` sampled test graphs of one trained cell."""
-    model, record = load_model(model_path)
-    test = read_split(test_path)
+    model, record = load_model(inputs.model)
+    test = read_split(inputs.test)
     frame, meta = message_table(model, record, test.x[sample_graphs(len(test.x), graphs, seed)])
-    meta.update(sample={"graphs": graphs, "seed": seed, "test_file": str(test_path)})
+    meta.update(sample={"graphs": graphs, "seed": seed, "test_file": str(inputs.test)})
     write_messages(frame, meta, out_path)

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 from torch_geometric.nn import MessagePassing
 
+from symdistill.core.specs import Spec
 from symdistill.engine.mlp import mlp
 from symdistill.nbody.systems import edge_index as system_edges
 
@@ -216,7 +217,7 @@ ARCHITECTURES: dict[str, type[Network]] = {
 
 
 @dataclass(frozen=True)
-class ModelSpec:
+class ModelSpec(Spec):
     """A resolved model variant: config ``models.NAME`` less ``sims`` and ``training``, ``msg_dim`` a number.
 
     Fields in alphabetical order, as ``symdistill.config.model_params`` sorts them: ``asdict`` then gives the

@@ -34,14 +34,16 @@ import sympy
 import torch
 from torch import Tensor, nn
 
+from symdistill.core.bundles import Files
 from symdistill.core.expressions import ExpressionError, to_sympy
 from symdistill.core.io import InputError, atomic_output, package_versions, read_json, write_json
 from symdistill.core.names import check_cell_identity
-from symdistill.core.specs import spec_from
+from symdistill.core.specs import Spec
 from symdistill.engine.devices import deterministic_kernels
 from symdistill.engine.model_files import save_record
 from symdistill.engine.search_files import read_front
-from symdistill.nbody.data import AXES
+from symdistill.engine.training import TrainingOutputs
+from symdistill.nbody.data import AXES, SplitFiles
 from symdistill.nbody.models import EdgeOutput, GraphNetwork, ModelSpec, build_model
 from symdistill.nbody.symbolic import input_names
 from symdistill.nbody.train import (
@@ -181,7 +183,7 @@ class ReplacedNetwork(nn.Module):
 
 
 @dataclass(frozen=True)
-class ReplacementSpec:
+class ReplacementSpec(Spec):
     """Config ``framework``: which equation replaces each component, whether its constants train, and the
     retraining's overrides of the cell's own training settings."""
 
@@ -247,18 +249,16 @@ def replaced_network(record: Mapping[str, Any], network: nn.Module, equations: M
     return ReplacedNetwork(messages, network.node_model)
 
 
-def cell_equations(
-    dim: int, judge_path: str | Path, front_path: str | Path, rest_path: str | Path, choice: str, cell: str
-) -> dict[str, dict[str, Any]]:
+def cell_equations(dim: int, inputs: ReplaceInputs, choice: str, cell: str) -> dict[str, dict[str, Any]]:
     """The equation of each component φe carries (``chosen_equations``), from the cell's fronts (the symbolic
     stage's and symbolic_rest's) and its judge, each file checked to be the cell's."""
-    judge = read_json(judge_path)
-    check_cell_identity(judge_path, judge["cell"])
+    judge = read_json(inputs.judge)
+    check_cell_identity(inputs.judge, judge["cell"])
     names = input_names(dim)
-    fronts = [read_front(front_path, names), read_front(rest_path, names, rerun="symbolic_rest")]
+    fronts = [read_front(inputs.front, names), read_front(inputs.rest, names, rerun="symbolic_rest")]
     found = [front for front in fronts if len(front)] or fronts[:1]  # concat warns on empty frames
     front = pd.concat(found, ignore_index=True)
-    check_judged(front, judge, judge_path)
+    check_judged(front, judge, inputs.judge)
     chosen = chosen_equations(front, judge, choice)
     if not chosen:
         log.warning("%s: the search left no equation; every message component is zero", cell)
@@ -269,37 +269,43 @@ def retraining_spec(record: Mapping[str, Any], spec: ReplacementSpec, cell: str)
     """φv's retraining: the cell's own spec, no regulariser, its training settings with ``framework.training``'s."""
     return TrainingSpec(
         replace(record["model"], regularizer="none"),  # the messages are equations now: nothing to sparsify
-        spec_from(TrainingSettings, {**record["training"], **spec.training}, f"{cell}: framework.training"),
+        TrainingSettings.from_params({**record["training"], **spec.training}, f"{cell}: framework.training"),
         record["system"],
         record["seed"],
     )
 
 
+@dataclass(frozen=True)
+class ReplaceInputs(Files):
+    """Rule ``replace``'s inputs: the cell's network, its fronts (the symbolic stage's and symbolic_rest's), its
+    judge, and the dataset's splits."""
+
+    model: Path
+    front: Path
+    judge: Path
+    rest: Path
+    train: Path
+    test: Path
+
+    @property
+    def splits(self) -> SplitFiles:
+        return SplitFiles(self.train, self.test)
+
+
 def replace_edge_model(
-    cell: str,
-    model_path: str | Path,
-    front_path: str | Path,
-    judge_path: str | Path,
-    rest_path: str | Path,
-    train_path: str | Path,
-    test_path: str | Path,
-    output: str | Path,
-    history_path: str | Path,
-    metrics_path: str | Path,
-    spec: ReplacementSpec,
-    threads: int = 1,
+    cell: str, inputs: ReplaceInputs, outputs: TrainingOutputs, spec: ReplacementSpec, threads: int = 1
 ) -> None:
     """Rule ``replace``: φe → the cell's equations (Table 5's components and ``symbolic_rest``'s), φv retrained;
     the replaced model, its history and metrics."""
     torch.set_num_threads(threads)
     device = torch.device("cpu")  # the cell's CPU job: never a GPU it did not ask for
     deterministic_kernels()
-    network, record = load_model(model_path)
-    chosen = cell_equations(record["system"]["dim"], judge_path, front_path, rest_path, spec.equation, cell)
+    network, record = load_model(inputs.model)
+    chosen = cell_equations(record["system"]["dim"], inputs, spec.equation, cell)
     model = replaced_network(record, network, {c: e["sympy"] for c, e in chosen.items()}).to(device)
     model.edges.requires_grad_(spec.trainable_constants)
     retrain = retraining_spec(record, spec, cell)
-    data = CellData.read(retrain, train_path, test_path, device)
+    data = CellData.read(retrain, inputs.splits, device)
     run = new_run(retrain, device, model)
     model.eval()
     before = test_loss(model, data.graph, data.x_test, data.y_test)
@@ -310,11 +316,11 @@ def replace_edge_model(
     model.eval()
     after = test_loss(model, data.graph, data.x_test, data.y_test)
     history = pd.DataFrame(run.history)
-    save_record(output, replaced_record(cell, chosen, spec, record, retrain, model))
-    with atomic_output(history_path) as tmp:
+    save_record(outputs.model, replaced_record(cell, chosen, spec, record, retrain, model))
+    with atomic_output(outputs.history) as tmp:
         history.to_parquet(tmp, index=False)
     write_json(
-        metrics_path,
+        outputs.metrics,
         {
             "cell": cell,
             "equations": chosen,

@@ -24,7 +24,8 @@ import numpy as np
 
 from symdistill.core.io import package_versions
 from symdistill.core.names import Dataset
-from symdistill.nbody.data import DatasetWriter
+from symdistill.core.specs import Spec
+from symdistill.nbody.data import DatasetWriter, SplitFiles
 from symdistill.nbody.integrator import integrate
 from symdistill.nbody.laws import PairLaw
 from symdistill.nbody.systems import get_system, use
@@ -36,7 +37,7 @@ SLOTS = 256  # simulations in flight at once within a call
 
 
 @dataclass(frozen=True)
-class SimulationSpec:
+class SimulationSpec(Spec):
     """Everything that determines a dataset's contents (the ``simulate`` rule's params)."""
 
     sim: str
@@ -90,7 +91,7 @@ def initial_state(sim: str, key: jax.Array, n: int, dim: int) -> jax.Array:
 
 
 @dataclass(frozen=True)
-class Shift:
+class Shift(Spec):
     """An out-of-distribution set: the test split's initial conditions changed as declared (config ``ood.shifts``).
 
     Training draws positions and velocities from N(0, 1) and log-masses from N(0, 1); a shift scales the first two,
@@ -201,10 +202,8 @@ def _use_law(spec: SimulationSpec, law: PairLaw | None) -> None:
     get_system(spec.sim)
 
 
-def simulate_dataset(
-    spec: SimulationSpec, train_path: str | Path, test_path: str | Path, law: PairLaw | None = None
-) -> None:
-    """Write the train and test splits of one dataset ``{sim}_{dim}d_n{n}``.
+def simulate_dataset(spec: SimulationSpec, splits: SplitFiles, law: PairLaw | None = None) -> None:
+    """Rule ``simulate``: write the train and test splits of one dataset ``{sim}_{dim}d_n{n}``.
 
     ``law``: the system's pair law (the rule passes it for every system; a built-in's is its own by default).
     """
@@ -213,8 +212,8 @@ def simulate_dataset(
     times = steps * spec.interval
     if spec.split == "seed":
         for split, seed, n_sims, path in (
-            ("train", spec.seed, spec.train_sims, train_path),
-            ("test", spec.test_seed, spec.test_sims, test_path),
+            ("train", spec.seed, spec.train_sims, splits.train),
+            ("test", spec.test_seed, spec.test_sims, splits.test),
         ):
             with DatasetWriter(path, _metadata(spec, split, seed, n_sims, len(steps))) as writer:
                 for sims, keys, width in _chunks(seed, n_sims, spec.n, f"{spec.sim} {split}"):
@@ -226,7 +225,7 @@ def simulate_dataset(
         raise ValueError(f"time split leaves no training snapshots ({len(steps)} kept, {n_test} for test)")
     train_meta = _metadata(spec, "train", spec.seed, spec.train_sims, cut)
     test_meta = _metadata(spec, "test", spec.seed, spec.train_sims, n_test)
-    with DatasetWriter(train_path, train_meta) as train, DatasetWriter(test_path, test_meta) as test:
+    with DatasetWriter(splits.train, train_meta) as train, DatasetWriter(splits.test, test_meta) as test:
         for sims, keys, width in _chunks(spec.seed, spec.train_sims, spec.n, f"{spec.sim} (time split)"):
             states, accel = simulate(spec, keys, width)
             train.write(sims, steps[:cut], times[:cut], states[:, :cut], accel[:, :cut])
@@ -234,8 +233,9 @@ def simulate_dataset(
 
 
 def simulate_ood(spec: SimulationSpec, shift: Shift, path: str | Path, law: PairLaw | None = None) -> None:
-    """Write the out-of-distribution set ``shift`` of dataset ``spec``: ``test_sims`` simulations from the keys of
-    ``test_seed`` (with ``split: seed``, the test split's own) from shifted initial conditions, every kept snapshot.
+    """Rule ``ood``: write the out-of-distribution set ``shift`` of dataset ``spec``: ``test_sims`` simulations
+    from the keys of ``test_seed`` (with ``split: seed``, the test split's own) from shifted initial conditions,
+    every kept snapshot.
 
     The file's metadata is the test split's with ``n`` the set's bodies, ``split_name`` = ``ood/{name}`` and
     ``ood`` = the dataset whose models it tests and the shift, so that a reader can tell exactly how it differs.

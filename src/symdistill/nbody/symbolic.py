@@ -19,7 +19,7 @@ from symdistill.core.names import carried_components
 from symdistill.engine.budget import check_backend
 from symdistill.engine.front import fit_component, sample_rows
 from symdistill.engine.search import SearchSpec
-from symdistill.engine.search_files import result_record, write_front
+from symdistill.engine.search_files import SearchOutputs, result_record, write_front
 from symdistill.nbody.data import AXES
 
 log = logging.getLogger(__name__)
@@ -46,8 +46,7 @@ def fitting_sample(frame: pd.DataFrame, spec: SearchSpec) -> pd.DataFrame:
 
 def fit_symbolic(
     messages_path: str | Path,
-    front_path: str | Path,
-    result_path: str | Path,
+    outputs: SearchOutputs,
     spec: SearchSpec,
     threads: int = 1,
     ranks: Callable[[Mapping[str, Any]], range] | None = None,
@@ -69,14 +68,13 @@ def fit_symbolic(
         fit_component(sample, names, component, spec, threads, meta["cell"])
         for component in meta["ranked_components"][chosen.start : chosen.stop]
     ]
-    write_front([fit.front for fit in fits if fit.front is not None], front_path)
-    write_json(result_path, result_record(meta["cell"], names, len(sample), fits, spec, threads))
+    write_front([fit.front for fit in fits if fit.front is not None], outputs.front)
+    write_json(outputs.result, result_record(meta["cell"], names, len(sample), fits, spec, threads))
 
 
 def fit_rest(
     messages_path: str | Path,
-    front_path: str | Path,
-    result_path: str | Path,
+    outputs: SearchOutputs,
     spec: SearchSpec,
     components: int | str,
     threads: int = 1,
@@ -86,8 +84,7 @@ def fit_rest(
     bottleneck, φe would lose a direction of the force)."""
     fit_symbolic(
         messages_path,
-        front_path,
-        result_path,
+        outputs,
         spec,
         threads,
         ranks=lambda meta: range(

@@ -30,11 +30,11 @@ from torch import Tensor
 
 from symdistill.core.io import atomic_output, package_versions, write_json
 from symdistill.core.names import check_cell_identity
-from symdistill.core.specs import spec_from
+from symdistill.core.specs import Spec
 from symdistill.engine.devices import device_name, keep_heap_memory, torch_build, training_device
 from symdistill.engine.model_files import file_digest, read_saved, resume, save_checkpoint, save_record
-from symdistill.engine.training import Run, TrainingError, check_divergence, log_epoch, optimised_run
-from symdistill.nbody.data import Split, read_split
+from symdistill.engine.training import Run, TrainingError, TrainingOutputs, check_divergence, log_epoch, optimised_run
+from symdistill.nbody.data import Split, SplitFiles, read_split
 from symdistill.nbody.models import EdgeOutput, Graph, ModelSpec, Network, build_model
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ EVAL_BATCH = 1024
 
 
 @dataclass(frozen=True)
-class TrainingSettings:
+class TrainingSettings(Spec):
     """The optimiser's budget and schedule: config ``training`` with a variant's overrides, batch size resolved.
 
     Fields in alphabetical order, as ``symdistill.config.model_params`` sorts them (see ``ModelSpec``).
@@ -62,7 +62,7 @@ class TrainingSettings:
 
 
 @dataclass(frozen=True)
-class TrainingSpec:
+class TrainingSpec(Spec):
     """Everything that determines a trained model: ``symdistill.config.model_params`` plus the seed."""
 
     model: ModelSpec
@@ -71,12 +71,13 @@ class TrainingSpec:
     seed: int
 
     @classmethod
-    def from_params(cls, params: Mapping[str, Any], where: str = "train params") -> TrainingSpec:
+    def from_params(cls, params: Mapping[str, Any], where: str | None = None) -> TrainingSpec:
         """The spec from the rule's params (plain data, as Snakemake hashes them); every key checked by name."""
-        params = spec_from(_Params, params, where)
+        where = where or "train params"
+        params = _Params.from_params(params, where)
         return cls(
-            spec_from(ModelSpec, params.model, f"{where}: model"),
-            spec_from(TrainingSettings, params.training, f"{where}: training"),
+            ModelSpec.from_params(params.model, f"{where}: model"),
+            TrainingSettings.from_params(params.training, f"{where}: training"),
             dict(params.system),
             params.seed,
         )
@@ -91,7 +92,7 @@ class TrainingSpec:
 
 
 @dataclass(frozen=True)
-class _Params:
+class _Params(Spec):
     """The shape of the train rule's params, before its parts are typed."""
 
     model: Mapping[str, Any]
@@ -231,12 +232,12 @@ class CellData:
     digests: tuple[str, str]  # SHA-256 of the train and test files: part of the checkpoint's fingerprint
 
     @classmethod
-    def read(cls, spec: TrainingSpec, train_path: str | Path, test_path: str | Path, device: torch.device) -> CellData:
-        x, y = _tensors(read_split(train_path), device)
-        x_test, y_test = _tensors(read_split(test_path), device)
+    def read(cls, spec: TrainingSpec, splits: SplitFiles, device: torch.device) -> CellData:
+        x, y = _tensors(read_split(splits.train), device)
+        x_test, y_test = _tensors(read_split(splits.test), device)
         monitor = torch.from_numpy(monitor_indices(len(x_test), spec.training.monitor_graphs)).to(device)
         graph = Graph.for_system(spec.system["sim"], spec.system["n"], device)
-        return cls(x, y, x_test, y_test, monitor, graph, (file_digest(train_path), file_digest(test_path)))
+        return cls(x, y, x_test, y_test, monitor, graph, (file_digest(splits.train), file_digest(splits.test)))
 
     def monitor_loss(self, model: Network) -> float:
         return test_loss(model, self.graph, self.x_test[self.monitor], self.y_test[self.monitor])
@@ -259,38 +260,21 @@ class Trained:
         return {"device": self.device.type, "device_name": device_name(self.device), "threads": self.threads}
 
 
-@dataclass(frozen=True)
-class OutputPaths:
-    """The train rule's outputs."""
-
-    model: Path
-    history: Path
-    metrics: Path
-
-    @property
-    def checkpoint(self) -> Path:
-        return self.model.with_name("checkpoint.pt")
-
-
 def train_cell(
     spec: TrainingSpec,
     cell: str,
-    train_path: str | Path,
-    test_path: str | Path,
-    model_path: str | Path,
-    history_path: str | Path,
-    metrics_path: str | Path,
+    splits: SplitFiles,
+    paths: TrainingOutputs,
     threads: int = 1,
     device: str = "auto",
 ) -> None:
-    """Train one cell and write model.pt, history.parquet and metrics.json; resume from checkpoint.pt if present.
-    ``device``: config ``training.device`` (``training_device``)."""
+    """Rule ``train``: train one cell and write model.pt, history.parquet and metrics.json; resume from
+    checkpoint.pt if present. ``device``: config ``training.device`` (``engine.devices.training_device``)."""
     torch.set_num_threads(threads)
     keep_heap_memory()
     device = training_device(device)
     log.info("%s: device %s (%s), %d threads", cell, device, device_name(device), threads)
-    data = CellData.read(spec, train_path, test_path, device)
-    paths = OutputPaths(Path(model_path), Path(history_path), Path(metrics_path))
+    data = CellData.read(spec, splits, device)
     fingerprint = spec.fingerprint(*data.digests)
 
     run = new_run(spec, device)
@@ -341,7 +325,7 @@ def train_and_record_epoch(run: Run, spec: TrainingSpec, data: CellData, cell: s
 HISTORY_COLUMNS = ("epoch", "train_loss", "test_loss", "lr", "graphs", "seconds", "message_std")  # history.parquet
 
 
-def write_outputs(run: Run, spec: TrainingSpec, trained: Trained, paths: OutputPaths) -> None:
+def write_outputs(run: Run, spec: TrainingSpec, trained: Trained, paths: TrainingOutputs) -> None:
     """model.pt (the network with its spec and provenance), history.parquet and metrics.json, each atomically."""
     history = pd.DataFrame(run.history)
     save_record(
@@ -385,7 +369,7 @@ def read_model_record(path: str | Path, expected: str, what: str, device: torch.
     ``ModelSpec``; rejects unreadable, foreign and moved files by name."""
     record = read_saved(path, expected, what, device)
     check_cell_identity(path, record["cell"])
-    return {**record, "model": spec_from(ModelSpec, record["model"], f"{path}: model")}
+    return {**record, "model": ModelSpec.from_params(record["model"], f"{path}: model")}
 
 
 def load_model(path: str | Path, device: torch.device | str = "cpu") -> tuple[Network, dict[str, Any]]:

@@ -16,12 +16,15 @@ them can be made in one process without leaking memory or needing a GUI backend.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from symdistill.core.bundles import Files
 from symdistill.core.fits import affine_fit
 from symdistill.core.io import read_json, read_rows
 from symdistill.core.names import recorded_message_kind
@@ -252,27 +255,38 @@ def generalisation_figure(record: Mapping[str, Any], cell: str) -> Figure:
 # ---------------------------------------------------------------- the rule
 
 
-def cell_figures(
-    inputs: Mapping[str, str], outputs: Mapping[str, str], rollout_simulation: int, rollout_substeps: int
-) -> None:
-    """Rule ``figures``: the PNGs of one cell, ``outputs[name]`` for each name in FIGURES.
+@dataclass(frozen=True)
+class CellFigureInputs(Files):
+    """Rule ``figures``' inputs: the cell's training history and network, its messages, force fit, front and
+    judge, its test split and its generalisation file."""
 
-    ``inputs`` holds the cell's history, messages, forcefit, front, judge, model, test and generalisation files by
-    those names.
-    """
-    history = read_rows(inputs["history"], HISTORY_COLUMNS, "a training history", "train")
-    fit = read_json(inputs["forcefit"])
+    history: Path
+    model: Path
+    messages: Path
+    forcefit: Path
+    front: Path
+    judge: Path
+    test: Path
+    generalisation: Path
+
+
+def cell_figures(
+    inputs: CellFigureInputs, outputs: Mapping[str, str | Path], rollout_simulation: int, rollout_substeps: int
+) -> None:
+    """Rule ``figures``: the PNGs of one cell, ``outputs[name]`` for each name in FIGURES."""
+    history = read_rows(inputs.history, HISTORY_COLUMNS, "a training history", "train")
+    fit = read_json(inputs.forcefit)
     cell = fit["cell"]
-    frame, meta = read_messages(inputs["messages"])
+    frame, meta = read_messages(inputs.messages)
     dim = meta["system"]["dim"]
-    verdict = read_json(inputs["judge"])
-    front = read_front(inputs["front"], input_names(dim))
+    verdict = read_json(inputs.judge)
+    front = read_front(inputs.front, input_names(dim))
     try:
         pareto = pareto_figure(front, verdict, cell)
     except ValueError as err:
-        raise ValueError(f"{inputs['front']} and {inputs['judge']}: {err}") from None
-    model, record = load_model(inputs["model"])
-    truth, times = stored_trajectory(inputs["test"], rollout_simulation)
+        raise ValueError(f"{inputs.front} and {inputs.judge}: {err}") from None
+    model, record = load_model(inputs.model)
+    truth, times = stored_trajectory(inputs.test, rollout_simulation)
     system = record["system"]
     predicted = rk4_rollout(gnn_acceleration(model, system["sim"], system["n"]), truth[0], times, dim, rollout_substeps)
     figures = {
@@ -281,7 +295,7 @@ def cell_figures(
         "pareto": pareto,
         "training": training_figure(history, cell),
         "trajectory": trajectory_figure(truth, predicted, times, dim, cell),
-        "generalisation": generalisation_figure(read_json(inputs["generalisation"]), cell),
+        "generalisation": generalisation_figure(read_json(inputs.generalisation), cell),
     }
     for name in FIGURES:
         save(figures[name], outputs[name])

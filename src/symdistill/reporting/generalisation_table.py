@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from symdistill.core.names import IN_DISTRIBUTION, parse_dataset
-from symdistill.core.rendering import Entry, Note, WideTable
+from symdistill.core.rendering import Entry, Note, TableFiles, WideTable
 from symdistill.core.vocabulary import GENERALISATION_MODELS, NOT_RUN
 from symdistill.reporting.records import TableInputError, read_cells
 from symdistill.reporting.references import row_name
@@ -108,10 +108,10 @@ def render_generalisation(frame: pd.DataFrame) -> WideTable:
     return WideTable("Generalisation: relative error in and out of distribution", groups, rows, notes)
 
 
-def make_generalisation_table(paths: Iterable[str | Path], csv: str | Path, md: str | Path, page: str | Path) -> None:
+def make_generalisation_table(paths: Iterable[str | Path], files: TableFiles) -> None:
     """Rule ``generalisation_table``: results/tables/generalisation.{csv,md,html}."""
     frame = generalisation_frame(paths)
-    write_table(frame, render_generalisation(frame), csv, md, page)
+    write_table(frame, render_generalisation(frame), files)
 
 
 def read_generalisation_table(path: str | Path) -> pd.DataFrame:

@@ -26,10 +26,12 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 
+from symdistill.core.bundles import Files
 from symdistill.core.io import atomic_output
 from symdistill.core.names import Cell, parse_dataset
 from symdistill.core.rendering import (
     Entry,
+    TableFiles,
     WideTable,
     html_page,
     mark,
@@ -38,6 +40,7 @@ from symdistill.core.rendering import (
     value_text,
     wide_table,
 )
+from symdistill.core.specs import Spec
 from symdistill.core.vocabulary import LEGEND, NOT_RUN, READINGS, SYMBOLS, TIMEOUT, VERDICTS
 from symdistill.reporting.agreement import (
     agreement_notes,
@@ -94,7 +97,7 @@ SCHEMAS: dict[str, dict[str, str]] = {
 
 
 @dataclass(frozen=True)
-class TableSettings:
+class TableSettings(Spec):
     """The ``tables`` rule's params (config ``report``)."""
 
     paper_models: dict[str, str]  # our model variant → the paper's column (Std, Bottleneck, L1, KL, FlatHGN)
@@ -367,12 +370,13 @@ def render_table(name: str, frame: pd.DataFrame, settings: TableSettings) -> Wid
 # ---------------------------------------------------------------- files
 
 
-def write_table(frame: pd.DataFrame, wide: WideTable, csv: str | Path, md: str | Path, page: str | Path) -> None:
-    with atomic_output(csv) as tmp:
+def write_table(frame: pd.DataFrame, wide: WideTable, files: TableFiles) -> None:
+    """The tidy frame as CSV, its wide view as Markdown and HTML, each atomically."""
+    with atomic_output(files.csv) as tmp:
         frame.to_csv(tmp, index=False)
-    with atomic_output(md) as tmp:
+    with atomic_output(files.md) as tmp:
         tmp.write_text(wide.markdown(), encoding="utf-8")
-    with atomic_output(page) as tmp:
+    with atomic_output(files.html) as tmp:
         tmp.write_text(html_page(wide.title, wide.html()), encoding="utf-8")
 
 
@@ -395,35 +399,36 @@ def read_table(path: str | Path, name: str) -> pd.DataFrame:
         raise TableInputError(f"{path}: a value does not fit the {name} column types ({err})") from None
 
 
-def build_tables(
-    metrics: Iterable[str | Path],
-    forcefits: Iterable[str | Path],
-    judges: Iterable[str | Path],
-    settings: TableSettings,
-) -> dict[str, pd.DataFrame]:
+@dataclass(frozen=True)
+class TableInputs(Files):
+    """Rule ``tables``' inputs: every cell's metrics.json, force-fit JSON and judge JSON."""
+
+    metrics: list[Path]
+    forcefit: list[Path]
+    judge: list[Path]
+
+
+def build_tables(inputs: TableInputs, settings: TableSettings) -> dict[str, pd.DataFrame]:
     """The three tidy tables from every cell's metrics.json, force-fit JSON and judge JSON."""
     return {
-        "table5_success": table5_frame(read_cells(judges, outcomes_of, EXPECTED["judge"]), settings),
+        "table5_success": table5_frame(read_cells(inputs.judge, outcomes_of, EXPECTED["judge"]), settings),
         "table1_r2": table1_frame(
-            {cell: r2 for cell, r2 in read_cells(forcefits, r2_of, EXPECTED["forcefit"]).items() if r2 is not None},
+            {
+                cell: r2
+                for cell, r2 in read_cells(inputs.forcefit, r2_of, EXPECTED["forcefit"]).items()
+                if r2 is not None
+            },
             settings,
         ),
-        "table3_loss": table3_frame(read_cells(metrics, recorded_test_loss, EXPECTED["metrics"]), settings),
+        "table3_loss": table3_frame(read_cells(inputs.metrics, recorded_test_loss, EXPECTED["metrics"]), settings),
     }
 
 
-def make_tables(
-    metrics: Iterable[str | Path],
-    forcefits: Iterable[str | Path],
-    judges: Iterable[str | Path],
-    outputs: Mapping[str, str | Path],
-    settings: TableSettings,
-) -> None:
+def make_tables(inputs: TableInputs, outputs: Mapping[str, str | Path], settings: TableSettings) -> None:
     """Rule ``tables``: each table as CSV, Markdown and HTML at ``outputs[f"{table}_{csv|md|html}"]``, and Table 5
     as one picture at ``outputs["table5_grid_{png|svg}"]``."""
-    frames = build_tables(metrics, forcefits, judges, settings)
+    frames = build_tables(inputs, settings)
     for name, frame in frames.items():
-        write_table(
-            frame, render_table(name, frame, settings), *(outputs[f"{name}_{ext}"] for ext in ("csv", "md", "html"))
-        )
+        files = TableFiles(*(Path(outputs[f"{name}_{ext}"]) for ext in ("csv", "md", "html")))
+        write_table(frame, render_table(name, frame, settings), files)
     write_grid(frames["table5_success"], outputs["table5_grid_png"], outputs["table5_grid_svg"])
