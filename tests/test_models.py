@@ -151,3 +151,43 @@ def test_flathgn_momenta_enter_the_energies_and_training_differentiates_twice() 
     assert len(weights) == 8 and all(p.grad is not None and p.grad.abs().sum() > 0 for p in weights)
     with pytest.raises(ValueError, match="msg_dim must be 1"):
         build_model(variant("hgn", 2, 16), 2)
+
+
+# What model.pt files hold (``state_dict``): a network's description (docstring, sizes, repr) must leave it alone,
+# or every model file written before would stop loading.
+STATE_KEYS = {
+    "gn": [
+        f"{part}.{k}.{p}" for part in ("edge_model", "node_model") for k in (0, 2, 4, 6) for p in ("weight", "bias")
+    ],
+    "pm": [f"edge_model.{k}.{p}" for k in (0, 2, 4, 6, 8, 10) for p in ("weight", "bias")]
+    + [f"node_model.{k}.{p}" for k in (0, 2, 4, 6) for p in ("weight", "bias")],
+    "cust": [f"edge_model.{m}.{p}" for m in ("encode", "inverse", "inverse_square", "out") for p in ("weight", "bias")]
+    + [f"node_model.{k}.{p}" for k in (0, 2, 4, 6) for p in ("weight", "bias")],
+    "hgn": [
+        f"{part}.{k}.{p}" for part in ("pair_energy", "self_energy") for k in (0, 2, 4, 6) for p in ("weight", "bias")
+    ],
+}
+STATE_KEYS["vargn"] = STATE_KEYS["gn"]
+
+
+@pytest.mark.parametrize("architecture", sorted(STATE_KEYS))
+def test_a_network_describes_itself_and_keeps_its_state_keys(architecture: str) -> None:
+    msg_dim = 1 if architecture == "hgn" else 3
+    spec = ModelSpec(architecture, 16, 1.0, "mae", msg_dim, "all_graphs", 0.01, "none")
+    model = build_model(spec, 2)
+    assert sorted(model.state_dict()) == sorted(STATE_KEYS[architecture])
+    assert (model.n_features, model.msg_dim, model.dim, model.hidden) == (6, msg_dim, 2, 16)
+    assert f"n_features=6, msg_dim={msg_dim}, dim=2, hidden=16" in repr(model).splitlines()[1]
+    assert type(model).__doc__ and "Shapes" in (type(model).__doc__ + (GraphNetwork.__doc__ or ""))
+
+
+def test_the_halo_network_describes_itself_and_keeps_its_state_keys() -> None:
+    from symdistill.cosmology.network import HaloModelSpec, HaloNetwork
+
+    model = HaloNetwork(HaloModelSpec(hidden=8, layers=2, loss="mae", msg_dim=3, reg_weight=0.01))
+    mlp = [f"{k}.{p}" for k in (0, 2, 4) for p in ("weight", "bias")]
+    expected = ["edge_model.0.mean", "edge_model.0.std", *(f"edge_model.1.{k}" for k in mlp)]
+    expected += ["node_input.mean", "node_input.std", *(f"node_model.{k}" for k in mlp)]
+    assert sorted(model.state_dict()) == sorted(expected)
+    assert "edge_inputs=4, node_inputs=2, msg_dim=3, hidden=8, layers=2" in repr(model)
+    assert "Standardise(features=4)" in repr(model)

@@ -50,12 +50,18 @@ class Standardise(nn.Module):
     Why: in the law's units the distances span 0–0.17 and the kernel's edge sits at 0.065; a ReLU MLP fed that
     range needs many epochs before its first layer resolves the edge. Inside φe and φv, so the functions the
     symbolic fits see still take the law's units.
+
+    Shapes: (..., features) → (..., features); ``mean`` and ``std`` are buffers of ``features`` values.
     """
 
     def __init__(self, features: int):
         super().__init__()
+        self.features = features
         self.register_buffer("mean", torch.zeros(features))
         self.register_buffer("std", torch.ones(features))
+
+    def extra_repr(self) -> str:
+        return f"features={self.features}"
 
     def fit(self, x: Tensor) -> None:
         self.mean.copy_(x.double().mean(dim=0).float())
@@ -66,16 +72,43 @@ class Standardise(nn.Module):
 
 
 class HaloNetwork(nn.Module):
-    """φe: (M̃_i, M̃_j, r̃, Δṽ) → ``msg_dim`` message components; sum over incoming edges; φv: (M̃_i, |ṽ_i|, Σ) → δ."""
+    r"""The paper's cosmology GN (§4.3): messages on the radius graph, summed per halo, φv predicting δ.
+
+    .. math::
+
+        \mathbf{e}_{ij} = \phi_e(\tilde M_i, \tilde M_j, \tilde r_{ij}, |\Delta\tilde{\mathbf v}_{ij}|), \qquad
+        \hat\delta_i = \phi_v\Big(\tilde M_i, |\tilde{\mathbf v}_i|, \sum_{j:\, r_{ij} < R} \mathbf{e}_{ij}\Big)
+
+    for every edge j → i of the radius graph (``EDGE_INPUTS``, ``NODE_INPUTS``; dimensionless by ``HaloUnits``),
+    each input standardised inside φe and φv (``Standardise``), φe and φv MLPs of ``layers`` hidden layers of
+    ``hidden`` units.
+
+    Shapes: ``forward(nodes, edges, owner)`` takes the receiving halos' features (B, 2), their incoming edges'
+    (E, 4) and each edge's row among them (E,), and returns δ̂ (B,) and the messages (E, msg_dim).
+
+    Why the message sum is written here, not as the n-body ``GraphNetwork``'s: both sum φe over each receiver's
+    incoming edges with one ``index_add_``, but the n-body graphs are batches of identical small complete graphs
+    (a dense (graphs, n, ·) tensor and one fixed receiver index, which keeps a training step free of collation),
+    while the halo graph is one irregular radius graph whose batches are sets of halos with any number of
+    incoming edges (``DeviceCatalogue.batch``: an owner index per edge).
+    """
 
     def __init__(self, spec: HaloModelSpec):
         super().__init__()
+        self.edge_inputs, self.node_inputs = len(EDGE_INPUTS), len(NODE_INPUTS)
+        self.hidden, self.layers = spec.hidden, spec.layers
         self.msg_dim = spec.msg_dim
         self.edge_model = nn.Sequential(
             Standardise(len(EDGE_INPUTS)), mlp(len(EDGE_INPUTS), spec.hidden, spec.msg_dim, layers=spec.layers)
         )  # φe
         self.node_input = Standardise(len(NODE_INPUTS))
         self.node_model = mlp(len(NODE_INPUTS) + spec.msg_dim, spec.hidden, 1, layers=spec.layers)  # φv
+
+    def extra_repr(self) -> str:
+        return (
+            f"edge_inputs={self.edge_inputs}, node_inputs={self.node_inputs}, msg_dim={self.msg_dim}, "
+            f"hidden={self.hidden}, layers={self.layers}, aggr=add"
+        )
 
     def standardise(self, nodes: Tensor, edges: Tensor) -> None:
         """Fix the input scales from the catalogue's halos and edges (before training)."""

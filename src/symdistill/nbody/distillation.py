@@ -53,7 +53,11 @@ def node_input_names(dim: int, components: Sequence[int]) -> list[str]:
 
 
 class SymbolicNodeModel(nn.Module):
-    """φv as equations, one per acceleration component, of the node features and the summed messages."""
+    """φv as equations, one per acceleration component, of the node features and the summed messages.
+
+    Shapes: ``forward`` takes [node features, summed messages] (..., 2·dim + 2 + msg_dim) and returns the
+    accelerations (..., dim); its inputs by name are ``names``.
+    """
 
     def __init__(self, equations: Mapping[str, str], dim: int, msg_dim: int):
         super().__init__()
@@ -62,6 +66,9 @@ class SymbolicNodeModel(nn.Module):
         if sorted(equations) != sorted(axes):
             raise ValueError(f"φv's equations are for {sorted(equations)}, expected one for each of {axes}")
         self.equations = nn.ModuleList(CompiledExpression(to_sympy(equations[a], self.names), self.names) for a in axes)
+
+    def extra_repr(self) -> str:
+        return f"inputs={', '.join(self.names)}"
 
     def forward(self, inputs: Tensor) -> Tensor:
         columns = {name: inputs[..., k] for k, name in enumerate(self.names)}

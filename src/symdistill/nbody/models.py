@@ -62,13 +62,37 @@ class EdgeOutput:
 
 
 class GraphNetwork(MessagePassing):
-    """The GN of the paper ("OGN" in the reference code): φe, sum aggregation, φv predicting acceleration."""
+    r"""The GN of the paper ("OGN" in the reference code): φe, sum aggregation, φv predicting acceleration.
+
+    .. math::
+
+        \mathbf{e}_{ij} = \phi_e([\mathbf{x}_i, \mathbf{x}_j]), \qquad
+        \bar{\mathbf{e}}_i = \sum_{j \in \mathcal{N}(i)} \mathbf{e}_{ij}, \qquad
+        \hat{\mathbf{a}}_i = \phi_v([\mathbf{x}_i, \bar{\mathbf{e}}_i])
+
+    for every directed edge j → i (j the sender, i the receiver; ``edge_index[0]`` sends), with φe and φv MLPs
+    of three hidden layers of ``hidden`` units (ReLU). A node's features are [positions, velocities, charge,
+    mass], ``n_features`` = 2·dim + 2.
+
+    Shapes: ``run`` takes a batch of same-size graphs x (graphs, n, n_features) and returns the accelerations
+    (graphs, n, dim) and the messages (graphs, edges, msg_dim); ``forward`` (PyG's ``propagate``) takes flattened
+    nodes (N, n_features) and edge_index (2, E) and returns (N, dim).
+
+    Args: ``n_features``, ``msg_dim`` (the message's components), ``dim`` (the output: spatial dimensions),
+    ``hidden``: kept as attributes of the same names, shown by ``repr``.
+    """
 
     def __init__(self, n_features: int, msg_dim: int, dim: int, hidden: int = 300):
         super().__init__(aggr="add", flow="source_to_target")
+        self.n_features, self.dim, self.hidden = n_features, dim, hidden
         self.msg_dim = msg_dim
         self.edge_model = self.make_edge_model(2 * n_features, hidden, self.edge_outputs(msg_dim))  # φe
         self.node_model = mlp(n_features + msg_dim, hidden, dim)  # φv
+
+    __repr__ = nn.Module.__repr__  # the sizes and the submodules (PyG's repr shows the class name alone)
+
+    def extra_repr(self) -> str:
+        return f"n_features={self.n_features}, msg_dim={self.msg_dim}, dim={self.dim}, hidden={self.hidden}, aggr=add"
 
     @staticmethod
     def make_edge_model(n_in: int, hidden: int, n_out: int) -> nn.Module:
@@ -104,10 +128,17 @@ class GraphNetwork(MessagePassing):
 
 
 class VariationalGraphNetwork(GraphNetwork):
-    """KL variant ("varOGN"): φe outputs a mean and a log-variance per message component.
+    r"""KL variant ("varOGN"): φe outputs a mean and a log-variance per message component,
 
-    As in the reference, the two are interleaved (μ = columns 0, 2, 4, …; log σ² = 1, 3, 5, …) and the
-    message is one sample μ + σ·ε per forward pass, in training and in evaluation alike (``sample``).
+    .. math::
+
+        [\boldsymbol\mu_{ij}, \log\boldsymbol\sigma^2_{ij}] = \phi_e([\mathbf{x}_i, \mathbf{x}_j]), \qquad
+        \mathbf{e}_{ij} = \boldsymbol\mu_{ij} + \boldsymbol\sigma_{ij} \odot \boldsymbol\epsilon,
+        \quad \boldsymbol\epsilon \sim \mathcal{N}(0, I)
+
+    φe has 2·msg_dim outputs (edges, 2·msg_dim). As in the reference, the two are interleaved (μ = columns 0, 2,
+    4, …; log σ² = 1, 3, 5, …) and the message is one sample μ + σ·ε per forward pass, in training and in
+    evaluation alike (``sample``). Sizes and shapes as ``GraphNetwork``'s.
     """
 
     sample: bool = True
@@ -127,7 +158,7 @@ class PlusMinusGraphNetwork(GraphNetwork):
     """The fork's "PM" (BernardoRicci/symbolic_deep_learning): a deeper, wider φe, 300-450-600-450-300.
 
     The widths scale with ``hidden`` (1, 1.5, 2, 1.5, 1 ×); the fork hard-wires the output to 100, here it
-    follows the variant's message size.
+    follows the variant's message size. φv, the sum and the shapes as ``GraphNetwork``'s.
     """
 
     @staticmethod
@@ -140,14 +171,21 @@ class PlusMinusGraphNetwork(GraphNetwork):
 
 
 class InverseFeatures(nn.Module):
-    """The fork's "CUST" φe: h = ReLU(W x); message = W' [A/(h + 1), B/(h + 1)²], a bias towards inverse laws."""
+    """The fork's "CUST" φe: h = ReLU(W x) + 1; message = W' [A (1/h), B (1/h²)], a bias towards inverse laws.
+
+    Shapes: (..., n_in) → (..., n_out), through ``hidden`` units (A and B are hidden × hidden).
+    """
 
     def __init__(self, n_in: int, hidden: int, n_out: int):
         super().__init__()
+        self.n_in, self.hidden, self.n_out = n_in, hidden, n_out
         self.encode = nn.Linear(n_in, hidden)
         self.inverse = nn.Linear(hidden, hidden)
         self.inverse_square = nn.Linear(hidden, hidden)
         self.out = nn.Linear(2 * hidden, n_out)
+
+    def extra_repr(self) -> str:
+        return f"n_in={self.n_in}, hidden={self.hidden}, n_out={self.n_out}"
 
     def forward(self, x: Tensor) -> Tensor:
         h = torch.relu(self.encode(x)) + 1
@@ -155,7 +193,8 @@ class InverseFeatures(nn.Module):
 
 
 class CustomGraphNetwork(GraphNetwork):
-    """The fork's "CUST": φe built from inverse and inverse-square features; φv as the GN's."""
+    """The fork's "CUST": φe built from inverse and inverse-square features (``InverseFeatures``); φv, the sum and
+    the shapes as ``GraphNetwork``'s."""
 
     @staticmethod
     def make_edge_model(n_in: int, hidden: int, n_out: int) -> nn.Module:
@@ -163,21 +202,33 @@ class CustomGraphNetwork(GraphNetwork):
 
 
 class FlatHGN(nn.Module):
-    """The paper's flattened Hamiltonian graph network: H = Σ_edges H_pair(x_i, x_j) + Σ_nodes H_self(x_i).
+    r"""The paper's flattened Hamiltonian graph network:
+
+    .. math::
+
+        H = \sum_{j \to i} H_{\rm pair}(\mathbf{z}_i, \mathbf{z}_j) + \sum_i H_{\rm self}(\mathbf{z}_i),
+        \qquad \hat{\mathbf{a}}_i = -\frac{1}{m_i} \frac{\partial H}{\partial \mathbf{q}_i}
 
     Both energies are Softplus MLPs (smooth, so that the loss on ∂H/∂q has useful second derivatives) on
-    phase-space features: velocities are replaced by momenta p = m·v. The dynamics are Hamilton's,
-    dv/dt = −(∂H/∂q)/m, taken by autograd; the loss sees only dv/dt, as the reference. The message of an
-    edge is its pair energy, a scalar: the inductive bias itself is the bottleneck, so ``msg_dim`` is 1.
+    phase-space features z = [q, p = m·v, charge, m]. The dynamics are Hamilton's, taken by autograd; the loss
+    sees only dv/dt, as the reference. The message of an edge is its pair energy, a scalar: the inductive bias
+    itself is the bottleneck, so ``msg_dim`` is 1.
+
+    Shapes: ``run`` takes x (graphs, n, n_features) and returns the accelerations (graphs, n, dim) and the pair
+    energies (graphs, edges, 1). Sizes (``n_features``, ``dim``, ``hidden``, ``msg_dim``) are attributes.
     """
 
     def __init__(self, n_features: int, msg_dim: int, dim: int, hidden: int = 300):
         super().__init__()
         if msg_dim != 1:
             raise ValueError(f"FlatHGN's message is the scalar pair energy: msg_dim must be 1, not {msg_dim}")
+        self.n_features, self.hidden = n_features, hidden
         self.dim, self.msg_dim = dim, 1
         self.pair_energy = mlp(2 * n_features, hidden, 1, nn.Softplus)  # H_pair
         self.self_energy = mlp(n_features, hidden, 1, nn.Softplus)  # H_self
+
+    def extra_repr(self) -> str:
+        return f"n_features={self.n_features}, msg_dim={self.msg_dim}, dim={self.dim}, hidden={self.hidden}"
 
     def phase_space(self, x: Tensor) -> Tensor:
         """[q, v, charge, m] → [q, p = m·v, charge, m]."""

@@ -75,7 +75,10 @@ FUNCTIONS: dict[type, Callable[[Tensor], Tensor]] = {
 
 class CompiledExpression(nn.Module):
     """A SymPy expression as a torch function of named input columns; its floats outside exponents are the
-    entries of ``constants`` (trainable unless frozen), integers, rationals and exponents fixed."""
+    entries of ``constants`` (trainable unless frozen), integers, rationals and exponents fixed.
+
+    Shapes: ``forward`` takes a mapping name → tensor (all of one shape) and returns a tensor of that shape.
+    """
 
     def __init__(self, expr: sympy.Expr, names: list[str]):
         super().__init__()
@@ -83,6 +86,9 @@ class CompiledExpression(nn.Module):
         self._floats: dict[sympy.Float, int] = {}  # each distinct float is one constant, wherever it occurs
         self._term = _compile(expr, set(names), self._floats, in_exponent=False)
         self.constants = nn.Parameter(torch.tensor([float(f) for f in self._floats], dtype=torch.float64))
+
+    def extra_repr(self) -> str:
+        return f"{self.expression()}, inputs={', '.join(self.names)}"
 
     def expression(self) -> sympy.Expr:
         """The expression with the constants' current values: what a retrained equation now is."""
@@ -143,7 +149,13 @@ def edge_inputs(receiver: Tensor, sender: Tensor, dim: int) -> dict[str, Tensor]
 
 
 class SymbolicMessages(nn.Module):
-    """φe as equations: component k of the message is ``equations[k]``; components without one are zero."""
+    r"""φe as equations: component k of the message is ``equations[k]``; components without one are zero.
+
+    .. math:: e_{ij,k} = f_k(\Delta x, \Delta y, (\Delta z), r, m_1, m_2, q_1, q_2)
+
+    Shapes: ``forward(receiver, sender)`` takes node features (..., 2·dim + 2) each and returns the messages
+    (..., msg_dim). Sizes (``dim``, ``msg_dim``) and the ``components`` with an equation are attributes.
+    """
 
     def __init__(self, equations: Mapping[int, str], msg_dim: int, dim: int):
         super().__init__()
@@ -156,6 +168,9 @@ class SymbolicMessages(nn.Module):
             CompiledExpression(to_sympy(equations[k], names), names) for k in self.components
         )
 
+    def extra_repr(self) -> str:
+        return f"msg_dim={self.msg_dim}, dim={self.dim}, components={self.components}"
+
     def forward(self, receiver: Tensor, sender: Tensor) -> Tensor:
         inputs = edge_inputs(receiver, sender, self.dim)
         message = receiver.new_zeros(*receiver.shape[:-1], self.msg_dim)
@@ -165,7 +180,9 @@ class SymbolicMessages(nn.Module):
 
 
 class ReplacedNetwork(nn.Module):
-    """The cell's network with φe replaced by ``SymbolicMessages``: sum aggregation and φv as before."""
+    """The cell's network with φe replaced by ``SymbolicMessages``: sum aggregation and φv as before
+    (``GraphNetwork``'s formula and shapes, with e_ij the equations'); or, in the symbolic model, φv equations too
+    (``distillation.SymbolicNodeModel``)."""
 
     # the same batched pass: φe on every edge, summed per receiver, φv
     run = GraphNetwork.run
@@ -174,6 +191,9 @@ class ReplacedNetwork(nn.Module):
     def __init__(self, edges: SymbolicMessages, node_model: nn.Module):
         super().__init__()
         self.edges, self.node_model, self.msg_dim = edges, node_model, edges.msg_dim
+
+    def extra_repr(self) -> str:
+        return f"msg_dim={self.msg_dim}, aggr=add"
 
     def edge_output(self, receiver: Tensor, sender: Tensor) -> EdgeOutput:
         return EdgeOutput(self.edges(receiver, sender))
