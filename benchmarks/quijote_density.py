@@ -2,9 +2,9 @@
 
 Quijote's fiducial snapshot holds 512³ = 134,217,728 dark-matter particles in a 1000 Mpc/h box; rule halos_quijote
 deposits them by cloud-in-cell, smooths δ with a top-hat and reads it back at the 215,854 halos
-(``symdistill.quijote.overdensity_at``). Quijote is not on this machine, so uniform random particles and halos of
-the same counts stand in: the cost depends on the counts, not on where the particles are. Peak memory is the
-process's peak resident set, the particles' own 1.5 GiB (float32) included; the target is < 16 GiB.
+(``symdistill.cosmology.overdensity.overdensity_at``). Quijote is not on this machine, so uniform random particles
+and halos of the same counts stand in: the cost depends on the counts, not on where the particles are. Peak memory is
+the process's peak resident set, the particles' own 1.5 GiB (float32) included; the target is < 16 GiB.
 
     python benchmarks/quijote_density.py [--particles 134217728] [--halos 215854] [--grid 512] [--radius 15]
 """

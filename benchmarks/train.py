@@ -1,7 +1,7 @@
 """Training throughput in one run, same data and model: reference-style loader, our trainer, matmul limit.
 
 (a) the reference's way: a list of per-graph PyG ``Data`` objects collated by ``DataLoader`` every step,
-    then ``propagate``; (b) ``symdistill.train.train_epoch``; (c) the machine's matmul-bound limit for this
+    then ``propagate``; (b) ``symdistill.nbody.train.train_epoch``; (c) the machine's matmul-bound limit for this
     model: the time of one step's matrix products alone (every Linear layer forward, its weight gradient
     and the input gradient that backpropagation needs — none for the input features, the summed messages'
     columns for φv's first layer — at the batch's exact shapes), i.e. FLOPs per graph ÷ the GEMM rate

@@ -17,7 +17,7 @@ NO_RESULT = "no_result"  # the search left no front to judge
 VERDICTS = (*OUTCOMES, NO_RESULT)  # every outcome a judge JSON can record
 RECOVERED = ("strict", "on_front")  # the law is on the front: the default of ``report.success``
 
-# A reading accepts the law in any of its bases (symdistill.messages.true_forces): ``physical`` as the paper did,
+# A reading accepts the law in any of its bases (symdistill.nbody.messages.true_forces): ``physical`` as the paper did,
 # force or acceleration F/m₁; ``receiver_scaled`` also F times any function of the receiver's mass.
 READINGS: dict[str, tuple[str, ...]] = {
     "physical": ("force", "acceleration"),

@@ -48,7 +48,7 @@ NODE_INPUTS = ("m", "v")  # M̃_i, |v_i|~
 UNITS = {"position": "Mpc/h", "velocity": "km/s", "M": "1e10 Msun/h"}  # a catalogue file's, recorded with it
 
 
-SPLITS = tuple(HALO_SPLITS)  # the splits a network is trained under (symdistill.vocabulary.HALO_SPLITS)
+SPLITS = tuple(HALO_SPLITS)  # the splits a network is trained under (symdistill.core.vocabulary.HALO_SPLITS)
 
 
 @dataclass(frozen=True)

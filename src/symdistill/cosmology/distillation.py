@@ -62,7 +62,7 @@ def fit_halo_symbolic(
 
 
 def searched_rows(frame: pd.DataFrame, spec: SearchSpec) -> pd.DataFrame:
-    """The rows a search fits (``symbolic.sample_rows``); none to fit is an error, not an empty front."""
+    """The rows a search fits (``engine.front.sample_rows``); none to fit is an error, not an empty front."""
     if frame.empty:
         raise ValueError("no rows to fit: the table has no fitting edges or no training halos")
     return sample_rows(frame, spec)

@@ -341,8 +341,8 @@ def _read_coordinates(path: Path, out: np.ndarray) -> None:
 
 
 def quijote_catalogue(source: QuijoteSource) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The halos of ``source`` with their δ, columns :data:`symdistill.halos.COLUMNS` plus n_particles, and the
-    provenance a catalogue file carries (for :func:`symdistill.halos.write_catalogue`).
+    """The halos of ``source`` with their δ, columns :data:`symdistill.cosmology.catalogue.COLUMNS` plus n_particles,
+    and the provenance a catalogue file carries (for :func:`symdistill.cosmology.catalogue.write_catalogue`).
 
     The redshift (for the velocities) and the box come from the snapshot's header; positions are folded into
     [0, box) (FoF centres can round onto the upper face, which the periodic graph refuses). Halos outside the

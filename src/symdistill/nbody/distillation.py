@@ -1,6 +1,6 @@
 """The framework's last step: φv distilled into equations, and the model with no network left.
 
-With φe replaced by its equations and φv retrained around them (``symdistill.replacement``), φv is fitted by
+With φe replaced by its equations and φv retrained around them (``symdistill.nbody.replacement``), φv is fitted by
 symbolic regression, one search per acceleration component, on what it takes: the receiver's features and the
 summed messages ``s0, s1, …`` (only the components that have an equation: the others are zero). The target is the
 retrained φv's own output, as the paper distils a network, not the data. Its law is Newton's second law: the
@@ -44,7 +44,7 @@ from symdistill.nbody.replacement import CompiledExpression, ReplacedNetwork, Sy
 log = logging.getLogger(__name__)
 
 MODEL_FORMAT = "symdistill.symbolic-model/1"
-NEWTON_OUTCOMES = ("strict", "on_front", "fail")  # symdistill.vocabulary.OUTCOMES, less partial: one basis only
+NEWTON_OUTCOMES = ("strict", "on_front", "fail")  # symdistill.core.vocabulary.OUTCOMES, less partial: one basis only
 
 
 def node_input_names(dim: int, components: Sequence[int]) -> list[str]:

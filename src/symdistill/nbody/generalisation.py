@@ -2,7 +2,7 @@
 
 The paper's claim (§6, cosmology) is that a distilled symbolic model generalises better than the network it came
 from. Here every cell's network is scored on the in-distribution test split and on each out-of-distribution set
-(config ``ood``: more bodies, faster, heavier, wider; ``symdistill.simulate.Shift``), with Table 3's metric, the
+(config ``ood``: more bodies, faster, heavier, wider; ``symdistill.nbody.simulate.Shift``), with Table 3's metric, the
 same metric per body (a set with twice the bodies has twice the terms), the metric of predicting no acceleration
 at all (the scale of the set's targets, which a shift changes) and their ratio, and the error per band of each
 body's distance to its nearest neighbour, the bands fixed by the test split so that every set is cut alike.

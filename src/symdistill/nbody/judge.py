@@ -242,7 +242,7 @@ def judge_component(
 def law_fits(values: np.ndarray, laws: Laws, bases: list[str]) -> dict[str, dict[str, Any]]:
     """For each basis a member passes in with one affine fit (not within receiver groups): the fit's weights on
     the law's components and its offset on the probe edges, so the report can write the member as the law
-    ("≈ 0.37 q₁q₂ Δx/r³", symdistill.laws.fitted_law)."""
+    ("≈ 0.37 q₁q₂ Δx/r³", symdistill.nbody.laws.fitted_law)."""
     fits = {}
     for b in bases:
         if laws.groups[b] is None:

@@ -2,7 +2,7 @@
 
 Each law is a pair energy U(r, m₁, m₂, q₁, q₂): the eight built-ins below, and a researcher's own, written in
 config (``systems.NAME.potential``) and registered here by the stage that reads it (``register``). From the one
-expression come the simulator's force (−∇U by JAX autodiff of U, ``symdistill.systems``), the true pair force of
+expression come the simulator's force (−∇U by JAX autodiff of U, ``symdistill.nbody.systems``), the true pair force of
 the message tables and the judge, and the law the report writes in the paper's notation ("≈ 0.37 (Δx − 0.2 Δy)
 q₁q₂/r³"): F = −U′(r) Δ/r with Δ = x₁ − x₂, derived here, never written by hand. tests/test_laws.py checks that U
 and F, with the softening r → r + s put back, are the functions the simulator integrates, so the law a reader sees

@@ -271,7 +271,7 @@ ARCHITECTURES: dict[str, type[Network]] = {
 class ModelSpec(Spec):
     """A resolved model variant: config ``models.NAME`` less ``sims`` and ``training``, ``msg_dim`` a number.
 
-    Fields in alphabetical order, as ``symdistill.config.model_params`` sorts them: ``asdict`` then gives the
+    Fields in alphabetical order, as ``symdistill.config.params.model_params`` sorts them: ``asdict`` then gives the
     record model.pt and the message tables have always stored, and the checkpoint fingerprint stays the same.
     """
 

@@ -7,9 +7,9 @@ module whose constants are parameters, put in the place of φe, and the network'
 cell's loss and schedule (config ``framework``).
 
 The compiler is ours, not sympytorch's or PySR's export, for one reason each way: it keeps an exponent a fixed
-part of the form (as the polisher does, ``symbolic.free_constants``: a member with r^-1.68 must not train its way
+part of the form (as the polisher does, ``engine.front.free_constants``: a member with r^-1.68 must not train its way
 to r^-2), and it needs nothing beyond SymPy and torch. It reads the operators both search backends write
-(``expressions.EQUATION``: square, cube, inv and neg arrive as powers and products) and the functions of a
+(``core.expressions.EQUATION``: square, cube, inv and neg arrive as powers and products) and the functions of a
 researcher's own potential; anything else is refused by name.
 
 φe carries the ``framework.components`` most significant message components (``dim`` by default: the paper

@@ -4,7 +4,7 @@ own pair potentials from config, all entries of one registry.
 A node is a feature vector ``[x, y, (z), vx, vy, (vz), q, m]`` laid out *features first*, so the same
 potential code runs on one node (shape ``(f,)``) or on a batch of nodes (shape ``(f, B)``).
 
-Each system's ``interaction`` U(x1, x2) between two nodes is its pair energy from ``symdistill.laws`` (SymPy),
+Each system's ``interaction`` U(x1, x2) between two nodes is its pair energy from ``symdistill.nbody.laws`` (SymPy),
 compiled to JAX: the simulator's force is −∇U by autodiff, and the messages' true force and the judge's law come
 from the same expression. ``damped`` and ``string`` add a term that the reference adds inside the same pair loop
 but that depends on node 1 alone (``external``), written here in JAX as the reference writes it. The total

@@ -47,7 +47,7 @@ EVAL_BATCH = 1024
 class TrainingSettings(Spec):
     """The optimiser's budget and schedule: config ``training`` with a variant's overrides, batch size resolved.
 
-    Fields in alphabetical order, as ``symdistill.config.model_params`` sorts them (see ``ModelSpec``).
+    Fields in alphabetical order, as ``symdistill.config.params.model_params`` sorts them (see ``ModelSpec``).
     """
 
     augment_sigma: float  # σ of the one random shift of all positions per batch
@@ -63,7 +63,7 @@ class TrainingSettings(Spec):
 
 @dataclass(frozen=True)
 class TrainingSpec(Spec):
-    """Everything that determines a trained model: ``symdistill.config.model_params`` plus the seed."""
+    """Everything that determines a trained model: ``symdistill.config.params.model_params`` plus the seed."""
 
     model: ModelSpec
     training: TrainingSettings

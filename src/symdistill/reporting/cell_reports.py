@@ -46,7 +46,7 @@ class Equation:
     mathml: str
     raw: str
     note: str = ""  # e.g. "selected", "passes the judge", "timeout"
-    law: str = ""  # MathML of "≈ w · F + c" (symdistill.laws.fitted_law), or "" where the judge found no match
+    law: str = ""  # MathML of "≈ w · F + c" (symdistill.nbody.laws.fitted_law), or "" where the judge found no match
 
 
 def readable(text: str, names: list[str]) -> sympy.Expr:

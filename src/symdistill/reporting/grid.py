@@ -46,7 +46,7 @@ def column_label(model: str, paper_model: str) -> str:
 
 
 def grid_figure(frame: pd.DataFrame) -> Figure:
-    """The outcome grid of a Table 5 frame (``symdistill.tables.table5_frame``, physical reading)."""
+    """The outcome grid of a Table 5 frame (``symdistill.reporting.tables.table5_frame``, physical reading)."""
     rows = list(dict.fromkeys(zip(frame["row"], frame["n"], strict=True)))
     columns = list(dict.fromkeys(zip(frame["model"], frame["paper_model"], strict=True)))
     fig = Figure(figsize=(1.3 + 1.05 * len(columns), 1.6 + 0.42 * len(rows)), layout="constrained")
