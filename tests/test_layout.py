@@ -140,6 +140,34 @@ def test_no_import_cycles() -> None:
     assert cycles(EDGES) == []
 
 
+def imported_names(source: str) -> set[str]:
+    """Every ``symdistill`` module a source names in an import, as written (``from a import b``: a)."""
+    found = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names if alias.name.split(".")[0] == PACKAGE}
+        elif isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").split(".")[0] == PACKAGE:
+            found.add(node.module)
+    return found
+
+
+OUTSIDE = sorted(
+    p
+    for folder in ("workflow_scripts", "tests", "benchmarks")
+    for p in (SRC.parent / folder).glob("*.py")
+    if p.name != "test_layout.py"  # its planted imports are strings
+)
+
+
+@pytest.mark.parametrize(
+    "path", [*sorted((SRC / PACKAGE).rglob("*.py")), *OUTSIDE], ids=lambda p: str(p.relative_to(SRC.parent))
+)
+def test_every_import_names_a_module_that_exists(path: Path) -> None:
+    """A lazy import of a module that moved would fail only when its function runs: none names a lost module."""
+    lost = sorted(name for name in imported_names(path.read_text()) if name not in SOURCES and name != PACKAGE)
+    assert lost == [], f"{path}: imports {lost}, which the package does not have"
+
+
 def test_nothing_in_the_package_imports_config() -> None:
     importers = {m for m, imported in EDGES.items() if any(layer(o) == "config" for o in imported)}
     assert {layer(m) for m in importers} <= {"config"}
