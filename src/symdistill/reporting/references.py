@@ -1,5 +1,5 @@
 """The reference values every table is compared with: the paper's (Cranmer et al. 2020) and, for Table 5, the
-Cambridge reproduction's (Jain 2024), shipped as CSVs in src/symdistill/reference/{table}.csv, one row per
+Cambridge reproduction's (Jain 2024), shipped as CSVs in src/symdistill/reporting/reference/{table}.csv, one row per
 (source, paper row) and one column per paper model."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ WHO = {"paper": "the paper", "cambridge": "the Cambridge reproduction"}
 
 @cache
 def reference(name: str) -> pd.DataFrame:
-    """A reference table shipped with the package: src/symdistill/reference/{name}.csv, values as text."""
+    """A reference table shipped with the package: src/symdistill/reporting/reference/{name}.csv, values as text."""
     with (resources.files("symdistill.reporting") / "reference" / f"{name}.csv").open(encoding="utf-8") as stream:
         return pd.read_csv(stream, comment="#", dtype=str)
 
