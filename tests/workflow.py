@@ -11,14 +11,14 @@ SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 
 def snakemake(
-    workdir: Path, *args: str, preset: str | None = "smoke", check: bool = True, snakefile: Path = ROOT / "Snakefile"
+    workdir: Path, *args: str, preset: str | None = "smoke", check: bool = True
 ) -> subprocess.CompletedProcess:
-    """``snakemake`` on the repo's Snakefile (or a copy's) in ``workdir``; no profile leaks in from the environment."""
+    """``snakemake`` on the repo's Snakefile in ``workdir``; no profile leaks in from the environment."""
     configs = [str(ROOT / "config.yaml")] + ([str(ROOT / "presets" / f"{preset}.yaml")] if preset else [])
     cmd = [
         SNAKEMAKE,
         "--snakefile",
-        str(snakefile),
+        str(ROOT / "Snakefile"),
         "--directory",
         str(workdir),
         "--profile",
