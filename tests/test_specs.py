@@ -41,6 +41,7 @@ from symdistill.cosmology.network import HaloModelSpec
 from symdistill.cosmology.quijote import QuijoteSource
 from symdistill.cosmology.training import HaloTrainingSettings, HaloTrainingSpec
 from symdistill.engine.search import SearchSpec
+from symdistill.engine.training import TrainingOutputs
 from symdistill.nbody.judge import JudgeSpec
 from symdistill.nbody.models import ModelSpec
 from symdistill.nbody.replacement import ReplacementSpec
@@ -204,3 +205,11 @@ def test_a_bundle_reads_a_rules_files_by_name() -> None:
     )
     with pytest.raises(KeyError, match="_Bundle: the rule names no file 'model'"):
         _Bundle.of(SimpleNamespace(ood=[]))
+
+
+def test_a_bundle_built_from_strings_holds_paths() -> None:
+    bundle = _Bundle("m.pt", ("a.parquet",), "r.pt")
+    assert bundle == _Bundle(Path("m.pt"), [Path("a.parquet")], Path("r.pt"))
+    assert TrainingOutputs("out/model.pt", "out/history.parquet", "out/metrics.json").checkpoint == Path(
+        "out/checkpoint.pt"
+    )

@@ -18,7 +18,16 @@ Self = TypeVar("Self", bound="Files")
 
 
 class Files:
-    """A frozen dataclass of a stage's files, named as its rule names them."""
+    """A frozen dataclass of a stage's files, named as its rule names them; built from strings or paths, it holds
+    paths (a list of them where the field is a list)."""
+
+    def __post_init__(self) -> None:
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, str):
+                object.__setattr__(self, field.name, Path(value))
+            elif isinstance(value, list | tuple):
+                object.__setattr__(self, field.name, [Path(v) for v in value])
 
     @classmethod
     def of(cls: type[Self], named: Any) -> Self:
