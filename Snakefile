@@ -20,6 +20,7 @@ include: "rules/framework.smk"
 include: "rules/generalisation.smk"
 include: "rules/cosmology.smk"
 include: "rules/report.smk"
+include: "rules/compare.smk"
 
 
 rule all:

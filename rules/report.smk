@@ -94,6 +94,7 @@ rule report:
         datasets=expand("results/data/{dataset}/train.parquet", dataset=DATASETS),
         cosmology=halo_cell_files(f"{HALO_CELL}/evaluation.json") if COSMOLOGY["enabled"] else [],
         cosmology_figures=halo_figure_files if COSMOLOGY["enabled"] else [],
+        comparison="results/compare/summary.json" if config["compare"]["with"] else [],
     output:
         report("results/report/index.html", caption="../report/index.rst", category="Summary"),
     log:

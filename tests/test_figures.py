@@ -69,7 +69,8 @@ def test_each_model_has_one_colour_and_the_reports_name_in_every_generalisation_
     models = ["gn", "symbolic_edge", "symbolic"]
     score = {m: {"relative": 0.5 + k} for k, m in enumerate(models)}
     times = [0.0, 0.5, 1.0]
-    rollout = {name: {m: [0.1, 0.2, 0.3] for m in sorted(models)} for name in ("error", "energy")}
+    rollout = {"error": {m: [0.1, 0.2, 0.3] for m in sorted(models)}}
+    rollout["energy"] = {m: [0.0, 0.2, 0.3] for m in sorted([*models, "truth"])}  # and the stored trajectory's
     record = {"models": models, "sets": {"test": score, "wide": score}, "rollout": {"times": times, **rollout}}
     bars, errors, drift = generalisation_figure(record, "spring_2d_n4/l1/seed0").axes
     colour = {
@@ -77,5 +78,6 @@ def test_each_model_has_one_colour_and_the_reports_name_in_every_generalisation_
         for handle, text in zip(bars.get_legend().legend_handles, bars.get_legend().get_texts(), strict=True)
     }
     assert sorted(colour) == sorted(GENERALISATION_MODELS.values())
-    for axis in (errors, drift):
-        assert {line.get_label(): to_hex(line.get_color()) for line in axis.get_lines()} == colour
+    assert {line.get_label(): to_hex(line.get_color()) for line in errors.get_lines()} == colour
+    energy = {line.get_label(): to_hex(line.get_color()) for line in drift.get_lines()}
+    assert energy == colour | {"the simulation (stored)": "#000000"}

@@ -33,7 +33,7 @@ from symdistill.plotting import HIGHLIGHT, MAX_POINTS, MUTED, save
 from symdistill.rollout import gnn_acceleration, rk4_rollout, stored_trajectory
 from symdistill.symbolic import input_names
 from symdistill.train import HISTORY_COLUMNS, load_model
-from symdistill.vocabulary import FIGURES, GENERALISATION_MODELS, READINGS
+from symdistill.vocabulary import FIGURES, GENERALISATION_MODELS, READINGS, STORED_TRAJECTORY
 
 # ---------------------------------------------------------------- training
 
@@ -214,6 +214,8 @@ def trajectory_figure(truth: np.ndarray, predicted: np.ndarray, times: np.ndarra
 def _model_style(model: str) -> dict[str, str]:
     """One colour and the report's name per scored model, in every panel: the record lists the models in their
     order, and its rollout (JSON, keys sorted) alphabetically, so colours by position disagreed between panels."""
+    if model == STORED_TRAJECTORY:
+        return {"color": "k", "label": "the simulation (stored)"}
     return {"color": f"C{list(GENERALISATION_MODELS).index(model)}", "label": GENERALISATION_MODELS[model]}
 
 

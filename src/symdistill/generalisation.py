@@ -27,7 +27,7 @@ from symdistill.models import Graph, Network
 from symdistill.replacement import load_replaced
 from symdistill.rollout import ENERGY_NOT_CONSERVED, energy, gnn_acceleration, rk4_rollout, stored_trajectories
 from symdistill.train import EVAL_BATCH, load_model
-from symdistill.vocabulary import GENERALISATION_MODELS
+from symdistill.vocabulary import GENERALISATION_MODELS, STORED_TRAJECTORY
 
 log = logging.getLogger(__name__)
 
@@ -159,13 +159,13 @@ def rollouts(models: Mapping[str, Any], test: Split, test_path: str | Path, sims
     record["energy"] = {} if conserved else None
     if not conserved:
         record["energy_not_measured"] = ENERGY_NOT_CONSERVED[sim]
-    paths = {"truth": np.stack([truth for truth, _ in truths])}
+    paths = {STORED_TRAJECTORY: np.stack([truth for truth, _ in truths])}
     for label, model in models.items():
         predicted = np.stack(
             [rk4_rollout(gnn_acceleration(model, sim, n), t[0], ts, dim, substeps) for t, ts in truths]
         )
         with np.errstate(all="ignore"):
-            error = np.sqrt(((predicted[..., :dim] - paths["truth"][..., :dim]) ** 2).mean(axis=(2, 3)))
+            error = np.sqrt(((predicted[..., :dim] - paths[STORED_TRAJECTORY][..., :dim]) ** 2).mean(axis=(2, 3)))
         record["error"][label] = _finite(error.mean(axis=0))
         paths[label] = predicted
     if conserved:

@@ -20,10 +20,10 @@ from symdistill.halo_distillation import MESSAGES_FORMAT, NODE_TARGET, read_tabl
 from symdistill.halo_formulas import FORMULAS, PAPER_OOD, planted_law
 from symdistill.halos import EDGE_INPUTS, CatalogueError, HaloUnits, PlantedLaw
 from symdistill.halos import FORMAT as CATALOGUE_FORMAT
-from symdistill.io import atomic_output, read_json, read_provenance, read_rows
+from symdistill.io import InputError, atomic_output, read_json, read_provenance, read_rows
 from symdistill.plotting import HIGHLIGHT, MAX_POINTS, MUTED, save
 from symdistill.rendering import html_page
-from symdistill.symbolic import evaluate
+from symdistill.symbolic import evaluate, to_sympy
 from symdistill.vocabulary import HALO_FIGURES, NOT_RUN, SYMBOLS
 
 COLUMNS = ["section", "row", "paper_train", "paper_test", "train", "test", "note"]
@@ -307,6 +307,13 @@ def halo_figures(cell: str, inputs: Any, outputs: Iterable[str], units: HaloUnit
     symbolic = evaluation["symbolic"]
     # the searched φe, not the refitted one: the composed refit moves φe's scale against φv's, off the messages'
     equation = None if "error" in symbolic else next(iter(symbolic["searched"]["edge"].values()))
+    if equation is not None:
+        try:
+            to_sympy(equation, list(EDGE_INPUTS))
+        except ValueError as err:  # the whitelist's error names the token; this names the file
+            raise InputError(
+                f"{inputs.evaluation}: the selected φe: {err}: rebuild it with `-R halos_evaluate`"
+            ) from None
     figures = {
         "halo_sparsity": sparsity_figure(history, component, cell),
         "halo_kernel": kernel_figure(messages, component, equation, planted_law(meta), units, cell),

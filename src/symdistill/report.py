@@ -29,7 +29,7 @@ from symdistill.config import Cell, parse_cell, parse_dataset, recorded_message_
 from symdistill.data import read_metadata
 from symdistill.fronts import result_problem
 from symdistill.halo_report import report_section
-from symdistill.io import PROVENANCE_PACKAGES, atomic_output, package_versions
+from symdistill.io import PROVENANCE_PACKAGES, atomic_output, package_versions, read_json
 from symdistill.laws import fitted_law, round_constants
 from symdistill.records import TableInputError, read_cells
 from symdistill.references import row_name
@@ -381,6 +381,14 @@ def render_page(context: dict[str, Any]) -> str:
     return environment.get_template("report.html.j2").render(**context)
 
 
+def comparison_of(paths: Any) -> dict[str, str] | None:
+    """The run comparison's target and verdict line (rule compare), where config compare.with names one."""
+    if not paths:
+        return None
+    summary = read_json(paths if isinstance(paths, str | Path) else list(paths)[0])
+    return {"with": str(summary["with"]), "verdict": str(summary["verdict"])}
+
+
 def build_report(
     inputs: Mapping[str, Any],
     output: str | Path,
@@ -424,6 +432,7 @@ def build_report(
         "symbolic": symbolic_summary(reports),
         "generalisation": generalisation_html(inputs.get("generalisation")),
         "cosmology": report_section(list(inputs.get("cosmology", [])), list(inputs.get("cosmology_figures", []))),
+        "comparison": comparison_of(inputs.get("comparison")),
     }
     with atomic_output(output) as tmp:
         tmp.write_text(render_page(context), encoding="utf-8")

@@ -92,6 +92,7 @@ FIGURES = {
 
 # The models a cell's generalisation file scores (results/generalisation/{cell}.json), in the framework's order:
 # the network, the network with φe replaced by its equations (φv retrained), the model with no network left.
+STORED_TRAJECTORY = "truth"  # the generalisation record's name for the stored trajectory (its energy drift)
 GENERALISATION_MODELS = {"gn": "GN", "symbolic_edge": "GN with symbolic φe", "symbolic": "symbolic model"}
 
 # ---------------------------------------------------------------- the cosmology experiment
