@@ -40,7 +40,6 @@ rule compare:
     params:
         other=config["compare"]["with"],
         cells=[cell.path for cell in CELLS],
-        results="results",
     script:
         "../workflow_scripts/compare.py"
 
@@ -65,6 +64,5 @@ rule records:
     params:
         cells=[cell.path for cell in CELLS],
         datasets=DATASETS,
-        results="results",
     script:
         "../workflow_scripts/records.py"

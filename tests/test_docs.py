@@ -54,7 +54,7 @@ def documented_commands() -> list[tuple[str, str]]:
         for line in lines:
             words = shlex.split(line, comments=True)
             if words and words[0] in ("snakemake", ".venv/bin/snakemake", "make"):
-                command = " ".join(words)
+                command = shlex.join(words)  # quoting kept: --config "compare={with: PATH}" is one word
                 found += [(f"{doc.relative_to(ROOT)}: {c}", c) for c in expand_braces(command) if c not in NOT_DRY_RUN]
     return list(dict(found).items())
 

@@ -1,9 +1,10 @@
 from symdistill.compare import write_comparison
 from symdistill.logs import logging_to
+from symdistill.runrecords import results_folder
 
 with logging_to(snakemake.log[0]) as log:
     verdict = write_comparison(
-        snakemake.params.results,
+        results_folder(snakemake.input.provenance),
         snakemake.params.cells,
         snakemake.params.other,
         snakemake.output.summary,

@@ -1,5 +1,10 @@
 from symdistill.logs import logging_to
-from symdistill.runrecords import publish_records
+from symdistill.runrecords import publish_records, results_folder
 
 with logging_to(snakemake.log[0]):
-    publish_records(snakemake.params.results, snakemake.params.cells, snakemake.params.datasets, snakemake.output[0])
+    publish_records(
+        results_folder(snakemake.input.provenance),
+        snakemake.params.cells,
+        snakemake.params.datasets,
+        snakemake.output[0],
+    )

@@ -118,7 +118,8 @@ def provenance_differences(ours: RunRecords, theirs: RunRecords, shared: list[Ce
         for key in ("commit", "configfiles"):
             if ours.provenance.get(key) != theirs.provenance.get(key):
                 found[key] = {"ours": ours.provenance.get(key), "theirs": theirs.provenance.get(key)}
-        for key, values in _differences(ours.provenance["config"], theirs.provenance["config"]).items():
+        configs = ({k: v for k, v in run.provenance["config"].items() if k != "compare"} for run in (ours, theirs))
+        for key, values in _differences(*configs).items():  # what is compared with is not what ran
             found[f"config: {key}"] = values
     for cell in shared:
         for section, (a, b) in _recorded(ours.cells[cell].records, theirs.cells[cell].records).items():

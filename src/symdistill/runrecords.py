@@ -113,6 +113,11 @@ def _hash(root: Path, relative: str, manifest: dict[str, str]) -> str | None:
     return file_sha256(path) if path.is_file() else manifest.get(relative)
 
 
+def results_folder(provenance: str | Path) -> Path:
+    """The run's results/ folder, from the path of its report/provenance.json (``PROVENANCE``)."""
+    return Path(provenance).parents[len(Path(PROVENANCE).parts) - 1]
+
+
 def publish_records(results: str | Path, cells: Iterable[Cell | str], datasets: Iterable[str], out: str | Path) -> None:
     """Rule ``records``: the small records of ``cells`` and the run's provenance copied into ``out`` in the results
     layout, and ``manifest.json`` with the SHA-256 of the models, fronts and datasets they leave out."""
