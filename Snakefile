@@ -19,6 +19,7 @@ include: "rules/symbolic.smk"
 include: "rules/framework.smk"
 include: "rules/generalisation.smk"
 include: "rules/cosmology.smk"
+include: "rules/compare.smk"
 include: "rules/report.smk"
 
 

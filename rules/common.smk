@@ -43,7 +43,9 @@ wildcard_constraints:
 def final_targets():
     """The tables and the report: they need every cell of every stage."""
     cosmology = rules.table6.output if config["cosmology"]["enabled"] else []
-    return [*rules.tables.output, *rules.generalisation_table.output, *cosmology, *rules.report.output]
+    comparison = rules.compare.output if config["compare"]["with"] else []
+    tables = [*rules.tables.output, *rules.generalisation_table.output, *cosmology]
+    return [*tables, *rules.report.output, *rules.provenance.output, *comparison]
 
 
 def of_cell(path, cell):

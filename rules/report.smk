@@ -94,6 +94,7 @@ rule report:
         datasets=expand(rules.simulate.output.train, dataset=DATASETS),
         cosmology=halo_cell_files(rules.halos_evaluate.output.evaluation) if COSMOLOGY["enabled"] else [],
         cosmology_figures=halo_figure_files if COSMOLOGY["enabled"] else [],
+        comparison=rules.compare.output.summary if config["compare"]["with"] else [],
     output:
         report("results/report/index.html", caption="../report/index.rst", category="Summary"),
     log:

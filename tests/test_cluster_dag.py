@@ -167,8 +167,8 @@ CELL_STAGES = (
     "distil",
     "figures",
 )
-# localrules (rules/report.smk, rules/generalisation.smk) and the target rule
-ON_THE_SUBMIT_HOST = ("tables", "generalisation_table", "table6", "report", "all")
+# localrules (rules/report.smk, rules/generalisation.smk, rules/compare.smk) and the target rule
+ON_THE_SUBMIT_HOST = ("tables", "generalisation_table", "table6", "report", "provenance", "compare", "records", "all")
 
 
 def cluster_jobs(out: str) -> tuple[Counter, int]:

@@ -53,9 +53,13 @@ def documented_commands() -> list[tuple[str, str]]:
         lines += re.findall(r"`((?:\.venv/bin/)?snakemake [^`]+)`", text)
         for line in lines:
             words = shlex.split(line, comments=True)
-            if words and words[0] in ("snakemake", ".venv/bin/snakemake", "make"):
-                command = " ".join(words)
-                found += [(f"{doc.relative_to(ROOT)}: {c}", c) for c in expand_braces(command) if c not in NOT_DRY_RUN]
+            if (
+                words
+                and words[0] in ("snakemake", ".venv/bin/snakemake", "make")
+                and " ".join(words) not in NOT_DRY_RUN
+            ):
+                command = shlex.join(words)  # quoting kept: --config "compare={with: PATH}" is one word
+                found += [(f"{doc.relative_to(ROOT)}: {c}", c) for c in expand_braces(command)]
     return list(dict(found).items())
 
 

@@ -274,7 +274,11 @@ def slurm_run(local_cluster: LocalCluster, tmp_path_factory) -> tuple[str, Path,
                 "ood": {"sets": ["bodies8"]},
                 # the local GPU is fake (gres only): torch sees none, and `auto` would stop each train job that
                 # SLURM gave it with "SLURM gave this job a GPU (SLURM_JOB_GPUS=0), but torch … cannot use CUDA"
-                "training": {"device": "cpu"},
+                "training": {"device": "cpu", "epochs": 1},
+                # what runs inside the jobs is the local smoke run's (tests/test_workflow.py): here the work only
+                # has to be small, the jobs and their routing are what is checked
+                "symbolic": {"budget": {"generations": 5, "time_limit": 60}, "population_size": 50},
+                "framework": {"training": {"epochs": 1}},
                 "cosmology": {"enabled": False},
             }
         )

@@ -9,7 +9,7 @@ The folders are the architecture; imports run one way, ``core → engine → {nb
 - ``engine``, shared by both experiments: the symbolic search (budget, search and its child process, front,
   search_files) and the training engine (training, devices, model_files, mlp).
 - ``nbody`` and ``cosmology``: the two experiments, neither importing the other.
-- ``reporting``: the tables, the figures of a cell, the report.
+- ``reporting``: the tables, the figures of a cell, the report, a run's records and its comparison with another.
 - ``config``: the Snakefile's side (validation, each rule's params, cluster job sizes); nothing in the package
   imports it.
 
@@ -29,6 +29,8 @@ figures                 ``reporting.cell_figures``
 tables                  ``reporting.tables`` (``reporting.records``, ``.references``, ``.agreement``, ``.grid``)
 generalisation_table    ``reporting.generalisation_table``
 report                  ``reporting.report`` (``reporting.cell_reports``)
+provenance, records     ``reporting.runrecords`` (what ran; the per-cell records a comparison reads)
+compare                 ``reporting.compare`` (``reporting.runrecords``)
 halos_synthetic         ``cosmology.catalogue`` (``cosmology.graph``: the radius graph every halo rule reads)
 halos_file              ``cosmology.catalogue``
 halos_quijote           ``cosmology.quijote`` (``cosmology.overdensity``)

@@ -13,8 +13,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from symdistill.core.bundles import Files
-from symdistill.core.expressions import evaluate
-from symdistill.core.io import read_json, read_provenance, read_rows
+from symdistill.core.expressions import evaluate, to_sympy
+from symdistill.core.io import InputError, read_json, read_provenance, read_rows
 from symdistill.core.plotting import HIGHLIGHT, MAX_POINTS, MUTED, save
 from symdistill.core.vocabulary import HALO_FIGURES
 from symdistill.cosmology.catalogue import EDGE_INPUTS, CatalogueError, HaloUnits, PlantedLaw
@@ -129,6 +129,13 @@ def halo_figures(cell: str, inputs: HaloFigureInputs, outputs: Iterable[str | Pa
     symbolic = evaluation["symbolic"]
     # the searched φe, not the refitted one: the composed refit moves φe's scale against φv's, off the messages'
     equation = None if "error" in symbolic else next(iter(symbolic["searched"]["edge"].values()))
+    if equation is not None:
+        try:
+            to_sympy(equation, list(EDGE_INPUTS))
+        except ValueError as err:  # the whitelist's error names the token; this names the file
+            raise InputError(
+                f"{inputs.evaluation}: the selected φe: {err}: rebuild it with `-R halos_evaluate`"
+            ) from None
     figures = {
         "halo_sparsity": sparsity_figure(history, component, cell),
         "halo_kernel": kernel_figure(messages, component, equation, planted_law(meta), units, cell),

@@ -23,7 +23,7 @@ import jinja2
 import pandas as pd
 import yaml
 
-from symdistill.core.io import PROVENANCE_PACKAGES, atomic_output, package_versions
+from symdistill.core.io import PROVENANCE_PACKAGES, atomic_output, package_versions, read_json
 from symdistill.core.names import parse_dataset
 from symdistill.core.rendering import TABLE_CSS
 from symdistill.core.vocabulary import HALO_FIGURES, TABLES
@@ -177,6 +177,14 @@ def render_page(context: dict[str, Any]) -> str:
     return environment.get_template("report.html.j2").render(**context)
 
 
+def comparison_of(paths: Any) -> dict[str, str] | None:
+    """The run comparison's target and verdict line (rule compare), where config compare.with names one."""
+    if not paths:
+        return None
+    summary = read_json(paths if isinstance(paths, str | Path) else list(paths)[0])
+    return {"with": str(summary["with"]), "verdict": str(summary["verdict"])}
+
+
 def build_report(
     inputs: Mapping[str, Any],
     output: str | Path,
@@ -220,6 +228,7 @@ def build_report(
         "symbolic": symbolic_summary(reports),
         "generalisation": generalisation_html(inputs.get("generalisation")),
         "cosmology": report_section(list(inputs.get("cosmology", [])), list(inputs.get("cosmology_figures", []))),
+        "comparison": comparison_of(inputs.get("comparison")),
     }
     with atomic_output(output) as tmp:
         tmp.write_text(render_page(context), encoding="utf-8")
