@@ -5,6 +5,8 @@ PRESET ?= demo
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 SNAKEMAKE_ARGS ?=
+# one pytest worker per CPU; the tests of the session's smoke run share one (tests/conftest.py)
+PYTEST_ARGS ?= -n auto --dist loadgroup
 
 ifeq ($(PRESET),paper)
 CONFIG_ARGS =

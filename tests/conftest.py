@@ -24,6 +24,15 @@ DT = {
 }
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``make test``: ``-n auto --dist loadgroup``) every test that reads the session's smoke run
+    goes to one worker (a session fixture is built once per worker: two would run the DAG twice); every other test
+    stays with its module, so that a module's fixtures are built once."""
+    for item in items:
+        group = "smoke_run" if "smoke_run" in item.fixturenames else item.module.__name__
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(autouse=True)
 def own_laws_per_test(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test starts with no researcher's law registered: the registry lives as long as a process, which for a

@@ -18,7 +18,7 @@ from symdistill.engine.search import SearchSpec
 from symdistill.engine.search_files import SearchOutputs
 from symdistill.nbody.judge import JudgeInputs, JudgeSpec, judge_cell
 from symdistill.nbody.symbolic import fit_symbolic
-from symdistill.reporting.compare import compare_runs, write_comparison
+from symdistill.reporting.compare import ComparisonFiles, compare_runs, write_comparison
 from symdistill.reporting.runrecords import CompareError, publish_records, read_run
 
 pytestmark = pytest.mark.workflow
@@ -33,9 +33,8 @@ def _cells(run: Path) -> list[str]:
 
 def test_a_run_compared_with_its_copy_is_identical_cell_by_cell(smoke_run: Path, tmp_path: Path) -> None:
     out = tmp_path / "compare"
-    verdict = write_comparison(
-        smoke_run / "results", _cells(smoke_run), smoke_run / "results", out / "summary.json", out / "index.html"
-    )
+    outputs = ComparisonFiles(out / "summary.json", out / "index.html")
+    verdict = write_comparison(smoke_run / "results", _cells(smoke_run), smoke_run / "results", outputs)
     assert (
         verdict == f"{SMOKE_CELLS} of {SMOKE_CELLS} cells give the same verdict ({SMOKE_CELLS} identical to the byte)"
     )

@@ -8,6 +8,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+# Twice the CI machine's 2 CPUs. A smoke job is mostly start-up (torch, PyG and JAX imports: ~5 s of a 10–15 s
+# job) and the searches ask for 2 threads they barely use at smoke size (0.8 CPU): at --cores 2 one job ran alone
+# for 570 of the smoke run's 1000 s. A rule's threads are unchanged (min(threads, cores)), so are its outputs.
+JOB_SLOTS = 4
 
 
 def snakemake(
@@ -26,7 +30,7 @@ def snakemake(
         "--workflow-profile",
         "none",
         "--cores",
-        "2",
+        str(JOB_SLOTS),
         "--configfile",
         *configs,
         *args,

@@ -14,9 +14,11 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from symdistill.core.bundles import Files
 from symdistill.core.io import atomic_output, write_json
 from symdistill.core.names import Cell, parse_cell
 from symdistill.core.rendering import html_page
@@ -172,9 +174,15 @@ def verdict_line(summary: Mapping[str, Any]) -> str:
     return line
 
 
-def write_comparison(
-    ours: str | Path, cells: list[str], theirs: str | Path | None, summary_path: str | Path, page: str | Path
-) -> str:
+@dataclass(frozen=True)
+class ComparisonFiles(Files):
+    """Rule ``compare``'s outputs."""
+
+    summary: Path
+    page: Path
+
+
+def write_comparison(ours: str | Path, cells: list[str], theirs: str | Path | None, outputs: ComparisonFiles) -> str:
     """Rule ``compare``: this run's ``cells`` (under ``ours``) against the run in ``theirs`` → summary.json and
     index.html; returns the verdict line (the rule prints it)."""
     if not theirs:
@@ -183,8 +191,8 @@ def write_comparison(
             '--config "compare={with: docs/reference_run/records}"'
         )
     summary = compare_runs(read_run(ours, [parse_cell(c) for c in cells]), read_run(theirs))
-    write_json(summary_path, summary)
-    with atomic_output(page) as tmp:
+    write_json(outputs.summary, summary)
+    with atomic_output(outputs.page) as tmp:
         tmp.write_text(html_page("symdistill: run comparison", comparison_html(summary)))
     return summary["verdict"]
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from symdistill.core.bundles import Files
 from symdistill.core.io import InputError, atomic_output, read_json, write_json
 from symdistill.core.names import Cell, check_cell_identity, parse_cell
 
@@ -116,6 +117,18 @@ def _hash(root: Path, relative: str, manifest: dict[str, str]) -> str | None:
 def results_folder(provenance: str | Path) -> Path:
     """The run's results/ folder, from the path of its report/provenance.json (``PROVENANCE``)."""
     return Path(provenance).parents[len(Path(PROVENANCE).parts) - 1]
+
+
+@dataclass(frozen=True)
+class RunFiles(Files):
+    """Rules compare's and records' inputs as their scripts read them: the run's provenance record, whose place is
+    the run's results/ folder (the per-cell inputs only make the rule wait for every cell)."""
+
+    provenance: Path
+
+    @property
+    def results(self) -> Path:
+        return results_folder(self.provenance)
 
 
 def publish_records(results: str | Path, cells: Iterable[Cell | str], datasets: Iterable[str], out: str | Path) -> None:
