@@ -5,8 +5,8 @@ PRESET ?= demo
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
 SNAKEMAKE_ARGS ?=
-# one pytest worker per CPU; the tests of the session's smoke run share one (tests/conftest.py)
-PYTEST_ARGS ?= -n auto --dist loadgroup
+# one pytest worker per CPU, a module's tests on one; the smoke run's tests share one (tests/conftest.py)
+PYTEST_ARGS ?= -n auto --dist loadscope
 
 ifeq ($(PRESET),paper)
 CONFIG_ARGS =

@@ -24,13 +24,25 @@ DT = {
 }
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (``make test``: ``-n auto --dist loadgroup``) every test that reads the session's smoke run
-    goes to one worker (a session fixture is built once per worker: two would run the DAG twice); every other test
-    stays with its module, so that a module's fixtures are built once."""
-    for item in items:
-        group = "smoke_run" if "smoke_run" in item.fixturenames else item.module.__name__
-        item.add_marker(pytest.mark.xdist_group(group))
+@pytest.hookimpl(tryfirst=True, optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """``make test`` runs one pytest-xdist worker per CPU with ``--dist loadscope``; here a scope is a module, and
+    every module that reads the session's smoke run shares one scope (a session fixture is built once per worker:
+    two workers would run the DAG twice). Modules are named by their source (the word ``smoke_run``), because the
+    controller collects nothing. xdist's own ``loadgroup`` cannot do this on pytest 9.2: its group suffix no longer
+    reaches the test ids (pytest-xdist issue 1386)."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    smoke = {f"tests/{p.name}" for p in (ROOT / "tests").glob("test_*.py") if "smoke_run" in p.read_text()}
+
+    class SmokeRunScope(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return "smoke_run" if module in smoke else module
+
+    return SmokeRunScope(config, log)
 
 
 @pytest.fixture(autouse=True)
