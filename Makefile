@@ -6,7 +6,7 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 SNAKEMAKE_ARGS ?=
 # one pytest worker per CPU, a module's tests on one; the smoke run's tests share one (tests/conftest.py)
-PYTEST_ARGS ?= -n auto --dist loadscope
+PYTEST_ARGS ?= -n auto --dist loadscope --no-loadscope-reorder
 
 ifeq ($(PRESET),paper)
 CONFIG_ARGS =

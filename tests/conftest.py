@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import shutil
 from pathlib import Path
 
@@ -35,14 +36,28 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | 
         return None
     from xdist.scheduler import LoadScopeScheduling
 
-    smoke = {f"tests/{p.name}" for p in (ROOT / "tests").glob("test_*.py") if "smoke_run" in p.read_text()}
-
     class SmokeRunScope(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             module = nodeid.split("::", 1)[0]
-            return "smoke_run" if module in smoke else module
+            return "smoke_run" if Path(module).name in smoke_run_modules() else module
 
     return SmokeRunScope(config, log)
+
+
+@functools.cache
+def smoke_run_modules() -> frozenset[str]:
+    return frozenset(p.name for p in (ROOT / "tests").glob("test_*.py") if "smoke_run" in p.read_text())
+
+
+FIRST = ("test_slurm.py", "test_own_system.py")  # after the smoke run's modules: the other whole-DAG runs
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest chains first: the smoke run's modules, then the SLURM run and the example system's run, then
+    the rest in file order. xdist hands out scopes in this order (``--no-loadscope-reorder``; its default, most
+    tests first, started the SLURM run last), so on two workers the smoke run and the SLURM run start together."""
+    rank = {name: i + 1 for i, name in enumerate(FIRST)}
+    items.sort(key=lambda item: 0 if item.path.name in smoke_run_modules() else rank.get(item.path.name, len(rank) + 1))
 
 
 @pytest.fixture(autouse=True)
