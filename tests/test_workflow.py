@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import time
 from pathlib import Path
 
@@ -14,6 +15,10 @@ from browser import render
 from conftest import copied_run
 from workflow import ROOT, job_counts, snakemake
 
+from symdistill.core.io import InputError
+from symdistill.core.vocabulary import HALO_FIGURES
+from symdistill.cosmology.catalogue import HaloUnits
+from symdistill.cosmology.figures import HaloFigureInputs, halo_figures
 from symdistill.nbody.data import read_split
 
 pytestmark = pytest.mark.workflow
@@ -204,3 +209,21 @@ def test_an_updated_script_reruns_its_jobs_until_the_documented_touch(smoke_run:
         assert "Nothing to be done" in snakemake(run, "-n").stdout
     finally:
         os.utime(script, ns=(before.st_atime_ns, before.st_mtime_ns))
+
+
+def test_the_halo_figures_refuse_a_selected_equation_that_would_run_code(smoke_run: Path, tmp_path: Path) -> None:
+    """A tampered evaluation.json (the selected φe is code): one error naming the file, the token and the rule that
+    rebuilds it; no figure written, nothing run."""
+    split = smoke_run / "results/cosmology/synthetic/random"
+    evaluation = json.loads((split / "evaluation.json").read_text())
+    edge = evaluation["symbolic"]["searched"]["edge"]
+    edge[next(iter(edge))] = f"__import__('os').system('touch {tmp_path}/ran') + r"
+    tampered = tmp_path / "evaluation.json"
+    tampered.write_text(json.dumps(evaluation))
+    catalogue = smoke_run / "results/cosmology/synthetic.parquet"
+    files = (split / "history.parquet", split / "messages.parquet", tampered, split / "predictions.parquet", catalogue)
+    outputs = [tmp_path / f"{name}.png" for name in HALO_FIGURES]
+    says = rf"^{re.escape(str(tampered))}: the selected φe: .*__import__.*-R halos_evaluate"
+    with pytest.raises(InputError, match=says):
+        halo_figures("synthetic/random", HaloFigureInputs(*files), outputs, HaloUnits())
+    assert not any(path.exists() for path in outputs) and not (tmp_path / "ran").exists()
