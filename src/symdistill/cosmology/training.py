@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from symdistill.core.io import atomic_output, package_versions, write_json
+from symdistill.core.io import atomic_output, file_digest, package_versions, write_json
 from symdistill.core.specs import Spec
 from symdistill.cosmology.catalogue import HaloUnits, SplitSpec, read_written_catalogue
 from symdistill.cosmology.graph import HaloGraph
@@ -36,7 +36,7 @@ from symdistill.cosmology.network import (
     network_loss,
 )
 from symdistill.engine.devices import device_name, keep_heap_memory, torch_build, training_device
-from symdistill.engine.model_files import file_digest, read_saved, resume, save_checkpoint, save_record
+from symdistill.engine.model_files import read_saved, resume, save_checkpoint, save_record
 from symdistill.engine.training import Run, TrainingError, TrainingOutputs, check_divergence, log_epoch, optimised_run
 
 log = logging.getLogger(__name__)

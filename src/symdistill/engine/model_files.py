@@ -4,7 +4,6 @@ and byte-reproducibly, read back with ``weights_only=True`` (a file is data: not
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import pickle
 from pathlib import Path
@@ -72,14 +71,6 @@ def resume(path: Path, run: Run, fingerprint: str) -> bool:
     _set_rng_state(state["rng"])
     log.info("resumed %s after epoch %d", path, run.epoch)
     return True
-
-
-def file_digest(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def save_record(path: str | Path, record: dict[str, Any]) -> None:

@@ -28,11 +28,11 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from symdistill.core.io import atomic_output, package_versions, write_json
+from symdistill.core.io import atomic_output, file_digest, package_versions, write_json
 from symdistill.core.names import check_cell_identity
 from symdistill.core.specs import Spec
 from symdistill.engine.devices import device_name, keep_heap_memory, torch_build, training_device
-from symdistill.engine.model_files import file_digest, read_saved, resume, save_checkpoint, save_record
+from symdistill.engine.model_files import read_saved, resume, save_checkpoint, save_record
 from symdistill.engine.training import Run, TrainingError, TrainingOutputs, check_divergence, log_epoch, optimised_run
 from symdistill.nbody.data import Split, SplitFiles, read_split
 from symdistill.nbody.models import EdgeOutput, Graph, ModelSpec, Network, build_model

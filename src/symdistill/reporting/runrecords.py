@@ -10,7 +10,6 @@ it (its cell against its path, no NaN), and a folder that is neither is one erro
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from symdistill.core.bundles import Files
-from symdistill.core.io import InputError, atomic_output, read_json, write_json
+from symdistill.core.io import InputError, atomic_output, file_digest, read_json, write_json
 from symdistill.core.names import Cell, check_cell_identity, parse_cell
 
 RECORDS = {  # per cell: the small records, at their DAG paths under results/
@@ -52,14 +51,6 @@ class RunRecords:
     cells: dict[Cell, CellRecords]
     datasets: dict[str, dict[str, str | None]]  # dataset → split → SHA-256
     provenance: dict[str, Any] = field(default_factory=dict)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as stream:
-        for block in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read_run(root: str | Path, only: Iterable[Cell] | None = None) -> RunRecords:
@@ -111,12 +102,7 @@ def _record(root: Path, relative: str) -> dict[str, Any]:
 
 def _hash(root: Path, relative: str, manifest: dict[str, str]) -> str | None:
     path = root / relative
-    return file_sha256(path) if path.is_file() else manifest.get(relative)
-
-
-def results_folder(provenance: str | Path) -> Path:
-    """The run's results/ folder, from the path of its report/provenance.json (``PROVENANCE``)."""
-    return Path(provenance).parents[len(Path(PROVENANCE).parts) - 1]
+    return file_digest(path) if path.is_file() else manifest.get(relative)
 
 
 @dataclass(frozen=True)
@@ -128,7 +114,8 @@ class RunFiles(Files):
 
     @property
     def results(self) -> Path:
-        return results_folder(self.provenance)
+        """The run's results/ folder, from the path of its report/provenance.json (``PROVENANCE``)."""
+        return self.provenance.parents[len(Path(PROVENANCE).parts) - 1]
 
 
 def publish_records(results: str | Path, cells: Iterable[Cell | str], datasets: Iterable[str], out: str | Path) -> None:
@@ -142,7 +129,7 @@ def publish_records(results: str | Path, cells: Iterable[Cell | str], datasets: 
     for relative in [*copied, *([PROVENANCE] if (results / PROVENANCE).is_file() else [])]:
         with atomic_output(out / relative) as tmp:
             shutil.copyfile(results / relative, tmp)
-    manifest = {"format": MANIFEST_FORMAT, "sha256": {r: file_sha256(results / r) for r in sorted(hashed)}}
+    manifest = {"format": MANIFEST_FORMAT, "sha256": {r: file_digest(results / r) for r in sorted(hashed)}}
     write_json(out / MANIFEST, manifest)
 
 
