@@ -77,9 +77,10 @@ class SimulationSpec(Spec):
 
 
 def initial_state(sim: str, key: jax.Array, n: int, dim: int) -> jax.Array:
-    """The reference's initial conditions for one simulation, shape (n, 2·dim + 2)."""
+    """The reference's initial conditions for one simulation, shape (n, 2·dim + 2), float32 as the reference draws
+    them: the same key then gives the reference's values, also where the caller integrates in float64."""
     system = get_system(sim)
-    x0 = jax.random.normal(key, (n, 2 * dim + 2))
+    x0 = jax.random.normal(key, (n, 2 * dim + 2), dtype=jnp.float32)
     if sim == "string":
         x0 = x0.at[:, -1].set(1.0)
         x0 = x0.at[:, 0].set(jnp.arange(n) + 0.5 * x0[:, 0])
