@@ -17,14 +17,13 @@ import pytest
 import yaml
 from cluster import JobBlock, job_blocks, snakemake_with_profile
 from conftest import copied_run
-from workflow import ROOT, job_counts, snakemake
+from workflow import ROOT, SMOKE_CELLS, job_counts, snakemake
 
 pytestmark = pytest.mark.workflow
 
 DATASET, MODEL = "spring_2d_n4", "l1"
 CELL = f"{DATASET}/{MODEL}/seed0"
 SMOKE_DATASETS = {"spring_2d_n4", "r2_2d_n4"}
-SMOKE_CELLS = 11  # 2 datasets × (standard, bottleneck, l1, kl) + pm, cust and flathgn on spring only
 PIPELINE_RULES = ("simulate", "train", "messages", "forcefit", "symbolic", "judge")
 HALO_RULES = ("halos_synthetic", "halos_train", "halos_messages", "halos_symbolic", "halos_evaluate", "halos_figures")
 CLUSTER_RULES = (*PIPELINE_RULES, "ood", "generalisation", "symbolic_rest", "replace", "distil", *HALO_RULES)
@@ -52,7 +51,7 @@ def test_one_cell_target_schedules_only_that_cells_chain(tmp_path: Path) -> None
 
 @pytest.fixture(scope="module")
 def trained_smoke(smoke_run: Path, tmp_path_factory) -> Path:
-    """A copy of the session's real smoke run (conftest): all 11 cells trained and judged, the tables built."""
+    """A copy of the session's real smoke run (conftest): all its cells trained and judged, the tables built."""
     return copied_run(smoke_run, tmp_path_factory.mktemp("trained_smoke") / "run")
 
 
@@ -183,8 +182,8 @@ def cluster_jobs(out: str) -> tuple[Counter, int]:
 
 def test_each_cells_small_stages_are_one_cluster_job(tmp_path: Path) -> None:
     """The profile's group-components (cell=1) gives one SLURM job per cell for its stages after training; a site
-    that sets cell=4 gets one per four cells. The paper's configuration: 372 submissions become 132 (plus the
-    cosmology experiment's 11 jobs)."""
+    that sets cell=4 gets one per four cells. The paper's configuration (its five variants and pruned): 444 submissions
+    become 156 (plus the cosmology experiment's 11 jobs)."""
     profile = yaml.safe_load((ROOT / "profiles" / "slurm" / "config.yaml").read_text())
     assert profile["group-components"] == ["cell=1"]
     alone, groups = cluster_jobs(snakemake_with_profile(tmp_path, "slurm", "-n", cwd=ROOT).stdout)
@@ -197,6 +196,6 @@ def test_each_cells_small_stages_are_one_cluster_job(tmp_path: Path) -> None:
 
     paper = snakemake_with_profile(tmp_path, "slurm", "-n", cwd=ROOT, configs=(str(ROOT / "config.yaml"),)).stdout
     alone, groups = cluster_jobs(paper)
-    assert (sum(alone.values()), groups) == (12 + 12 * 4 + 60 + 11, 60), (alone, groups)  # 4 OOD sets per dataset
+    assert (sum(alone.values()), groups) == (12 + 12 * 4 + 72 + 11, 72), (alone, groups)  # 4 OOD sets per dataset
     ungrouped = job_counts(paper)
-    assert sum(n for rule, n in ungrouped.items() if rule in (*PIPELINE_RULES, "figures")) == 372
+    assert sum(n for rule, n in ungrouped.items() if rule in (*PIPELINE_RULES, "figures")) == 444

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, copied_run
-from workflow import snakemake
+from workflow import SMOKE_CELLS, snakemake
 
 from symdistill.core.names import IdentityError
 from symdistill.engine.search import SearchSpec
@@ -24,7 +24,6 @@ from symdistill.reporting.runrecords import CompareError, publish_records, read_
 pytestmark = pytest.mark.workflow
 
 CELL = "spring_2d_n4/bottleneck/seed0"
-SMOKE_CELLS = 11
 
 
 def _cells(run: Path) -> list[str]:

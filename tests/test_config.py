@@ -232,7 +232,8 @@ def test_presets_validate(config, schema, root) -> None:
 def test_names_and_params(config, schema) -> None:
     validate_config(config, schema)
     assert datasets(config)[:2] == ["charge_2d_n4", "charge_3d_n4"]
-    assert Cell("spring_2d_n4", "l1", 0) in cells(config) and len(cells(config)) == 6 * 2 * 5
+    # six variants: the paper's five and pruned
+    assert Cell("spring_2d_n4", "l1", 0) in cells(config) and len(cells(config)) == 6 * 2 * 6
     config["models"]["flathgn"]["sims"] = ["spring", "charge"]
     assert {c.dataset for c in cells(config) if c.model == "flathgn"} == {
         "spring_2d_n4",
@@ -438,7 +439,7 @@ def test_a_message_naming_a_huge_key_is_cut(config, schema) -> None:
         (
             "results/judge/spring_2d_n4/nosuchmodel/seed0.json",
             "unknown model variant 'nosuchmodel' (named by a requested file's path): "
-            "the variants under 'models' are bottleneck, cust, flathgn, kl, l1, pm, standard",
+            "the variants under 'models' are bottleneck, cust, flathgn, kl, l1, pm, pruned, standard",
         ),
         (
             "results/judge/sprong_2d_n4/l1/seed0.json",

@@ -184,9 +184,11 @@ def test_the_true_law_planted_as_phi_e_lets_phi_v_learn_the_accelerations(tmp_pa
     gn = json.loads((cell / "metrics.json").read_text())["test_loss"]
     split = read_split(test)
     zero = float(np.abs(split.y).sum(axis=(1, 2)).mean())
-    # measured: 2.9 against 26.4 for predicting zero and 24.3 for the briefly trained network; the same 80k graphs
-    # train a whole network of this size to 12.3: the law is what φv lacked. What is left is φv learning 1/m.
-    assert metrics["test_loss"] < 0.15 * zero and metrics["test_loss"] < 0.25 * gn, (metrics, gn, zero)
+    # measured: 11.7 against 40.1 for predicting zero and 37.3 for the briefly trained network. What is left is φv
+    # learning 1/m, and this test split holds a body of mass 0.08, lighter than any of the training split (0.14),
+    # whose accelerations dominate the mean (twice the retraining leaves 10.8). With the initial states drawn in
+    # float64 (before the reference's float32 draws, issue 39) the same test measured 2.9 against 26.4 and 24.3.
+    assert metrics["test_loss"] < 0.35 * zero and metrics["test_loss"] < 0.35 * gn, (metrics, gn, zero)
     assert metrics["test_loss"] < metrics["test_loss_before_retraining"]
     model, record = load_replaced(out / "model.pt")
     assert record["equations"]["e0"]["sympy"] == fx and not model.edges.equations[0].constants.requires_grad

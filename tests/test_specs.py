@@ -154,11 +154,14 @@ def test_a_misspelt_key_fails_at_construction_naming_it() -> None:
 
 
 def test_model_records_keep_their_layout() -> None:
-    """model.pt and the message tables store the variant as a sorted mapping; ModelSpec's field order keeps it."""
+    """model.pt and the message tables store the variant as a sorted mapping (``ModelSpec.record``), a pruned one's
+    with its schedule, the others' as they always were."""
     config = resolved("smoke")
     params = model_params(config, "spring_2d_n4", "l1")
     spec = TrainingSpec.from_params({**params, "seed": 0})
-    assert list(asdict(spec.model).items()) == list(params["model"].items())
+    assert list(spec.model.record().items()) == list(params["model"].items())
+    pruned = model_params(config, "spring_2d_n4", "pruned")
+    assert list(TrainingSpec.from_params({**pruned, "seed": 0}).model.record().items()) == list(pruned["model"].items())
     assert list(asdict(spec.training).items()) == list(params["training"].items())
 
 

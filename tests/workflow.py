@@ -12,6 +12,8 @@ SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 # job) and the searches ask for 2 threads they barely use at smoke size (0.8 CPU): at --cores 2 one job ran alone
 # for 570 of the smoke run's 1000 s. A rule's threads are unchanged (min(threads, cores)), so are its outputs.
 JOB_SLOTS = 4
+# presets/smoke.yaml's cells: 2 datasets × (standard, bottleneck, l1, kl) + pm, cust, flathgn and pruned on spring
+SMOKE_CELLS = 12
 
 
 def snakemake(

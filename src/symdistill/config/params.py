@@ -137,6 +137,10 @@ def model_params(config: Mapping[str, Any], dataset: str, model: str) -> dict[st
         training["batch_size"] = int(64 * (4 / ds.n) ** 2)  # the notebook's batch = int(64·(4/n)²)
     msg_dim = settings["msg_dim"]
     settings["msg_dim"] = ds.dim if msg_dim == "dim" else int(msg_dim)
+    if "pruning" in settings:  # only a pruned variant has the key: the others' params stay as they were
+        pruning = settings["pruning"]
+        keep = ds.dim if pruning["keep"] == "dim" else int(pruning["keep"])
+        settings["pruning"] = {"end_fraction": float(pruning["end_fraction"]), "keep": keep}
     return {
         "model": dict(sorted(settings.items())),
         "training": dict(sorted(training.items())),

@@ -18,6 +18,7 @@ import yaml
 
 from symdistill.config.params import search_operators, user_law
 from symdistill.core.names import IN_DISTRIBUTION, SHOWN_CHARS, ConfigError, cut, shown
+from symdistill.core.vocabulary import PRUNABLE
 from symdistill.engine.budget import BackendUnavailable, check_backend
 from symdistill.nbody import laws
 
@@ -168,10 +169,29 @@ def _check_models(config: Mapping[str, Any]) -> None:
                 f"invalid config at 'models.{name}': architecture 'hgn' (FlatHGN) has msg_dim 1 (its message is the "
                 "pair energy) and regularizer 'hamiltonian' or 'none'"
             )
+        _check_pruning(name, variant)
         if regularizer == "hamiltonian" and architecture != "hgn":
             raise ConfigError(
                 f"invalid config at 'models.{name}': the hamiltonian regulariser needs architecture 'hgn'"
             )
+
+
+def _check_pruning(name: str, variant: Mapping[str, Any]) -> None:
+    """A pruned variant masks φe's own output down to fewer components than it has (``models.Pruning``)."""
+    pruning = variant.get("pruning")
+    if pruning is None:
+        return
+    if variant.get("architecture") not in PRUNABLE:
+        raise ConfigError(
+            f"invalid config at 'models.{name}.pruning': pruning masks φe's output, which architecture "
+            f"{shown(variant.get('architecture'))} does not give as the message; expected one of {', '.join(PRUNABLE)}"
+        )
+    msg_dim, keep = variant.get("msg_dim"), pruning["keep"]
+    if msg_dim == "dim" or (keep != "dim" and keep >= msg_dim) or (keep == "dim" and msg_dim <= 3):
+        raise ConfigError(
+            f"invalid config at 'models.{name}.pruning.keep': {shown(keep)} components must be fewer than the "
+            f"msg_dim {shown(msg_dim)} the variant starts with"
+        )
 
 
 def _check_systems(config: Mapping[str, Any]) -> None:

@@ -27,6 +27,7 @@ ENERGY_READINGS: dict[str, tuple[str, ...]] = {reading: ("potential",) for readi
 
 # ---------------------------------------------------------------- the tables
 
+PRUNABLE = ("gn", "pm", "cust")  # architectures whose φe outputs the message itself: a pruned variant masks it
 TABLES = ("table5_success", "table1_r2", "table3_loss")  # results/tables/{name}.{csv,md,html}, the paper's order
 
 SYMBOLS = {"strict": "✓", "on_front": "⋆", "partial": "◦", "fail": "✗", "no_result": "∅"}

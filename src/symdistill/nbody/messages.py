@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -115,7 +115,7 @@ def message_table(model: Network, record: dict[str, Any], x: np.ndarray) -> tupl
         "format": FORMAT,
         "cell": record["cell"],
         "system": system,
-        "model": asdict(record["model"]),
+        "model": record["model"].record(),
         "message": record["model"].message_kind,
         "significance": measure,
         "ranked_components": [components[i] for i in order],

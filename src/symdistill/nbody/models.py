@@ -16,13 +16,17 @@ Both give the same numbers (tests/test_models.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch_geometric.nn import MessagePassing
 
-from symdistill.core.specs import Spec
+from symdistill.core.specs import Spec, spec_from
+from symdistill.core.vocabulary import PRUNABLE
 from symdistill.engine.mlp import mlp
 from symdistill.nbody.systems import edge_index as system_edges
 
@@ -88,6 +92,12 @@ class GraphNetwork(MessagePassing):
         self.msg_dim = msg_dim
         self.edge_model = self.make_edge_model(2 * n_features, hidden, self.edge_outputs(msg_dim))  # φe
         self.node_model = mlp(n_features + msg_dim, hidden, dim)  # φv
+        self.register_buffer("message_mask", None)  # a pruned variant's (add_message_mask); None: every component
+
+    def add_message_mask(self) -> None:
+        """A 0/1 mask on φe's output, every component kept at first: the pruned variant's (``Pruning``). A buffer,
+        so it is saved with the weights, follows the model's device and comes back with a checkpoint."""
+        self.message_mask = torch.ones(self.msg_dim)
 
     __repr__ = nn.Module.__repr__  # the sizes and the submodules (PyG's repr shows the class name alone)
 
@@ -103,8 +113,10 @@ class GraphNetwork(MessagePassing):
         return msg_dim
 
     def edge_output(self, receiver: Tensor, sender: Tensor) -> EdgeOutput:
-        """φe on [receiver, sender]: the receiver comes first, as in the reference's message function."""
-        return EdgeOutput(self.edge_model(torch.cat([receiver, sender], dim=-1)))
+        """φe on [receiver, sender]: the receiver comes first, as in the reference's message function; a pruned
+        variant's masked components are zero, in training and evaluation alike."""
+        message = self.edge_model(torch.cat([receiver, sender], dim=-1))
+        return EdgeOutput(message if self.message_mask is None else message * self.message_mask)
 
     def message(self, x_i: Tensor, x_j: Tensor) -> Tensor:
         return self.edge_output(x_i, x_j).message
@@ -268,6 +280,31 @@ ARCHITECTURES: dict[str, type[Network]] = {
 
 
 @dataclass(frozen=True)
+class Pruning(Spec):
+    """Tan et al.'s pruned messages (config ``models.NAME.pruning``; github: elizabethsztan/symbolic_distillation_GNNs,
+    ``PruningGN`` in model.py): a network with ``msg_dim`` (100) components masks, at the start of each epoch,
+    all but the ``kept`` ones of largest std over held-out edges, on a cosine schedule that reaches ``keep`` (dim)
+    after ``end_fraction`` of the epochs (theirs: 0.65 of 100); it then trains as a ``keep``-component bottleneck.
+    The schedule is theirs with its ``ceil`` (kept(e) = max(M − ⌈(M − k)(1 − cos(πe/E))/2⌉, k), E =
+    ⌊end_fraction · epochs⌋), so it reaches ``keep`` a little before E."""
+
+    end_fraction: float
+    keep: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.end_fraction <= 1 or self.keep < 1:
+            raise ValueError(f"pruning: end_fraction in [0, 1] and keep ≥ 1 expected, got {self}")
+
+    def kept(self, msg_dim: int, epoch: int, epochs: int) -> int:
+        """Components kept during epoch ``epoch`` (counted from 0) of ``epochs``."""
+        end = int(self.end_fraction * epochs)
+        if epoch >= end:
+            return self.keep
+        pruned = math.ceil((msg_dim - self.keep) * (1 - math.cos(math.pi * epoch / end)) / 2)
+        return max(msg_dim - pruned, self.keep)
+
+
+@dataclass(frozen=True)
 class ModelSpec(Spec):
     """A resolved model variant: config ``models.NAME`` less ``sims`` and ``training``, ``msg_dim`` a number.
 
@@ -283,10 +320,33 @@ class ModelSpec(Spec):
     reg_scope: str  # all_graphs or first_graph
     reg_weight: float
     regularizer: str  # none, l1, kl or hamiltonian
+    pruning: Pruning | None = None  # the pruned variant's schedule; last, as the one field with a default
 
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
             raise ValueError(f"unknown architecture {self.architecture!r}; expected one of {sorted(ARCHITECTURES)}")
+        if self.pruning and (self.architecture not in PRUNABLE or self.pruning.keep >= self.msg_dim):
+            raise ValueError(
+                f"pruning needs architecture {' or '.join(PRUNABLE)} and keep < msg_dim, got {self.architecture!r} "
+                f"keeping {self.pruning.keep} of {self.msg_dim}"
+            )
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any], where: str | None = None) -> ModelSpec:
+        """The spec from plain data (rule params or model.pt's record), ``pruning`` read as its own spec."""
+        where = where or "model params"
+        pruning = params.get("pruning")
+        if pruning is not None:
+            params = {**params, "pruning": Pruning.from_params(pruning, f"{where}: pruning")}
+        return spec_from(cls, params, where)
+
+    def record(self) -> dict[str, Any]:
+        """The plain record model.pt, its checkpoint's fingerprint and the message tables store: every field, in
+        alphabetical order, ``pruning`` only where set, so that the other variants' records stay as they were."""
+        values = asdict(self)
+        if self.pruning is None:
+            del values["pruning"]
+        return dict(sorted(values.items()))
 
     @property
     def message_kind(self) -> str:
@@ -296,4 +356,7 @@ class ModelSpec(Spec):
 
 def build_model(model: ModelSpec, dim: int) -> Network:
     """A network from a resolved model variant."""
-    return ARCHITECTURES[model.architecture](2 * dim + 2, model.msg_dim, dim, model.hidden)
+    network = ARCHITECTURES[model.architecture](2 * dim + 2, model.msg_dim, dim, model.hidden)
+    if model.pruning is not None:
+        network.add_message_mask()
+    return network

@@ -288,7 +288,7 @@ def cell_equations(dim: int, inputs: ReplaceInputs, choice: str, cell: str) -> d
 def retraining_spec(record: Mapping[str, Any], spec: ReplacementSpec, cell: str) -> TrainingSpec:
     """φv's retraining: the cell's own spec, no regulariser, its training settings with ``framework.training``'s."""
     return TrainingSpec(
-        replace(record["model"], regularizer="none"),  # the messages are equations now: nothing to sparsify
+        replace(record["model"], regularizer="none", pruning=None),  # the messages are equations: nothing to sparsify
         TrainingSettings.from_params({**record["training"], **spec.training}, f"{cell}: framework.training"),
         record["system"],
         record["seed"],
@@ -367,7 +367,7 @@ def replaced_record(
         "cell": cell,
         "equations": chosen,
         "replacement": asdict(spec),
-        "model": asdict(record["model"]),
+        "model": record["model"].record(),
         "training": asdict(retrain.training),
         "system": record["system"],
         "seed": record["seed"],

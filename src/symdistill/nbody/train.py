@@ -87,7 +87,7 @@ class TrainingSpec(Spec):
         return max(1, self.training.graphs_per_epoch // self.training.batch_size)
 
     def fingerprint(self, *data: str) -> str:
-        text = repr((asdict(self.model), asdict(self.training), self.system, self.seed, data))
+        text = repr((self.model.record(), asdict(self.training), self.system, self.seed, data))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -180,6 +180,25 @@ def message_std(model: Network, graph: Graph, x: Tensor) -> list[float]:
     edges = model.edge_output(x[:, graph.receivers], x[:, graph.senders])
     values = edges.mu if edges.mu is not None else edges.message
     return values.reshape(-1, values.shape[-1]).double().std(dim=0).tolist()
+
+
+@torch.no_grad()
+def prune_messages(run: Run, spec: TrainingSpec, data: CellData) -> list[int]:
+    """The pruned variant's step at the start of each epoch (``models.Pruning``): keep the components of largest
+    message std over the monitored test graphs and mask the others; returns the kept ones, in order.
+
+    The ranking uses φe's outputs only, never a target, and is the std the history records after each epoch, so
+    the sparsity figure shows what was ranked. Masked components have std 0 and stay masked (as theirs); ties
+    keep the lower index."""
+    model, pruning = run.model, spec.model.pruning
+    keep = pruning.kept(spec.model.msg_dim, run.epoch, spec.training.epochs)
+    model.eval()
+    std = torch.tensor(message_std(model, data.graph, data.x_test[data.monitor]))
+    kept = torch.argsort(-std, stable=True)[:keep]
+    mask = torch.zeros(spec.model.msg_dim)
+    mask[kept] = 1.0
+    model.message_mask.copy_(mask)
+    return sorted(kept.tolist())
 
 
 def new_run(spec: TrainingSpec, device: torch.device, model: Network | None = None) -> Run:
@@ -299,6 +318,7 @@ def train_cell(
 def train_and_record_epoch(run: Run, spec: TrainingSpec, data: CellData, cell: str) -> None:
     """One epoch, stopped by a non-finite or diverged loss, then its line of history.parquet."""
     epoch = run.epoch + 1
+    kept = {} if spec.model.pruning is None else {"kept_components": prune_messages(run, spec, data)}
     t0 = time.perf_counter()
     train_loss = train_epoch(run, spec, data.graph, data.x, data.y)
     seconds = time.perf_counter() - t0
@@ -316,13 +336,16 @@ def train_and_record_epoch(run: Run, spec: TrainingSpec, data: CellData, cell: s
             "graphs": graphs * epoch,
             "seconds": seconds,
             "message_std": message_std(run.model, data.graph, data.x_test[data.monitor]),
+            **kept,
         }
     )
     run.epoch = epoch
-    log_epoch(cell, run.history[-1], spec.training.epochs, f"{graphs / seconds:.0f} graphs/s")
+    pruned = f", {len(kept['kept_components'])} message components kept" if kept else ""
+    log_epoch(cell, run.history[-1], spec.training.epochs, f"{graphs / seconds:.0f} graphs/s{pruned}")
 
 
-HISTORY_COLUMNS = ("epoch", "train_loss", "test_loss", "lr", "graphs", "seconds", "message_std")  # history.parquet
+# history.parquet's columns; a pruned variant's adds kept_components (the components φe kept during the epoch)
+HISTORY_COLUMNS = ("epoch", "train_loss", "test_loss", "lr", "graphs", "seconds", "message_std")
 
 
 def write_outputs(run: Run, spec: TrainingSpec, trained: Trained, paths: TrainingOutputs) -> None:
@@ -334,7 +357,7 @@ def write_outputs(run: Run, spec: TrainingSpec, trained: Trained, paths: Trainin
             "format": MODEL_FORMAT,
             "cell": trained.cell,
             "state_dict": run.model.state_dict(),
-            "model": asdict(spec.model),
+            "model": spec.model.record(),
             "training": asdict(spec.training),
             "system": spec.system,
             "seed": spec.seed,

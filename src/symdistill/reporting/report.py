@@ -125,6 +125,25 @@ def run_summary(reports: list[CellReport], datasets: list[dict[str, Any]]) -> di
     }
 
 
+def variant_notes(models: Iterable[str], variants: Mapping[str, Any], paper_models: Mapping[str, str]) -> list[str]:
+    """A sentence for each variant of the run that is not in the paper: where it comes from and what it does."""
+    notes = []
+    for name in sorted(set(models) - set(paper_models)):
+        pruning = variants.get(name, {}).get("pruning")
+        if pruning is None:
+            notes.append(f"{name} (not in the paper): a variant of this run's config (models.{name}).")
+            continue
+        keep = "dim" if pruning["keep"] == "dim" else f"{pruning['keep']:,}"
+        notes.append(
+            f"{name} (not in the paper): Tan et al.'s pruned model (github.com/elizabethsztan/"
+            f"symbolic_distillation_GNNs): φe starts with {variants[name]['msg_dim']:,} message components; at the "
+            "start of each epoch those of lowest std over held-out graphs are masked, on a cosine schedule that "
+            f"leaves {keep} after {pruning['end_fraction']:.0%} of the epochs, and the network then trains as a "
+            f"bottleneck of {keep} components (docs/training.md)."
+        )
+    return notes
+
+
 def symbolic_settings(reports: list[CellReport]) -> dict[str, str]:
     """Each search setting with every value the cells' result.json recorded (the per-component count varies)."""
     keys = dict.fromkeys(k for r in reports for k in r.symbolic["settings"])
@@ -214,6 +233,9 @@ def build_report(
         "rule": settings.rule,
         "n_note": N_NOTE,
         "run": run_summary(reports, datasets),
+        "variant_notes": variant_notes(
+            {r.cell.model for r in reports}, resolved_config.get("models", {}), settings.paper_models
+        ),
         "symbolic_settings": symbolic_settings(reports),
         "cells": reports,
         "systems": systems(reports),
