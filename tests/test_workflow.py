@@ -13,7 +13,7 @@ import pytest
 import torch
 from browser import render
 from conftest import copied_run
-from workflow import ROOT, job_counts, snakemake
+from workflow import ROOT, SMOKE_CELLS, job_counts, snakemake
 
 from symdistill.core.io import InputError
 from symdistill.core.vocabulary import HALO_FIGURES
@@ -29,7 +29,8 @@ def test_lint_is_clean(tmp_path: Path) -> None:
     assert "Congratulations" in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize(("preset", "datasets", "cells"), [("smoke", 2, 11), ("demo", 8, 36), (None, 12, 60)])
+# demo: 8 datasets × 5 variants (FlatHGN on spring and charge only: 4 fewer) and pruned; the paper's: 12 × 6
+@pytest.mark.parametrize(("preset", "datasets", "cells"), [("smoke", 2, SMOKE_CELLS), ("demo", 8, 44), (None, 12, 72)])
 def test_dry_run_builds_the_dag_for_each_preset(tmp_path: Path, preset: str | None, datasets: int, cells: int) -> None:
     counts = job_counts(snakemake(tmp_path, "-n", preset=preset).stdout)
     assert counts["simulate"] == datasets and counts["train"] == cells
@@ -58,7 +59,7 @@ def test_seeds_fan_out_into_replicate_cells(tmp_path: Path) -> None:
         ).stdout
     )
     assert counts["simulate"] == 8  # seeds replicate training on the same data
-    assert counts["train"] == counts["judge"] == counts["figures"] == 3 * 36
+    assert counts["train"] == counts["judge"] == counts["figures"] == 3 * 44
 
 
 def test_bad_config_stops_before_any_job(tmp_path: Path) -> None:
