@@ -104,9 +104,23 @@ def ood_shift(wildcards):
     return sd.ood_shift(config, wildcards.shift)
 
 
+def trajectory_spec(wildcards):
+    return sd.trajectory_params(config, wildcards.dataset)
+
+
+def trajectory_file(wildcards):
+    """The trajectory file of a system given as data: an input, so that a changed file rebuilds its datasets."""
+    return config["systems"][parse_dataset(wildcards.dataset).sim]["trajectories"]
+
+
+def ood_set_names(wildcards):
+    """The out-of-distribution sets of the cell's dataset (none for a system given as data), in config order."""
+    return sd.ood_sets(config, wildcards.dataset)
+
+
 def ood_files(wildcards):
     """The out-of-distribution sets of the cell's dataset, in the order of ood.sets."""
-    return [str(rules.ood.output[0]).format(dataset=wildcards.dataset, shift=name) for name in sd.ood_sets(config)]
+    return [str(rules.ood.output[0]).format(dataset=wildcards.dataset, shift=name) for name in ood_set_names(wildcards)]
 
 
 def closed_models(wildcards):

@@ -19,7 +19,7 @@ rule generalisation:
         runtime=10,
     params:
         cell=cell_name,
-        sets=sd.ood_sets(config),
+        sets=ood_set_names,
         rollouts=config["ood"]["rollouts"],
         rollout_substeps=config["report"]["rollout_substeps"],
     script:

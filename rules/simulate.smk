@@ -7,6 +7,8 @@ rule simulate:
         "results/logs/simulate/{dataset}.log",
     benchmark:
         "results/benchmarks/simulate/{dataset}.tsv"
+    wildcard_constraints:
+        dataset=sd.dataset_pattern(config, data=False),
     conda:
         "../envs/simulation.yaml"
     threads: 2
@@ -40,3 +42,28 @@ rule ood:
         shift=ood_shift,
     script:
         "../workflow_scripts/ood.py"
+
+
+rule trajectories:
+    """A system given as data (systems.NAME.trajectories): the file, checked and completed, as the train and test
+    splits of its dataset (docs/systems.md)."""
+    input:
+        trajectory_file,
+    output:
+        train="results/data/{dataset}/train.parquet",
+        test="results/data/{dataset}/test.parquet",
+    log:
+        "results/logs/trajectories/{dataset}.log",
+    benchmark:
+        "results/benchmarks/trajectories/{dataset}.tsv"
+    wildcard_constraints:
+        dataset=sd.dataset_pattern(config, data=True),
+    conda:
+        "../envs/simulation.yaml"
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    params:
+        spec=trajectory_spec,
+    script:
+        "../workflow_scripts/trajectories.py"

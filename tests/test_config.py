@@ -153,7 +153,7 @@ YUKAWA = {"potential": "-m1*m2*exp(-r)/r", "dt": 1.0e-3}
     [
         ({"spring": {"potential": "r^2", "dt": 0.01}}, "'systems.spring': 'spring' is a built-in system"),
         ({"yuk_awa": YUKAWA}, "'systems': 'yuk_awa' does not match"),
-        ({"yukawa": {"potential": "-m1*m2*exp(-r)/r"}}, "'systems.yukawa': 'dt' is a required property"),
+        ({"yukawa": {"potential": "-m1*m2*exp(-r)/r"}}, "'systems.yukawa': dt missing; a system of your own has"),
         ({"yukawa": {**YUKAWA, "mass": 1}}, "'systems.yukawa': Additional properties .*'mass' was unexpected"),
         ({"yukawa": {**YUKAWA, "softening": -1}}, "'systems.yukawa.softening': -1 is less than the minimum of 0"),
         ({"yukawa": {**YUKAWA, "operators": ["cube"]}}, "'systems.yukawa.operators.0': 'cube' is not allowed"),

@@ -8,6 +8,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -90,6 +91,18 @@ def checkout(tmp_path_factory) -> Path:
     for name in CHECKOUT:
         (root / name).symlink_to(ROOT / name)
     (root / "cells.yaml").write_text(CELLS_YAML)
+    # docs/systems.md: the command before the Morse example's snakemake writes its trajectories (here, a small file)
+    example = [
+        sys.executable,
+        "examples/morse_trajectories.py",
+        "--sims",
+        "3",
+        "--steps",
+        "5",
+        "--out",
+        "data/morse.parquet",
+    ]
+    subprocess.run(example, cwd=root, check=True, capture_output=True)
     return root
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -200,6 +202,17 @@ def test_the_network_is_judged_on_held_out_edges_and_the_equation_also_on_probe_
     member = verdict["members"][0]
     assert min(member["fit_r2"].values()) > 0.99 and not any(member["affine"].values()), member
     assert verdict["outcome"]["physical"] == "fail"
+
+
+def test_a_member_that_overflows_on_some_edges_is_recorded_and_fails() -> None:
+    """exp(800 r) is inf beyond r ≈ 0.89: its R² is null in the verdict (the judge wrote −inf, which no JSON file
+    holds, and the job failed), it fails, and the law beside it still passes."""
+    message = _noisy(force_domain("spring", _edges("spring"), 2, 4, NAMES, SPEC.receiver_bins).evaluate(LAWS["spring"]))
+    verdict = _judge("spring", message, [LAWS["spring"], "dx*exp(800*r)"], selected=0)
+    wild = verdict["members"][1]
+    assert set(wild["truth_r2"].values()) == {None} and not any(wild["passes"].values())
+    assert verdict["outcome"]["physical"] == "strict"
+    json.dumps(verdict, allow_nan=False)
 
 
 def test_a_few_wild_edges_do_not_choose_the_laws_proportions() -> None:

@@ -17,6 +17,7 @@ Each rule (rules/*.smk) → the module its script (workflow_scripts/{rule}.py) c
 
 ======================  ===============================================================================
 simulate, ood           ``nbody.simulate`` (``nbody.integrator``, ``nbody.systems``, ``nbody.laws``, ``nbody.data``)
+trajectories            ``nbody.trajectories`` (a system given as data, in place of simulate; ``nbody.data``)
 train                   ``nbody.train`` (``nbody.models``; ``engine.training``, ``engine.model_files``)
 messages                ``nbody.messages``
 forcefit                ``nbody.forcefit`` (Table 1)

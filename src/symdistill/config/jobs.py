@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-from symdistill.config.params import model_params, simulation_params
+from symdistill.config.params import given_as_data, model_params, simulation_params
 from symdistill.core.names import parse_dataset
 
 # FLOP/s of a training step on two CPU cores of our machines, halved (docs/benchmarks.md: 4,063 graphs/s of
@@ -27,6 +28,7 @@ MARGIN = 1.5  # on the estimate, for the evaluations it leaves out (monitor and 
 START_MINUTES = 10  # job start, imports, data loading, writing outputs
 BASE_MB = 3000  # the interpreter, torch and the network
 FEATURE_BYTES = 4  # float32
+DATA_EXPANSION = 8  # a trajectory file's bytes → arrays: Parquet compresses float32 columns up to ~4×, CSV less
 
 
 def mlp_macs(sizes: list[int]) -> int:
@@ -55,6 +57,10 @@ def training_minutes(config: Mapping[str, Any], dataset: str, model: str) -> int
 def training_mb(config: Mapping[str, Any], dataset: str) -> int:
     """The ``train`` job's memory: both splits as float32 arrays four times over (Parquet's columns, the arrays,
     the tensors and a batch's copies), plus the process (measured: 2.25 GiB for the paper's n = 8, 3D set)."""
+    ds = parse_dataset(dataset)
+    if given_as_data(config, ds.sim):  # its size is the file's: 8 float64 values per number read, four times over
+        size = Path(config["systems"][ds.sim]["trajectories"]).stat().st_size
+        return BASE_MB + math.ceil(4 * DATA_EXPANSION * size / 1e6)
     sim = simulation_params(config, dataset)
     snapshots = (sim["train_sims"] + sim["test_sims"]) * (sim["nt"] // sim["keep_every"])
     values = snapshots * sim["n"] * (3 * sim["dim"] + 2)  # positions, velocities, charge, mass, accelerations

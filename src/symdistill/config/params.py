@@ -18,8 +18,41 @@ from symdistill.nbody import laws
 TARGET = "named by a requested file's path"  # what named a variant, system or set the config lacks
 
 
+TEST_FRACTION = 0.2  # systems.NAME.test_fraction's default: the share of a trajectory file's simulations tested
+SPLIT_SEED = 0  # systems.NAME.split_seed's default
+
+
 def user_law(name: str, spec: Mapping[str, Any]) -> laws.PairLaw:
-    return laws.PairLaw(name, spec["potential"], float(spec.get("softening", laws.SOFTENING)))
+    """A researcher's law: the potential simulated, or, for trajectories given as data, the law they suppose."""
+    return laws.PairLaw(name, spec.get("potential", spec.get("law")), float(spec.get("softening", laws.SOFTENING)))
+
+
+def given_as_data(config: Mapping[str, Any], sim: str) -> bool:
+    """Whether ``sim`` is a system given as trajectories (``systems.NAME.trajectories``), not simulated."""
+    return "trajectories" in config.get("systems", {}).get(sim, {})
+
+
+def dataset_pattern(config: Mapping[str, Any], data: bool) -> str:
+    """The ``dataset`` wildcard's pattern for rule ``trajectories`` (``data``) or ``simulate``: the names of the
+    systems given as data, or any other name, so that each dataset has exactly one rule that writes it."""
+    names = "|".join(sorted(s for s in config.get("systems", {}) if given_as_data(config, s)))
+    if data:
+        return rf"(?:{names})_[23]d_n\d+" if names else "(?!)"
+    return (rf"(?!(?:{names})_[23]d_n)" if names else "") + r"[a-z0-9]+_[23]d_n\d+"
+
+
+def trajectory_params(config: Mapping[str, Any], dataset: str) -> dict[str, Any]:
+    """The ``TrajectorySpec`` of a dataset of a system given as data: the file, the split and the supposed law."""
+    sim = parse_dataset(dataset).sim
+    spec = config["systems"][sim]
+    law = asdict(user_law(sim, spec)) if "law" in spec else None
+    return {
+        "dataset": dataset,
+        "law": law,
+        "path": spec["trajectories"],
+        "split_seed": int(spec.get("split_seed", SPLIT_SEED)),
+        "test_fraction": float(spec.get("test_fraction", TEST_FRACTION)),
+    }
 
 
 def pair_law(config: Mapping[str, Any], sim: str) -> dict[str, Any]:
@@ -50,8 +83,11 @@ def replacement_params(config: Mapping[str, Any]) -> dict[str, Any]:
     return {k: framework[k] for k in ("equation", "trainable_constants", "training")}
 
 
-def ood_sets(config: Mapping[str, Any]) -> list[str]:
-    """The out-of-distribution sets of this run, in config order."""
+def ood_sets(config: Mapping[str, Any], dataset: str | None = None) -> list[str]:
+    """The out-of-distribution sets of this run, in config order; of ``dataset``, none for a system given as data
+    (a set is simulated from shifted initial conditions, and such a system has no simulator)."""
+    if dataset is not None and given_as_data(config, parse_dataset(dataset).sim):
+        return []
     return list(config.get("ood", {}).get("sets", []))
 
 

@@ -204,12 +204,13 @@ def _check_systems(config: Mapping[str, Any]) -> None:
                 f"invalid config at 'systems.{name}': {name!r} is a built-in system ({', '.join(laws.POTENTIALS)}); "
                 "give yours another name"
             )
+        key = _check_system_keys(name, spec)
         law = user_law(name, spec)
         try:
             laws.check_law(law)
             laws.register(law)
         except ValueError as err:
-            raise ConfigError(f"invalid config at 'systems.{name}.potential': {err}") from None
+            raise ConfigError(f"invalid config at 'systems.{name}.{key}': {err}") from None
     known = (*laws.POTENTIALS, *own)
     named = {"experiment.sims": config["experiment"]["sims"]}
     named |= {f"models.{m}.sims": v["sims"] for m, v in config["models"].items() if "sims" in v}
@@ -227,6 +228,42 @@ def _check_systems(config: Mapping[str, Any]) -> None:
                 f"invalid config at 'simulation.dt.{sim}': {shown(sim)} is not a built-in system; a system of your own "
                 f"sets its time step at 'systems.{sim}.dt'"
             )
+
+
+SIMULATED_KEYS = ("potential", "dt")  # a system of one's own that is simulated
+DATA_KEYS = ("trajectories", "law", "test_fraction", "split_seed")  # one given as data
+
+
+def _check_system_keys(name: str, spec: Mapping[str, Any]) -> str:
+    """A system is simulated (potential and dt) or given as data (trajectories, with the law to test), never both;
+    returns the key that holds its law. A trajectory file must exist and be Parquet or CSV."""
+    where = f"invalid config at 'systems.{name}'"
+    if "trajectories" not in spec:
+        stray = [k for k in DATA_KEYS if k in spec]
+        if stray:
+            raise ConfigError(f"{where}: {', '.join(stray)} belong(s) to a system given as data (trajectories)")
+        missing = [k for k in SIMULATED_KEYS if k not in spec]
+        if missing:
+            raise ConfigError(
+                f"{where}: {' and '.join(missing)} missing; a system of your own has potential and dt (simulated) "
+                "or trajectories (given as data)"
+            )
+        return "potential"
+    both = [k for k in SIMULATED_KEYS if k in spec]
+    if both:
+        raise ConfigError(f"{where}: {' and '.join(both)} with trajectories; a system given as data is not simulated")
+    if "law" not in spec:
+        raise ConfigError(
+            f"{where}: trajectories without law; give the pair energy U you suppose the data obey (law:, in "
+            "potential's syntax), which the judge tests. Distilling a law nobody states is not available yet"
+        )
+    path = Path(spec["trajectories"])
+    if not path.is_file():
+        raise ConfigError(
+            f"invalid config at 'systems.{name}.trajectories': {shown(str(path))}: no such file "
+            f"(relative paths are from the working directory, {Path.cwd()})"
+        )
+    return "law"
 
 
 def operator_warnings(config: Mapping[str, Any]) -> list[str]:

@@ -46,3 +46,9 @@ def r2_affine(target: np.ndarray, basis: np.ndarray, groups: np.ndarray | None =
         fit = affine_fit(basis[rows], target[rows])
         residual += np.sum((fit(basis[rows]) - target[rows]) ** 2)
     return float(1 - residual / total)
+
+
+def finite_or_none(value: float) -> float | None:
+    """An R² as a JSON file records it: ``r2_affine``'s −inf (a formula not finite on every edge) becomes null,
+    which JSON can hold and which no threshold passes."""
+    return float(value) if np.isfinite(value) else None

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from symdistill.core.expressions import evaluate
-from symdistill.core.fits import r2_affine
+from symdistill.core.fits import finite_or_none, r2_affine
 from symdistill.core.specs import Spec
 from symdistill.core.vocabulary import NO_RESULT, VERDICTS
 from symdistill.cosmology.catalogue import EDGE_INPUTS, NODE_INPUTS, HaloUnits, PlantedLaw
@@ -64,17 +64,13 @@ def member_verdicts(
                 "complexity": int(row.complexity),
                 "sympy": row.sympy,
                 "selected": bool(row.selected),
-                "truth_r2": _finite(affine),
-                "fit_r2": _finite(fit),
+                "truth_r2": finite_or_none(affine),
+                "fit_r2": finite_or_none(fit),
                 "affine": affine >= spec.truth_r2,
                 "passes": affine >= spec.truth_r2 and fit >= ceiling - spec.fit_margin,
             }
         )
-    return {"outcome": outcome(members), "ceiling_r2": _finite(ceiling), "members": members}
-
-
-def _finite(value: float) -> float | None:
-    return value if np.isfinite(value) else None
+    return {"outcome": outcome(members), "ceiling_r2": finite_or_none(ceiling), "members": members}
 
 
 def outcome(members: list[dict[str, Any]]) -> str:

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from symdistill.core.bundles import Files
 from symdistill.core.expressions import ExpressionError, evaluate, to_sympy
-from symdistill.core.fits import r2_affine
+from symdistill.core.fits import finite_or_none, r2_affine
 from symdistill.core.io import InputError, read_json, write_json
 from symdistill.core.names import check_cell_identity
 from symdistill.engine.front import front_table
@@ -129,8 +129,8 @@ def judge_newton(
                 "complexity": int(row.complexity),
                 "selected": bool(row.selected),
                 "sympy": row.sympy,
-                "newton_r2": law_r2,
-                "fit_r2": fit_r2,
+                "newton_r2": {b: finite_or_none(value) for b, value in law_r2.items()},  # null: not finite
+                "fit_r2": finite_or_none(fit_r2),
                 "passes": any(law_r2[b] >= r2 and fit_r2 >= ceiling[b] - fit_margin for b in bases),
             }
         )

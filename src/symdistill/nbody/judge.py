@@ -52,7 +52,7 @@ import torch
 
 from symdistill.core.bundles import Files
 from symdistill.core.expressions import evaluate
-from symdistill.core.fits import affine_fit, r2_affine
+from symdistill.core.fits import affine_fit, finite_or_none, r2_affine
 from symdistill.core.io import write_json
 from symdistill.core.specs import Spec
 from symdistill.core.vocabulary import ENERGY_READINGS, NO_RESULT, OUTCOMES, READINGS
@@ -225,8 +225,8 @@ def judge_component(
                 "complexity": int(row.complexity),
                 "selected": bool(row.selected),
                 "sympy": row.sympy,
-                "truth_r2": truth,
-                "fit_r2": fit,
+                "truth_r2": {b: finite_or_none(value) for b, value in truth.items()},  # null: not finite on a probe
+                "fit_r2": {b: finite_or_none(value) for b, value in fit.items()},
                 "affine": affine,
                 "passes": passes,
                 "law_fit": law_fits(on_probe, probe.laws, [b for b, ok in passes.items() if ok]),
