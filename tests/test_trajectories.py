@@ -150,12 +150,14 @@ def _spec(path: Path, dataset: str = "morse_2d_n2", law: dict | None = LAW) -> T
     return TrajectorySpec(path=str(path), dataset=dataset, test_fraction=0.34, split_seed=3, law=law)
 
 
-def test_the_splits_are_whole_simulations_chosen_by_a_recorded_seed(tmp_path: Path) -> None:
+def test_the_splits_are_whole_simulations_chosen_by_a_recorded_seed(tmp_path: Path, caplog) -> None:
     path = _write(_circles(sims=6), tmp_path)
     files = SplitFiles(
         tmp_path / "results/data/morse_2d_n2/train.parquet", tmp_path / "results/data/morse_2d_n2/test.parquet"
     )
-    import_trajectories(_spec(path), files)
+    with caplog.at_level("INFO", logger="symdistill"):
+        import_trajectories(_spec(path), files)
+    assert "6 simulations × 40 steps × 2 bodies in 2D; velocities second-order central difference" in caplog.text
     train, test = read_split(files.train), read_split(files.test)
     record = test.metadata["trajectories"]
     assert sorted({*train.sim, *test.sim}) == list(range(6)) and not {*train.sim} & {*test.sim}

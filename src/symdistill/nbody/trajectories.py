@@ -18,6 +18,7 @@ provenance with the file's SHA-256.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ from symdistill.core.io import InputError, file_digest, package_versions
 from symdistill.core.names import parse_dataset
 from symdistill.core.specs import Spec
 from symdistill.nbody.data import AXES, DatasetWriter, SplitFiles
+
+log = logging.getLogger(__name__)
 
 KEYS = ("sim", "step", "time", "particle")
 DEFAULTS = {"q": 0.0, "m": 1.0}  # a column the file omits: the same value for every body
@@ -280,6 +283,12 @@ def import_trajectories(spec: TrajectorySpec, outputs: SplitFiles) -> None:
         "test_sims": data.sims[test].tolist(),
         "columns": data.made,
     }
+    log.info(
+        "%s: %d simulations × %d steps × %d bodies in %dD; velocities %s, accelerations %s; %d held out for the test "
+        "split (seed %d)",
+        path, n_sims, data.times.shape[1], n, dim, data.made["velocities"], data.made["accelerations"], len(test),
+        spec.split_seed,
+    )  # fmt: skip
     chosen = {"train": np.setdiff1d(np.arange(n_sims), test), "test": test}
     for name, target in (("train", outputs.train), ("test", outputs.test)):
         write_split(target, data, chosen[name], _metadata(spec, data, name, len(chosen[name]), record))
