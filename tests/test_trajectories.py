@@ -235,3 +235,21 @@ def test_the_example_runs_the_whole_dag_without_a_simulator(morse_run: Path) -> 
     assert list(record["sets"]) == ["test"]
     assert "morse" in (morse_run / "results/report/index.html").read_text()
     assert (morse_run / "results/logs/trajectories/morse_2d_n4.log").exists()
+
+
+def test_a_shifted_set_of_a_system_given_as_data_is_one_clear_error(tmp_path: Path) -> None:
+    """A user who asks for an OOD set of it by path gets the reason, not a KeyError from the simulation params."""
+    _write(_circles(), tmp_path, "morse.parquet")
+    (tmp_path / "morse.yaml").write_text(
+        "systems:\n  morse: {trajectories: morse.parquet, law: '(1 - exp(-(r - 1)))**2'}\n"
+        "experiment: {sims: [morse], dims: [2], n_bodies: [2], models: [bottleneck]}\n"
+    )
+    configs = (ROOT / "config.yaml", ROOT / "presets" / "smoke.yaml", tmp_path / "morse.yaml")
+    target = "results/data/morse_2d_n2/ood/fast.parquet"
+    result = snakemake(tmp_path, "-n", "--configfile", *map(str, configs), "--", target, preset=None, check=False)
+    assert result.returncode != 0
+    assert (
+        "'morse' is given as data (systems.morse.trajectories), so nothing simulates it"
+        in result.stderr + result.stdout
+    )
+    assert "KeyError" not in result.stderr + result.stdout

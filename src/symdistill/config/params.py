@@ -149,6 +149,11 @@ def simulation_params(config: Mapping[str, Any], dataset: str) -> dict[str, Any]
     """The ``SimulationSpec`` of one dataset."""
     ds = parse_dataset(dataset)
     known_system(config, ds.sim)
+    if given_as_data(config, ds.sim):
+        raise ConfigError(
+            f"{shown(ds.sim)} is given as data (systems.{ds.sim}.trajectories), so nothing simulates it: its datasets "
+            f"come from rule trajectories, and it has no out-of-distribution sets ({TARGET})"
+        )
     sim_cfg = config["simulation"]
     own = config.get("systems", {})
     if ds.sim not in sim_cfg["dt"] and ds.sim not in own:
