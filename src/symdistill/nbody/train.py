@@ -187,13 +187,17 @@ def prune_messages(run: Run, spec: TrainingSpec, data: CellData) -> list[int]:
     """The pruned variant's step at the start of each epoch (``models.Pruning``): keep the components of largest
     message std over the monitored test graphs and mask the others; returns the kept ones, in order.
 
-    The ranking uses φe's outputs only, never a target, and is the std the history records after each epoch, so
-    the sparsity figure shows what was ranked. Masked components have std 0 and stay masked (as theirs); ties
-    keep the lower index."""
+    The ranking uses φe's outputs only, never a target, and is the std the history recorded after the previous
+    epoch (the same weights and mask: not measured twice), so the sparsity figure shows what was ranked; before
+    the first epoch it is measured here. Masked components have std 0 and stay masked (as theirs); ties keep the
+    lower index."""
     model, pruning = run.model, spec.model.pruning
     keep = pruning.kept(spec.model.msg_dim, run.epoch, spec.training.epochs)
-    model.eval()
-    std = torch.tensor(message_std(model, data.graph, data.x_test[data.monitor]))
+    if run.history:
+        std = torch.tensor(run.history[-1]["message_std"])
+    else:
+        model.eval()
+        std = torch.tensor(message_std(model, data.graph, data.x_test[data.monitor]))
     kept = torch.argsort(-std, stable=True)[:keep]
     mask = torch.zeros(spec.model.msg_dim)
     mask[kept] = 1.0
