@@ -236,7 +236,7 @@ DATA_KEYS = ("trajectories", "law", "test_fraction", "split_seed")  # one given 
 
 def _check_system_keys(name: str, spec: Mapping[str, Any]) -> str:
     """A system is simulated (potential and dt) or given as data (trajectories, with the law to test), never both;
-    returns the key that holds its law. A trajectory file must exist and be Parquet or CSV."""
+    returns the key that holds its law. A trajectory file must exist (its content is rule trajectories' to check)."""
     where = f"invalid config at 'systems.{name}'"
     if "trajectories" not in spec:
         stray = [k for k in DATA_KEYS if k in spec]

@@ -229,8 +229,9 @@ def read_trajectories(path: Path) -> Trajectories:
             f"{path}: simulation {sims[k]:g} step {steps[k, t]:g}: its bodies have different times; expected one"
         )
     times = times[..., 0]
-    check_times(times, sims, path, regular=not (given["velocities"] and given["accelerations"]))
-    if n_steps < 3 and not (given["velocities"] and given["accelerations"]):
+    differences = not (given["velocities"] and given["accelerations"])  # a column is made from another
+    check_times(times, sims, path, regular=differences)
+    if n_steps < 3 and differences:
         raise TrajectoryError(f"{path}: {n_steps} steps per simulation; finite differences need at least 3")
 
     def block(names: list[str]) -> np.ndarray:
