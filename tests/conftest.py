@@ -149,6 +149,23 @@ def tiny_training_spec(regularizer: str = "none", architecture: str = "gn", msg_
     )
 
 
+def train_tiny_cell(tmp: Path, data: tuple[Path, Path], spec, threads: int = 1) -> Path:
+    """``spec`` trained on ``data`` (``spring_data``'s splits) as cell spring_2d_n4/test/seed0 in ``tmp``/cell."""
+    from symdistill.engine.training import TrainingOutputs
+    from symdistill.nbody.data import SplitFiles
+    from symdistill.nbody.train import train_cell
+
+    out = tmp / "cell"
+    train_cell(
+        spec,
+        "spring_2d_n4/test/seed0",
+        SplitFiles(*data),
+        TrainingOutputs(out / "model.pt", out / "history.parquet", out / "metrics.json"),
+        threads=threads,
+    )
+    return out
+
+
 @pytest.fixture(scope="session")
 def smoke_run(tmp_path_factory) -> Path:
     """The smoke preset's whole DAG, run for real once per test session (the suite's most expensive step): tests

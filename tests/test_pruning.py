@@ -12,16 +12,15 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from conftest import tiny_training_spec
+from conftest import tiny_training_spec, train_tiny_cell
 
 from symdistill.config.params import model_params
 from symdistill.config.validation import validate_config
 from symdistill.core.names import ConfigError
-from symdistill.engine.training import TrainingOutputs
-from symdistill.nbody.data import SplitFiles, read_split
+from symdistill.nbody.data import read_split
 from symdistill.nbody.messages import message_table
 from symdistill.nbody.models import ModelSpec, Pruning
-from symdistill.nbody.train import load_model, train_cell
+from symdistill.nbody.train import load_model
 
 
 def test_the_schedule_is_theirs_ceil_and_all() -> None:
@@ -38,19 +37,8 @@ def _pruned_spec(**training):
     return replace(spec, model=replace(spec.model, pruning=Pruning(end_fraction=0.5, keep=2)))
 
 
-def _train(tmp: Path, data, spec) -> Path:
-    out = tmp / "cell"
-    train_cell(
-        spec,
-        "spring_2d_n4/test/seed0",
-        SplitFiles(*data),
-        TrainingOutputs(out / "model.pt", out / "history.parquet", out / "metrics.json"),
-    )
-    return out
-
-
 def test_a_pruned_network_keeps_the_scheduled_components_and_ends_a_bottleneck(tmp_path: Path, spring_data) -> None:
-    out = _train(tmp_path, spring_data, _pruned_spec(epochs=4, graphs_per_epoch=2048))
+    out = train_tiny_cell(tmp_path, spring_data, _pruned_spec(epochs=4, graphs_per_epoch=2048))
     history = pd.read_parquet(out / "history.parquet")
     kept = [list(k) for k in history["kept_components"]]
     assert [len(k) for k in kept] == [16, 9, 2, 2]  # E = 2: 16, then 16 − ⌈14 · ½⌉, then 2

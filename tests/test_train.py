@@ -16,14 +16,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
-from conftest import tiny_training_spec
+from conftest import tiny_training_spec, train_tiny_cell
 
 from symdistill.engine.devices import DeviceError, training_device
 from symdistill.engine.model_files import resume, save_checkpoint
-from symdistill.engine.training import TrainingError, TrainingOutputs, check_divergence
-from symdistill.nbody.data import SplitFiles
+from symdistill.engine.training import TrainingError, check_divergence
 from symdistill.nbody.models import EdgeOutput, Graph, GraphNetwork
-from symdistill.nbody.train import load_model, loss_sum, message_penalty, new_run, regularizer, train_cell
+from symdistill.nbody.train import load_model, loss_sum, message_penalty, new_run, regularizer
 
 
 def test_losses_by_hand() -> None:
@@ -65,20 +64,8 @@ def test_regulariser_scopes_share_the_reference_scale() -> None:
     assert float(regularizer(model, replace(spec, regularizer="none"), edges, x, graph)) == 0.0
 
 
-def _train(tmp: Path, data, spec, threads: int = 1) -> Path:
-    out = tmp / "cell"
-    train_cell(
-        spec,
-        "spring_2d_n4/test/seed0",
-        SplitFiles(*data),
-        TrainingOutputs(out / "model.pt", out / "history.parquet", out / "metrics.json"),
-        threads=threads,
-    )
-    return out
-
-
 def test_short_real_training_lowers_the_loss_and_writes_the_contract(tmp_path: Path, spring_data) -> None:
-    out = _train(tmp_path, spring_data, tiny_training_spec("l1", epochs=4, graphs_per_epoch=4096, max_lr=3e-3))
+    out = train_tiny_cell(tmp_path, spring_data, tiny_training_spec("l1", epochs=4, graphs_per_epoch=4096, max_lr=3e-3))
     history = pd.read_parquet(out / "history.parquet")
     assert list(history.columns) == ["epoch", "train_loss", "test_loss", "lr", "graphs", "seconds", "message_std"]
     assert history["train_loss"].iloc[-1] < 0.7 * history["train_loss"].iloc[0]
@@ -91,13 +78,13 @@ def test_short_real_training_lowers_the_loss_and_writes_the_contract(tmp_path: P
 
 
 def test_variational_model_trains(tmp_path: Path, spring_data) -> None:
-    out = _train(tmp_path, spring_data, tiny_training_spec("kl", "vargn", epochs=1))
+    out = train_tiny_cell(tmp_path, spring_data, tiny_training_spec("kl", "vargn", epochs=1))
     assert json.loads((out / "metrics.json").read_text())["test_loss"] > 0
 
 
 def test_flathgn_trains_and_lowers_the_loss(tmp_path: Path, spring_data) -> None:
     spec = tiny_training_spec("hamiltonian", "hgn", msg_dim=1, epochs=3, graphs_per_epoch=2048, max_lr=3e-3)
-    out = _train(tmp_path, spring_data, spec)
+    out = train_tiny_cell(tmp_path, spring_data, spec)
     history = pd.read_parquet(out / "history.parquet")
     assert history["train_loss"].iloc[-1] < 0.8 * history["train_loss"].iloc[0]
     assert len(history["message_std"].iloc[0]) == 1  # one message: the pair energy
@@ -108,14 +95,14 @@ def test_flathgn_trains_and_lowers_the_loss(tmp_path: Path, spring_data) -> None
 def test_diverging_loss_stops_with_the_cell_and_epoch_and_no_model(tmp_path: Path, spring_data) -> None:
     spec = tiny_training_spec(max_lr=1e12, epochs=2)
     with pytest.raises(TrainingError, match=r"spring_2d_n4/test/seed0: the training loss became (nan|inf) in epoch 1"):
-        _train(tmp_path, spring_data, spec)
+        train_tiny_cell(tmp_path, spring_data, spec)
     assert not (tmp_path / "cell" / "model.pt").exists()
 
 
 def test_a_finite_but_diverged_loss_stops_like_nan(tmp_path: Path, spring_data) -> None:
     """max_lr 100 used to be accepted and written (train loss 7e22)."""
     with pytest.raises(TrainingError, match=r"spring_2d_n4/test/seed0: the training loss diverged in epoch 1"):
-        _train(tmp_path, spring_data, tiny_training_spec(max_lr=100.0, epochs=4))
+        train_tiny_cell(tmp_path, spring_data, tiny_training_spec(max_lr=100.0, epochs=4))
     assert not (tmp_path / "cell" / "model.pt").exists()
     check_divergence("c", 2, 1999.0, 2.0, 1000.0)
     with pytest.raises(
@@ -128,7 +115,7 @@ def test_a_finite_but_diverged_loss_stops_like_nan(tmp_path: Path, spring_data) 
 
 def test_killed_run_resumes_to_the_same_weights(tmp_path: Path, spring_data) -> None:
     spec = tiny_training_spec("l1", epochs=5, graphs_per_epoch=16384)
-    reference = _train(tmp_path / "uninterrupted", spring_data, spec)
+    reference = train_tiny_cell(tmp_path / "uninterrupted", spring_data, spec)
 
     interrupted = tmp_path / "interrupted"
     script = (
@@ -158,7 +145,7 @@ def test_killed_run_resumes_to_the_same_weights(tmp_path: Path, spring_data) -> 
     assert process.returncode == -signal.SIGKILL, "training finished before it could be killed"
     assert 2 <= _epoch(checkpoint) < 5 and not (interrupted / "cell" / "model.pt").exists()
 
-    resumed = _train(interrupted, spring_data, spec)
+    resumed = train_tiny_cell(interrupted, spring_data, spec)
     expected, _ = load_model(reference / "model.pt")
     got, _ = load_model(resumed / "model.pt")
     for (name, a), (_, b) in zip(expected.state_dict().items(), got.state_dict().items(), strict=True):
