@@ -25,6 +25,7 @@ for warning in operator_warnings(config):
 
 DATASETS = sd.datasets(config)
 CELLS = sd.cells(config)
+LAW_CELLS = sd.law_cells(config)  # the cells with a force fit: a system given as data may have no law
 
 # On a cluster, a cell's stages after training (messages, forcefit, symbolic, judge, figures) run as one SLURM
 # job: all but the search take seconds, and each would otherwise wait in the queue on its own. Snakemake ignores
@@ -56,6 +57,26 @@ def of_cell(path, cell):
 def cell_files(path):
     """A rule's per-cell output ``path`` for every cell, in the run's order."""
     return [of_cell(path, cell) for cell in CELLS]
+
+
+def law_cell_files(path):
+    """A rule's per-cell output ``path`` for every cell whose system has a law (LAW_CELLS), in the run's order."""
+    return [of_cell(path, cell) for cell in LAW_CELLS]
+
+
+def forcefit_of(wildcards):
+    """The cell's force fit, where its system has a law (none for a system given as data without one)."""
+    if not sd.has_law(config, parse_dataset(wildcards.dataset).sim):
+        return {}
+    cell = Cell(wildcards.dataset, wildcards.model, int(wildcards.seed))
+    return {"forcefit": of_cell(rules.forcefit.output[0], cell)}
+
+
+def distilled_tables():
+    """The tables rule's files for the cells of systems without a law, where the run has any (else none)."""
+    if len(LAW_CELLS) == len(CELLS):
+        return {}
+    return {f"distilled_{ext}": f"results/tables/distilled.{ext}" for ext in ("csv", "md", "html")}
 
 
 def figure_files(wildcards):

@@ -26,7 +26,7 @@ rule compare:
     """This run's cells against the run named by config compare.with: summary.json, index.html and a verdict line."""
     input:
         judge=cell_files(rules.judge.output[0]),
-        forcefit=cell_files(rules.forcefit.output[0]),
+        forcefit=law_cell_files(rules.forcefit.output[0]),
         metrics=cell_files(rules.train.output.metrics),
         search=cell_files(rules.symbolic.output.result),
         provenance=rules.provenance.output[0],
@@ -48,7 +48,7 @@ rule records:
     """This run's small per-cell records and the hashes of its large files, to publish (docs/reference_run/records)."""
     input:
         judge=cell_files(rules.judge.output[0]),
-        forcefit=cell_files(rules.forcefit.output[0]),
+        forcefit=law_cell_files(rules.forcefit.output[0]),
         metrics=cell_files(rules.train.output.metrics),
         search=cell_files(rules.symbolic.output.result),
         fronts=cell_files(rules.symbolic.output.front),

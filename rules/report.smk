@@ -6,12 +6,13 @@ localrules:
 
 rule tables:
     """Tables 1, 3 and 5 beside the paper's (and the Cambridge reproduction's) values: CSV, Markdown, HTML; Table 5
-    also as one picture (PNG, SVG)."""
+    also as one picture (PNG, SVG); in a run with systems given as data without a law, their selected equations."""
     input:
         metrics=cell_files(rules.train.output.metrics),
-        forcefit=cell_files(rules.forcefit.output[0]),
+        forcefit=law_cell_files(rules.forcefit.output[0]),
         judge=cell_files(rules.judge.output[0]),
     output:
+        **distilled_tables(),
         table5_success_csv="results/tables/table5_success.csv",
         table5_success_md="results/tables/table5_success.md",
         table5_success_html=report(
@@ -41,10 +42,10 @@ rule figures:
     """One cell's figures: message sparsity, messages vs force, Pareto front, training curves, a GNN trajectory,
     generalisation."""
     input:
+        unpack(forcefit_of),
         history=rules.train.output.history,
         model=rules.train.output.model,
         messages=rules.messages.output[0],
-        forcefit=rules.forcefit.output[0],
         front=rules.symbolic.output.front,
         judge=rules.judge.output[0],
         test=rules.simulate.output.test,
@@ -87,7 +88,7 @@ rule report:
         grid=rules.tables.output.table5_grid_png,
         generalisation=rules.generalisation_table.output.csv,
         metrics=cell_files(rules.train.output.metrics),
-        forcefit=cell_files(rules.forcefit.output[0]),
+        forcefit=law_cell_files(rules.forcefit.output[0]),
         judge=cell_files(rules.judge.output[0]),
         symbolic=cell_files(rules.symbolic.output.result),
         figures=figure_files,

@@ -14,7 +14,7 @@ from matplotlib.colors import to_hex
 from matplotlib.patches import Rectangle
 
 from symdistill.core.names import Cell
-from symdistill.core.vocabulary import READINGS, SYMBOLS, TABLES, VERDICTS
+from symdistill.core.vocabulary import JUDGE_OUTCOMES, LEGEND, NO_LAW, READINGS, SYMBOLS, TABLES, VERDICTS
 from symdistill.reporting.agreement import Agreement, agreement, table1_agreement, table3_agreement
 from symdistill.reporting.grid import COLOURS, NOT_RUN_COLOUR, cell_outcome, grid_figure
 from symdistill.reporting.records import TableInputError
@@ -356,7 +356,7 @@ def test_reference_tables_are_complete_and_consistent() -> None:
 
 
 def test_every_outcome_has_a_symbol_and_every_reading_a_column() -> None:
-    assert tuple(SYMBOLS) == VERDICTS
+    assert tuple(SYMBOLS) == JUDGE_OUTCOMES == (*VERDICTS, NO_LAW) and tuple(LEGEND) == JUDGE_OUTCOMES
     assert set(SCHEMAS["table5_success"]) >= {*READINGS, *(f"{r}_success" for r in READINGS)}
 
 

@@ -14,10 +14,14 @@ import pytest
 import yaml
 from workflow import ROOT, snakemake
 
-from symdistill.config.validation import validate_config
-from symdistill.core.names import ConfigError
+from symdistill.config.params import cells, has_law, law_cells
+from symdistill.config.validation import operator_warnings, validate_config
+from symdistill.core.names import ConfigError, parse_cell
 from symdistill.nbody.data import SplitFiles, read_metadata, read_split
+from symdistill.nbody.messages import read_messages
 from symdistill.nbody.trajectories import TrajectoryError, TrajectorySpec, import_trajectories, read_trajectories
+from symdistill.reporting.compare import compare_runs
+from symdistill.reporting.runrecords import read_run
 
 sys.path.insert(0, str(ROOT / "examples"))
 from morse_trajectories import accelerations, trajectories  # noqa: E402
@@ -178,10 +182,23 @@ def test_a_file_that_is_not_the_cells_dataset_is_refused(tmp_path: Path) -> None
     assert not files.train.exists()
 
 
+def test_a_data_system_without_a_law_is_valid_and_has_no_force_fit(tmp_path: Path, monkeypatch) -> None:
+    """Distilling a law nobody states is the point of the method: no law, no judge verdict, no force fit."""
+    monkeypatch.chdir(tmp_path)
+    _write(_circles(), tmp_path, "FILE")
+    config = yaml.safe_load((ROOT / "config.yaml").read_text())
+    config["systems"] = {"morse": {"trajectories": "FILE"}}
+    config["experiment"] |= {"sims": ["morse", "spring"], "dims": [2], "n_bodies": [2]}
+    validate_config(config, ROOT / "schemas" / "config.schema.yaml")
+    assert not has_law(config, "morse") and has_law(config, "spring")
+    assert operator_warnings(config) == []  # no law: nothing the operators could miss
+    assert {c.dataset for c in law_cells(config)} == {"spring_2d_n2"}
+    assert {c.dataset for c in cells(config)} == {"spring_2d_n2", "morse_2d_n2"}
+
+
 @pytest.mark.parametrize(
     ("system", "message"),
     [
-        ({"trajectories": "MISSING"}, r"'systems\.morse': trajectories without law; give the pair energy U"),
         ({"trajectories": "FILE", "law": "r", "dt": 0.1}, r"'systems\.morse': dt with trajectories"),
         ({"potential": "r", "dt": 0.1, "split_seed": 1}, r"'systems\.morse': split_seed belong\(s\) to a system given"),
         ({"potential": "r"}, r"'systems\.morse': dt missing; a system of your own has potential and dt"),
@@ -211,12 +228,15 @@ def test_the_example_writes_scipys_morse_trajectories_with_noise_and_no_accelera
 
 @pytest.fixture(scope="module")
 def morse_run(tmp_path_factory) -> Path:
-    """The worked example at smoke scale: 16 noisy simulations, the bottleneck cell through the whole DAG."""
+    """The worked example at smoke scale: 16 noisy simulations, the bottleneck cell through the whole DAG; beside
+    it the same file as a system without a law (``blind``), as a researcher who does not know it would give it."""
     workdir = tmp_path_factory.mktemp("morse")
     trajectories(sims=16, n=4, dim=2, steps=40, dt=0.02, noise=1e-4, seed=0).to_parquet(workdir / "morse.parquet")
     overlay = yaml.safe_load((ROOT / "examples" / "morse.yaml").read_text())
     overlay["systems"]["morse"]["trajectories"] = "morse.parquet"
-    overlay["experiment"]["models"] = ["bottleneck"]
+    overlay["systems"]["blind"] = {k: v for k, v in overlay["systems"]["morse"].items() if k != "law"}
+    overlay["experiment"] |= {"models": ["bottleneck"], "sims": ["morse", "blind"]}
+    overlay["framework"] = {"models": []}  # closing runs as for a built-in (test_replacement has the no-law choice)
     overlay["cosmology"] = {"enabled": False}
     (workdir / "morse.yaml").write_text(yaml.safe_dump(overlay))
     configs = (ROOT / "config.yaml", ROOT / "presets" / "smoke.yaml", workdir / "morse.yaml")
@@ -235,6 +255,33 @@ def test_the_example_runs_the_whole_dag_without_a_simulator(morse_run: Path) -> 
     assert list(record["sets"]) == ["test"]
     assert "morse" in (morse_run / "results/report/index.html").read_text()
     assert (morse_run / "results/logs/trajectories/morse_2d_n4.log").exists()
+
+
+def test_a_system_without_a_law_is_distilled_and_reported_not_judged(morse_run: Path) -> None:
+    results = morse_run / "results"
+    cell = "blind_2d_n4/bottleneck/seed0"
+    assert "law" not in read_metadata(results / "data/blind_2d_n4/train.parquet")
+    frame, meta = read_messages(results / f"messages/{cell}.parquet")
+    assert meta["law"] is False and not {"fx", "fy", "u"} & set(frame.columns)
+    assert not (results / f"forcefit/{cell}.json").exists()  # Table 1 needs the true force
+    judge = json.loads((results / f"judge/{cell}.json").read_text())
+    assert judge["outcome"] == {"physical": "no_law", "receiver_scaled": "no_law"} and "law_r2" not in judge
+    (selected,) = [m for c in judge["components"] for m in c["members"] if m["selected"] and c["component"] == "e0"]
+    assert -1 <= selected["fit_r2"] <= 1 and "passes" not in selected
+    table5 = pd.read_csv(results / "tables/table5_success.csv")
+    assert "blind" not in set(table5["sim"]) and "morse" in set(table5["sim"])
+    distilled = pd.read_csv(results / "tables/distilled.csv")
+    assert set(distilled["system"]) == {"blind"} and set(distilled["component"]) == {
+        c["component"] for c in judge["components"]
+    }
+    assert distilled.loc[distilled["component"] == "e0", "heldout_fit_r2"].item() == pytest.approx(selected["fit_r2"])
+    rollout = json.loads((results / f"generalisation/{cell}.json").read_text())["rollout"]
+    assert rollout["energy"] is None and "no pair law" in rollout["energy_not_measured"]
+    page = (results / "report/index.html").read_text()
+    assert 'id="data-systems"' in page and page.index('id="data-systems"') < page.index('id="blind_2d_n4"')
+    runs = read_run(results)  # a run with a system without a law compares with itself
+    assert runs.cells[parse_cell(cell)].records["forcefit"] is None
+    assert {c["class"] for c in compare_runs(runs, runs)["cells"].values()} == {"identical"}
 
 
 def test_a_shifted_set_of_a_system_given_as_data_is_one_clear_error(tmp_path: Path) -> None:

@@ -32,6 +32,18 @@ def given_as_data(config: Mapping[str, Any], sim: str) -> bool:
     return "trajectories" in config.get("systems", {}).get(sim, {})
 
 
+def has_law(config: Mapping[str, Any], sim: str) -> bool:
+    """Whether ``sim`` has a pair law: a built-in, a simulated system of one's own, or one given as data with the
+    law it is supposed to obey (``systems.NAME.law``). Without one, nothing is judged and Table 1 leaves it out."""
+    spec = config.get("systems", {}).get(sim, {})
+    return not given_as_data(config, sim) or "law" in spec
+
+
+def law_cells(config: Mapping[str, Any]) -> list[Cell]:
+    """The cells whose system has a pair law (``has_law``): those with a force fit (rule forcefit)."""
+    return [c for c in cells(config) if has_law(config, parse_dataset(c.dataset).sim)]
+
+
 def dataset_pattern(config: Mapping[str, Any], data: bool) -> str:
     """The ``dataset`` wildcard's pattern for rule ``trajectories`` (``data``) or ``simulate``: the names of the
     systems given as data, or any other name, so that each dataset has exactly one rule that writes it."""

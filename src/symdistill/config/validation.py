@@ -16,7 +16,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from symdistill.config.params import search_operators, user_law
+from symdistill.config.params import has_law, search_operators, user_law
 from symdistill.core.names import IN_DISTRIBUTION, SHOWN_CHARS, ConfigError, cut, shown
 from symdistill.core.vocabulary import PRUNABLE
 from symdistill.engine.budget import BackendUnavailable, check_backend
@@ -205,6 +205,8 @@ def _check_systems(config: Mapping[str, Any]) -> None:
                 "give yours another name"
             )
         key = _check_system_keys(name, spec)
+        if key is None:
+            continue
         law = user_law(name, spec)
         try:
             laws.check_law(law)
@@ -234,9 +236,10 @@ SIMULATED_KEYS = ("potential", "dt")  # a system of one's own that is simulated
 DATA_KEYS = ("trajectories", "law", "test_fraction", "split_seed")  # one given as data
 
 
-def _check_system_keys(name: str, spec: Mapping[str, Any]) -> str:
-    """A system is simulated (potential and dt) or given as data (trajectories, with the law to test), never both;
-    returns the key that holds its law. A trajectory file must exist (its content is rule trajectories' to check)."""
+def _check_system_keys(name: str, spec: Mapping[str, Any]) -> str | None:
+    """A system is simulated (potential and dt) or given as data (trajectories, and optionally the law to test),
+    never both; returns the key that holds its law (None: no law). A trajectory file must exist (its content is
+    rule trajectories' to check)."""
     where = f"invalid config at 'systems.{name}'"
     if "trajectories" not in spec:
         stray = [k for k in DATA_KEYS if k in spec]
@@ -252,18 +255,13 @@ def _check_system_keys(name: str, spec: Mapping[str, Any]) -> str:
     both = [k for k in SIMULATED_KEYS if k in spec]
     if both:
         raise ConfigError(f"{where}: {' and '.join(both)} with trajectories; a system given as data is not simulated")
-    if "law" not in spec:
-        raise ConfigError(
-            f"{where}: trajectories without law; give the pair energy U you suppose the data obey (law:, in "
-            "potential's syntax), which the judge tests. Distilling a law nobody states is not available yet"
-        )
     path = Path(spec["trajectories"])
     if not path.is_file():
         raise ConfigError(
             f"invalid config at 'systems.{name}.trajectories': {shown(str(path))}: no such file "
             f"(relative paths are from the working directory, {Path.cwd()})"
         )
-    return "law"
+    return "law" if "law" in spec else None
 
 
 def operator_warnings(config: Mapping[str, Any]) -> list[str]:
@@ -271,6 +269,8 @@ def operator_warnings(config: Mapping[str, Any]) -> list[str]:
     laws registered by validation): printed by the Snakefile, so a dry run says it before any search."""
     warnings = []
     for sim in config["experiment"]["sims"]:
+        if not has_law(config, sim):
+            continue
         missing = laws.missing_operators(sim, search_operators(config, sim))
         if missing:
             own = "operators" in config.get("systems", {}).get(sim, {})

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 OUTCOMES = ("strict", "on_front", "partial", "fail")  # a judged front's outcomes, best first
 NO_RESULT = "no_result"  # the search left no front to judge
-VERDICTS = (*OUTCOMES, NO_RESULT)  # every outcome a judge JSON can record
+VERDICTS = (*OUTCOMES, NO_RESULT)  # every outcome Table 5 shows
+NO_LAW = "no_law"  # a system given as data without a law: its selected equation is reported, not judged
+JUDGE_OUTCOMES = (*VERDICTS, NO_LAW)  # every outcome a judge JSON can record
 RECOVERED = ("strict", "on_front")  # the law is on the front: the default of ``report.success``
 
 # A reading accepts the law in any of its bases (symdistill.nbody.messages.true_forces): ``physical`` as the paper did,
@@ -30,13 +32,14 @@ ENERGY_READINGS: dict[str, tuple[str, ...]] = {reading: ("potential",) for readi
 PRUNABLE = ("gn", "pm", "cust")  # architectures whose φe outputs the message itself: a pruned variant masks it
 TABLES = ("table5_success", "table1_r2", "table3_loss")  # results/tables/{name}.{csv,md,html}, the paper's order
 
-SYMBOLS = {"strict": "✓", "on_front": "⋆", "partial": "◦", "fail": "✗", "no_result": "∅"}
+SYMBOLS = {"strict": "✓", "on_front": "⋆", "partial": "◦", "fail": "✗", "no_result": "∅", "no_law": "·"}
 LEGEND = {
     "strict": "the selected equation is the law",
     "on_front": "the law is on the Pareto front but not selected",
     "partial": "a front member is the law's form but does not fit the message",
     "fail": "no front member is the law",
     "no_result": "the symbolic search failed and left no front",
+    "no_law": "no law is known to judge against (a system given as data without law:)",
 }
 TIMEOUT = "⏱"  # a seed whose search stopped at symbolic.budget.time_limit: judged, but not a reproducible verdict
 NOT_RUN = "—"  # a paper cell this run did not produce: never a failure, never counted
@@ -67,7 +70,8 @@ FIGURES = {
         Figure(
             "force_fit",
             "messages vs force",
-            "The most significant messages against their best linear combination of the true force (Fig. 3).",
+            "The most significant messages against their best linear combination of the true force (Fig. 3); for a "
+            "system without a known law, against the distance r.",
         ),
         Figure(
             "pareto",

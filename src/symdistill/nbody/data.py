@@ -188,6 +188,13 @@ def read_split(path: str | os.PathLike[str]) -> Split:
     return split
 
 
+def has_law(meta: dict[str, Any]) -> bool:
+    """Whether a dataset records a pair law: every simulated one does; one given as data only with ``law:``. The
+    stages that need a law (the message table's true forces, Table 1's force fit, the judge's verdict, the energy
+    drift) leave it out without one."""
+    return "law" in meta
+
+
 def rule_of(meta: dict[str, Any]) -> str:
     """The rule that writes a dataset: ``trajectories`` for a system given as data, else ``simulate``."""
     return "trajectories" if "trajectories" in meta else "simulate"

@@ -79,9 +79,13 @@ def fit_bases(frame: pd.DataFrame, meta: dict[str, Any]) -> dict[str, np.ndarray
     return force_bases(frame, meta["system"]["dim"])
 
 
+def top_components(meta: dict[str, Any]) -> list[str]:
+    """The messages Table 1 scores: the ``dim`` most significant (one, the pair energy, for FlatHGN)."""
+    return meta["ranked_components"][: meta["system"]["dim"] if recorded_message_kind(meta) == "force" else 1]
+
+
 def force_fit(frame: pd.DataFrame, meta: dict[str, Any], keep: float) -> dict[str, Any]:
-    dim = meta["system"]["dim"] if recorded_message_kind(meta) == "force" else 1
-    components = meta["ranked_components"][:dim]
+    components = top_components(meta)
     result: dict[str, Any] = {
         "cell": meta["cell"],
         "message": recorded_message_kind(meta),

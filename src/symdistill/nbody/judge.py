@@ -37,6 +37,10 @@ f(q, m) of the non-dynamical features (e.g. a·q1q2/r + f on charge). So energie
 differences of the same pair (same charges and masses) in two configurations, where any f cancels: probe
 pairs placed at two distances for (a), the same edge in two snapshots of its simulation for (b). Both
 readings coincide.
+
+A system given as data without a law (``systems.NAME.trajectories`` and no ``law:``) has nothing to be judged
+against: its outcome is ``no_law``, and the record keeps each front member's fit to the message on the held-out
+edges instead (the selected one is what the report shows).
 """
 
 from __future__ import annotations
@@ -55,9 +59,9 @@ from symdistill.core.expressions import evaluate
 from symdistill.core.fits import affine_fit, finite_or_none, r2_affine
 from symdistill.core.io import write_json
 from symdistill.core.specs import Spec
-from symdistill.core.vocabulary import ENERGY_READINGS, NO_RESULT, OUTCOMES, READINGS
+from symdistill.core.vocabulary import ENERGY_READINGS, NO_LAW, NO_RESULT, OUTCOMES, READINGS
 from symdistill.engine.search_files import read_front, read_result
-from symdistill.nbody.data import Split, read_metadata, read_split
+from symdistill.nbody.data import Split, has_law, read_metadata, read_split
 from symdistill.nbody.forcefit import least_trimmed_squares
 from symdistill.nbody.messages import (
     edge_features,
@@ -167,22 +171,33 @@ def energy_laws(potential_difference: np.ndarray) -> Laws:
 
 @dataclass(frozen=True)
 class Domain:
-    """A set of edges a front member is judged on: the law there, and how to evaluate an equation there."""
+    """A set of edges a front member is judged on: the law there (None for a system without one), and how to
+    evaluate an equation there."""
 
-    laws: Laws
+    laws: Laws | None
     evaluate: Callable[[str], np.ndarray]
 
 
-def force_domain(sim: str, frame: pd.DataFrame, dim: int, n: int, names: list[str], bins: int) -> Domain:
-    laws = force_laws(
-        true_forces(sim, frame, dim, n), frame["m1"].to_numpy(), receiver_groups(frame, bins, get_system(sim).charged)
+def force_domain(
+    sim: str, frame: pd.DataFrame, dim: int, n: int, names: list[str], bins: int, law: bool = True
+) -> Domain:
+    laws = (
+        force_laws(
+            true_forces(sim, frame, dim, n),
+            frame["m1"].to_numpy(),
+            receiver_groups(frame, bins, get_system(sim).charged),
+        )
+        if law
+        else None
     )
     return Domain(laws, lambda equation: evaluate(equation, names, frame))
 
 
-def energy_domain(sim: str, first: pd.DataFrame, second: pd.DataFrame, dim: int, n: int, names: list[str]) -> Domain:
+def energy_domain(
+    sim: str, first: pd.DataFrame, second: pd.DataFrame, dim: int, n: int, names: list[str], law: bool = True
+) -> Domain:
     """Differences between two configurations of the same pairs, in which any f(q, m) cancels."""
-    laws = energy_laws(true_potentials(sim, first, dim, n) - true_potentials(sim, second, dim, n))
+    laws = energy_laws(true_potentials(sim, first, dim, n) - true_potentials(sim, second, dim, n)) if law else None
     return Domain(laws, lambda equation: evaluate(equation, names, first) - evaluate(equation, names, second))
 
 
@@ -237,6 +252,29 @@ def judge_component(
         "members": members,
         "outcome": {reading: outcome(members, bases) for reading, bases in laws.readings.items()},
     }
+
+
+def unjudged(
+    front: pd.DataFrame, values: np.ndarray, heldout: Domain, searched: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """A system without a law: no verdict (``no_law``), but each component's front members with how well each
+    fits the message on the held-out edges (R² of its best affine map), so the report can show the selected
+    equation and its fit. The search saw none of these edges."""
+    components = []
+    for entry in searched:
+        k = int(entry["component"][1:])
+        rows = front[front["component"] == entry["component"]]
+        members = [
+            {
+                "complexity": int(row.complexity),
+                "selected": bool(row.selected),
+                "sympy": row.sympy,
+                "fit_r2": finite_or_none(r2_affine(values[:, k], heldout.evaluate(row.sympy)[:, None])),
+            }
+            for row in rows.itertuples()
+        ]
+        components.append({"component": entry["component"], "members": members})
+    return {"components": components, "outcome": {reading: NO_LAW for reading in READINGS}}
 
 
 def law_fits(values: np.ndarray, laws: Laws, bases: list[str]) -> dict[str, dict[str, Any]]:
@@ -299,6 +337,11 @@ def judge_cell(inputs: JudgeInputs, out_path: str | Path, spec: JudgeSpec) -> No
     judged_edges = energy_edges if record["model"].message_kind == "energy" else force_edges
     values, held, probe = judged_edges(model, test, heldout, pairs, rng, r_max, result["inputs"], spec)
     front = read_front(inputs.front, result["inputs"], result)
+    if held.laws is None:
+        verdict.update(message=record["model"].message_kind, heldout_edges=len(values))
+        verdict.update(unjudged(front, values, held, result["components"]))
+        write_json(out_path, verdict)
+        return
     components = []
     for entry in result["components"]:
         k = int(entry["component"][1:])
@@ -335,14 +378,14 @@ def force_edges(
     names: list[str],
     spec: JudgeSpec,
 ) -> JudgedEdges:
-    sim, dim, n = test.metadata["sim"], test.dim, test.n
+    sim, dim, n, law = test.metadata["sim"], test.dim, test.n, has_law(test.metadata)
     frame = graph_edges(test, heldout)
     frame = frame[frame["r"].to_numpy() >= spec.r_min].reset_index(drop=True)
     probe = place_senders(pairs, dim, rng, spec.r_min, r_max)
     return (
         edge_messages(model, frame, dim)[0],
-        force_domain(sim, frame, dim, n, names, spec.receiver_bins),
-        force_domain(sim, probe, dim, n, names, spec.receiver_bins),
+        force_domain(sim, frame, dim, n, names, spec.receiver_bins, law),
+        force_domain(sim, probe, dim, n, names, spec.receiver_bins, law),
     )
 
 
@@ -358,13 +401,14 @@ def energy_edges(
 ) -> JudgedEdges:
     """Energies are judged as differences: each held-out edge against the same pair in another snapshot,
     each probe pair at two distances."""
-    sim, dim, n = test.metadata["sim"], test.dim, test.n
+    sim, dim, n, law = test.metadata["sim"], test.dim, test.n, has_law(test.metadata)
     first, second = graph_edges(test, heldout), graph_edges(test, other_snapshots(test, heldout, rng))
     close = (first["r"].to_numpy() >= spec.r_min) & (second["r"].to_numpy() >= spec.r_min)
     first, second = first[close].reset_index(drop=True), second[close].reset_index(drop=True)
     messages = edge_messages(model, first, dim)[0] - edge_messages(model, second, dim)[0]
-    probe = energy_domain(sim, *(place_senders(pairs, dim, rng, spec.r_min, r_max) for _ in range(2)), dim, n, names)
-    return messages, energy_domain(sim, first, second, dim, n, names), probe
+    probes = (place_senders(pairs, dim, rng, spec.r_min, r_max) for _ in range(2))
+    probe = energy_domain(sim, *probes, dim, n, names, law)
+    return messages, energy_domain(sim, first, second, dim, n, names, law), probe
 
 
 def _edge_distances(x: np.ndarray, dim: int, graphs: int = 10_000) -> np.ndarray:

@@ -3,8 +3,9 @@
 One row per directed edge of a sample of test graphs: receiver (suffix 1) and sender (suffix 2) features,
 Δ = receiver − sender (the notebook's dx, dy; the paper's Δx has the opposite sign), r = |Δ|, the true force
 of the pair interaction on the receiver (fx, fy[, fz], from the system's potential with its softening), the
-pair's interaction energy u, and every message component e0 … e{k−1}. For variational messages e* hold μ
-(as the notebook records) and lv* hold log σ²; for FlatHGN e0 is the pair energy H_pair.
+pair's interaction energy u (these two only where the system has a law: a system given as data may have none),
+and every message component e0 … e{k−1}. For variational messages e* hold μ (as the notebook records) and lv*
+hold log σ²; for FlatHGN e0 is the pair energy H_pair.
 
 The file's metadata ranks the components by significance: standard deviation over the sampled edges, or
 for variational messages the mean KL divergence to the prior (the paper's choice for its KL figures).
@@ -29,7 +30,7 @@ import torch
 from symdistill.core.bundles import Files
 from symdistill.core.io import InputError, atomic_output, check_finite
 from symdistill.core.names import check_cell_identity
-from symdistill.nbody.data import AXES, feature_names, read_split
+from symdistill.nbody.data import AXES, feature_names, has_law, read_split
 from symdistill.nbody.models import Graph, Network
 from symdistill.nbody.systems import pair_force, pair_potential
 from symdistill.nbody.train import load_model
@@ -91,17 +92,21 @@ def significance(messages: np.ndarray, logvar: np.ndarray | None) -> tuple[str, 
     return "kl", (0.5 * (messages**2 + np.exp(logvar) - logvar - 1)).mean(axis=0)
 
 
-def message_table(model: Network, record: dict[str, Any], x: np.ndarray) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """The message table of graphs ``x`` and its metadata (component ranking, system, cell)."""
+def message_table(
+    model: Network, record: dict[str, Any], x: np.ndarray, law: bool = True
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The message table of graphs ``x`` and its metadata (component ranking, system, cell); the true force and
+    energy columns only where the system has a pair ``law`` (a system given as data may have none)."""
     system = record["system"]
     sim, dim, n = system["sim"], system["dim"], system["n"]
     graph = Graph.for_system(sim, n)
     frame = edge_features(x, graph.senders.numpy(), graph.receivers.numpy(), dim)
     frame.insert(0, "graph", np.repeat(np.arange(len(x)), len(graph.senders)))
-    force = true_forces(sim, frame, dim, n)
-    for k, axis in enumerate(AXES[:dim]):
-        frame[f"f{axis}"] = force[:, k]
-    frame["u"] = true_potentials(sim, frame, dim, n)
+    if law:
+        force = true_forces(sim, frame, dim, n)
+        for k, axis in enumerate(AXES[:dim]):
+            frame[f"f{axis}"] = force[:, k]
+        frame["u"] = true_potentials(sim, frame, dim, n)
     values, logvar = edge_messages(model, frame, dim)
     components = [f"e{k}" for k in range(values.shape[1])]
     frame = pd.concat([frame, pd.DataFrame(values, columns=components, index=frame.index)], axis=1)
@@ -117,6 +122,7 @@ def message_table(model: Network, record: dict[str, Any], x: np.ndarray) -> tupl
         "system": system,
         "model": record["model"].record(),
         "message": record["model"].message_kind,
+        **({} if law else {"law": False}),  # absent: the system has a law (a built-in's table is as it was)
         "significance": measure,
         "ranked_components": [components[i] for i in order],
         "component_significance": {components[i]: float(score[i]) for i in order},
@@ -132,20 +138,11 @@ def write_messages(frame: pd.DataFrame, meta: dict[str, Any], path: str | Path) 
 
 
 def table_columns(meta: dict[str, Any]) -> list[str]:
-    """The columns every consumer reads: edge geometry, both ends' charge and mass, the true force and energy,
-    and every message component the metadata ranks."""
+    """The columns every consumer reads: edge geometry, both ends' charge and mass, the true force and energy
+    (where the system has a law: ``law`` in the metadata), and every message component the metadata ranks."""
     dim = meta["system"]["dim"]
-    return [
-        *(f"d{a}" for a in AXES[:dim]),
-        "r",
-        "m1",
-        "m2",
-        "q1",
-        "q2",
-        *(f"f{a}" for a in AXES[:dim]),
-        "u",
-        *meta["ranked_components"],
-    ]
+    truth = [*(f"f{a}" for a in AXES[:dim]), "u"] if meta.get("law", True) else []
+    return [*(f"d{a}" for a in AXES[:dim]), "r", "m1", "m2", "q1", "q2", *truth, *meta["ranked_components"]]
 
 
 def read_messages(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
@@ -218,6 +215,7 @@ def extract_messages(inputs: MessageInputs, out_path: str | Path, graphs: int, s
     """Rule ``messages``: the message table of ``graphs`` sampled test graphs of one trained cell."""
     model, record = load_model(inputs.model)
     test = read_split(inputs.test)
-    frame, meta = message_table(model, record, test.x[sample_graphs(len(test.x), graphs, seed)])
+    sample = test.x[sample_graphs(len(test.x), graphs, seed)]
+    frame, meta = message_table(model, record, sample, has_law(test.metadata))
     meta.update(sample={"graphs": graphs, "seed": seed, "test_file": str(inputs.test)})
     write_messages(frame, meta, out_path)

@@ -39,6 +39,7 @@ from symdistill.core.expressions import ExpressionError, to_sympy
 from symdistill.core.io import InputError, atomic_output, package_versions, read_json, write_json
 from symdistill.core.names import check_cell_identity
 from symdistill.core.specs import Spec
+from symdistill.core.vocabulary import NO_LAW
 from symdistill.engine.devices import deterministic_kernels
 from symdistill.engine.model_files import save_record
 from symdistill.engine.search_files import read_front
@@ -233,7 +234,8 @@ def chosen_equations(front: pd.DataFrame, judge: Mapping[str, Any], choice: str)
     """Per fitted component (``e3`` …): the equation and why it was chosen.
 
     ``judged``: the least complex member that passes the judge in a physical basis, or the selected member where
-    none passes (recorded as such). A component the judge did not see (rule ``symbolic_rest``'s) is selected.
+    none passes (recorded as such). A component the judge did not see (rule ``symbolic_rest``'s), or of a system
+    without a law (``no_law``), is selected.
     """
     chosen = {}
     judged = {c["component"]: c for c in judge.get("components", [])}
@@ -242,6 +244,8 @@ def chosen_equations(front: pd.DataFrame, judge: Mapping[str, Any], choice: str)
         entry = {"sympy": selected["sympy"], "complexity": int(selected["complexity"]), "reason": "selected"}
         if component not in judged:
             entry["reason"] = "selected (beyond symbolic.components: not judged)"
+        elif judge.get("outcome", {}).get("physical") == NO_LAW:
+            entry["reason"] = "selected (the system has no law to judge against)"
         elif choice == "judged":
             passing = [
                 m

@@ -3,7 +3,7 @@
 - ``sparsity``: each message component's std over epochs, and its final value sorted. The paper's evidence that
   Bottleneck, L1 and KL concentrate the information in ``dim`` components.
 - ``force_fit``: the most significant messages against the best linear combination of the true force (the
-  paper's Fig. 3), titled with Table 1's R².
+  paper's Fig. 3), titled with Table 1's R²; for a system without a known law, against the distance r.
 - ``pareto``: the symbolic front of each fitted component, with the selected member and the members the judge
   accepted marked.
 - ``training``: train and test loss and the learning rate per epoch.
@@ -29,10 +29,10 @@ from symdistill.core.fits import affine_fit
 from symdistill.core.io import read_json, read_rows
 from symdistill.core.names import recorded_message_kind
 from symdistill.core.plotting import HIGHLIGHT, MAX_POINTS, MUTED, save
-from symdistill.core.vocabulary import FIGURES, GENERALISATION_MODELS, READINGS, STORED_TRAJECTORY
+from symdistill.core.vocabulary import FIGURES, GENERALISATION_MODELS, NO_LAW, READINGS, STORED_TRAJECTORY
 from symdistill.engine.search_files import read_front
 from symdistill.nbody.data import AXES
-from symdistill.nbody.forcefit import potential_basis
+from symdistill.nbody.forcefit import potential_basis, top_components
 from symdistill.nbody.messages import read_messages
 from symdistill.nbody.rollout import gnn_acceleration, rk4_rollout, stored_trajectory
 from symdistill.nbody.symbolic import input_names
@@ -116,6 +116,18 @@ def force_fit_figure(frame: pd.DataFrame, fit: dict[str, Any], dim: int, cell: s
     return fig
 
 
+def distance_figure(frame: pd.DataFrame, components: list[str], cell: str) -> Figure:
+    """A system without a known law has no force to fit the messages to: each of the most significant messages
+    against the pair's distance r, the one thing every pair law depends on."""
+    shown = np.random.default_rng(0).choice(len(frame), size=min(MAX_POINTS, len(frame)), replace=False)
+    fig = Figure(figsize=(3.4 * len(components), 3.6), layout="constrained")
+    for ax, component in zip(fig.subplots(1, len(components), squeeze=False)[0], components, strict=True):
+        ax.scatter(frame["r"].to_numpy()[shown], frame[component].to_numpy()[shown], s=3, alpha=0.4, lw=0)
+        ax.set(xlabel="distance r", ylabel=f"message {component}", title=component)
+    fig.suptitle(f"{cell}: messages vs distance (no known law to fit them to)")
+    return fig
+
+
 # ---------------------------------------------------------------- symbolic regression
 
 
@@ -124,13 +136,14 @@ def front_points(
 ) -> pd.DataFrame:
     """One component's front (complexity, loss) with the judge's verdict on each member beside it."""
     rows = front[front["component"] == component["component"]].set_index("complexity")["loss"]
+    judged = component["members"]  # a system without a law: members carry no verdict, and none is marked
     members = pd.DataFrame(
         {
-            "complexity": [m["complexity"] for m in component["members"]],
-            "selected": [m["selected"] for m in component["members"]],
-            "physical": [any(m["passes"][b] for b in readings["physical"]) for m in component["members"]],
-            "receiver_scaled": [any(m["passes"].values()) for m in component["members"]],
-            "affine": [any(m["affine"].values()) for m in component["members"]],
+            "complexity": [m["complexity"] for m in judged],
+            "selected": [m["selected"] for m in judged],
+            "physical": [any(m.get("passes", {}).get(b, False) for b in readings["physical"]) for m in judged],
+            "receiver_scaled": [any(m.get("passes", {}).values()) for m in judged],
+            "affine": [any(m.get("affine", {}).values()) for m in judged],
         }
     )
     if sorted(members["complexity"]) != sorted(rows.index):
@@ -174,17 +187,20 @@ def pareto_figure(front: pd.DataFrame, verdict: dict[str, Any], cell: str) -> Fi
         for rows, style, label in marks:
             if rows.any():
                 ax.scatter(points.loc[rows, "complexity"], points.loc[rows, "loss"], label=label, zorder=3, **style)
-        outcome = component["outcome"]
-        ax.set(
-            yscale="log",
-            xlabel="complexity",
-            ylabel="loss",
-            title=f"{component['component']}: physical {outcome['physical']}, "
-            f"receiver-scaled {outcome['receiver_scaled']}",
-        )
+        ax.set(yscale="log", xlabel="complexity", ylabel="loss", title=front_title(component, verdict))
         ax.legend(fontsize="small")
     fig.suptitle(f"{cell}: Pareto front")
     return fig
+
+
+def front_title(component: dict[str, Any], verdict: dict[str, Any]) -> str:
+    """The judge's outcomes per reading, or for a system without a law the selected member's held-out fit."""
+    if verdict["outcome"]["physical"] == NO_LAW:
+        selected = next(m for m in component["members"] if m["selected"])
+        fit = "n/a" if selected["fit_r2"] is None else f"{selected['fit_r2']:.3f}"
+        return f"{component['component']}: no law to judge; selected fits held-out R² {fit}"
+    outcome = component["outcome"]
+    return f"{component['component']}: physical {outcome['physical']}, receiver-scaled {outcome['receiver_scaled']}"
 
 
 # ---------------------------------------------------------------- trajectory
@@ -261,17 +277,17 @@ def generalisation_figure(record: Mapping[str, Any], cell: str) -> Figure:
 
 @dataclass(frozen=True)
 class CellFigureInputs(Files):
-    """Rule ``figures``' inputs: the cell's training history and network, its messages, force fit, front and
-    judge, its test split and its generalisation file."""
+    """Rule ``figures``' inputs: the cell's training history and network, its messages, front and judge, its test
+    split, its generalisation file and, where its system has a law, its force fit."""
 
     history: Path
     model: Path
     messages: Path
-    forcefit: Path
     front: Path
     judge: Path
     test: Path
     generalisation: Path
+    forcefit: Path | None = None  # none for a system without a known law
 
 
 def cell_figures(
@@ -279,10 +295,8 @@ def cell_figures(
 ) -> None:
     """Rule ``figures``: the PNGs of one cell, ``outputs[name]`` for each name in FIGURES."""
     history = read_rows(inputs.history, HISTORY_COLUMNS, "a training history", "train")
-    fit = read_json(inputs.forcefit)
-    cell = fit["cell"]
     frame, meta = read_messages(inputs.messages)
-    dim = meta["system"]["dim"]
+    cell, dim, top = meta["cell"], meta["system"]["dim"], top_components(meta)
     verdict = read_json(inputs.judge)
     front = read_front(inputs.front, input_names(dim))
     try:
@@ -294,8 +308,12 @@ def cell_figures(
     system = record["system"]
     predicted = rk4_rollout(gnn_acceleration(model, system["sim"], system["n"]), truth[0], times, dim, rollout_substeps)
     figures = {
-        "sparsity": sparsity_figure(history, fit["components"], meta["significance"], cell),
-        "force_fit": force_fit_figure(frame, fit, dim, cell),
+        "sparsity": sparsity_figure(history, top, meta["significance"], cell),
+        "force_fit": (
+            distance_figure(frame, top, cell)
+            if inputs.forcefit is None
+            else force_fit_figure(frame, read_json(inputs.forcefit), dim, cell)
+        ),
         "pareto": pareto,
         "training": training_figure(history, cell),
         "trajectory": trajectory_figure(truth, predicted, times, dim, cell),

@@ -17,7 +17,7 @@ import sympy
 
 from symdistill.core.expressions import to_sympy
 from symdistill.core.names import Cell, parse_cell, parse_dataset, recorded_message_kind
-from symdistill.core.vocabulary import FIGURES, NO_RESULT, RECOVERED, SYMBOLS
+from symdistill.core.vocabulary import FIGURES, NO_LAW, NO_RESULT, RECOVERED, SYMBOLS
 from symdistill.engine.search_files import result_problem
 from symdistill.nbody.laws import fitted_law, round_constants
 from symdistill.nbody.symbolic import input_names
@@ -87,7 +87,7 @@ class CellReport:
 
     cell: Cell
     metrics: dict[str, Any]
-    forcefit: dict[str, Any]
+    forcefit: dict[str, Any] | None  # None: the system has no law (given as data without law:), so no force fit
     judge: dict[str, Any]
     symbolic: dict[str, Any]
     figures: list[tuple[str, str]]  # (caption, data URI) in the figures rule's order
@@ -102,13 +102,19 @@ class CellReport:
         for c in self.symbolic["components"]:
             if "selected" in c:
                 member = judged.get((c["component"], c["selected"]["sympy"]))
-                law = None if member is None else matched_law(sim, member, bases)
+                law = None if member is None or not self.has_law else matched_law(sim, member, bases)
                 note = "selected" + (f", {c['status']}" if c["status"] != "ok" else "")
+                note += "" if self.has_law else fit_note(member)
                 shown.append(equation(c["component"], c["selected"]["sympy"], names, note, law))
-        for (component, text), m in judged.items():
+        for (component, text), m in judged.items() if self.has_law else ():
             if not m["selected"] and any(m["passes"][b] for b in bases):
                 shown.append(equation(component, text, names, "passes the judge", matched_law(sim, m, bases)))
         return shown
+
+    @property
+    def has_law(self) -> bool:
+        """Whether the cell's system has a law to judge against (not ``no_law``: given as data without law:)."""
+        return self.judge["outcome"]["physical"] != NO_LAW
 
     @property
     def failures(self) -> list[str]:
@@ -119,7 +125,7 @@ class CellReport:
     def reason(self) -> str:
         """Why the law was not recovered, in one line ("" where it was): the network's failure or the search's."""
         physical = self.judge["outcome"]["physical"]
-        if physical in RECOVERED:
+        if physical in (*RECOVERED, NO_LAW):
             return ""
         if physical == NO_RESULT:
             return f"the symbolic search failed ({self.judge['symbolic_status']}): {self.judge.get('reason', '')}"
@@ -154,13 +160,22 @@ def keys_of(kind: str, record: dict[str, Any]) -> tuple[str, ...]:
     if kind == "forcefit" and recorded_message_kind(record) == "energy":
         return ("potential",)
     if kind == "judge":  # a judged front has its members and the law's R²; a failed search its reason
-        return KEYS[kind] + (
-            ("reason",) if record["outcome"]["physical"] == NO_RESULT else ("components", "readings", "law_r2")
-        )
+        physical = record["outcome"]["physical"]
+        if physical == NO_LAW:  # members with their fit to the message, nothing judged
+            return KEYS[kind] + ("components",)
+        return KEYS[kind] + (("reason",) if physical == NO_RESULT else ("components", "readings", "law_r2"))
     return KEYS[kind]
 
 
 MEMBER_KEYS = ("sympy", "selected", "passes", "law_fit")  # what the report reads of each judged front member
+UNJUDGED_MEMBER_KEYS = ("sympy", "selected", "fit_r2")  # of each member of a system without a law
+
+
+def fit_note(member: dict[str, Any] | None) -> str:
+    """For a system without a law, the selected member's fit to the message on held-out edges ("" otherwise)."""
+    if member is None:
+        return ""
+    return ", held-out fit R² " + ("n/a" if member["fit_r2"] is None else f"{member['fit_r2']:.4f}")
 
 
 def picked(kind: str, record: dict[str, Any]) -> dict[str, Any]:
@@ -169,9 +184,10 @@ def picked(kind: str, record: dict[str, Any]) -> dict[str, Any]:
     names = input_names(parse_dataset(parse_cell(record["cell"]).dataset).dim)
     if kind == "symbolic" and (problem := result_problem(record, names, min_components=0)):
         raise ValueError(problem)
+    keys = UNJUDGED_MEMBER_KEYS if kind == "judge" and record["outcome"]["physical"] == NO_LAW else MEMBER_KEYS
     for component in picked.get("components", ()) if kind == "judge" else ():
         for member in component["members"]:
-            missing = [k for k in MEMBER_KEYS if k not in member]
+            missing = [k for k in keys if k not in member]
             if missing:
                 raise KeyError(f"{component['component']} front member lacks {', '.join(missing)}")
             to_sympy(member["sympy"], names)  # the whitelist's error names the token; read_cells names the file
@@ -205,15 +221,17 @@ def figure_cell(path: str | Path) -> tuple[Cell, str]:
 
 
 def cell_reports(inputs: Mapping[str, Any]) -> list[CellReport]:
-    """One CellReport per cell of the run, from the per-cell inputs; a cell missing from any stage is an error."""
+    """One CellReport per cell of the run, from the per-cell inputs; a cell missing from any stage is an error
+    (from the force fits, only a cell of a system without a law may be missing: it has none)."""
     records = {kind: read_records(inputs[kind], kind) for kind in KEYS}
     figures: dict[Cell, list[tuple[str, str]]] = defaultdict(list)
     for path in inputs["figures"]:
         cell, name = figure_cell(path)
         figures[cell].append((FIGURES[name].caption, data_uri(path)))
     everyone = set().union(*records.values(), figures)
+    lawless = {c for c, judge in records["judge"].items() if judge["outcome"]["physical"] == NO_LAW}
     for kind, found in [*records.items(), ("figures", figures)]:
-        missing = sorted(c.path for c in everyone - set(found))
+        missing = sorted(c.path for c in everyone - set(found) - (lawless if kind == "forcefit" else set()))
         if missing:
             raise TableInputError(f"the report's {kind} inputs lack the cells {', '.join(missing)}")
-    return [CellReport(c, *(records[kind][c] for kind in KEYS), figures[c]) for c in sorted(everyone)]
+    return [CellReport(c, *(records[kind].get(c) for kind in KEYS), figures[c]) for c in sorted(everyone)]

@@ -90,6 +90,9 @@ def compare_cell(ours: RunRecords, theirs: RunRecords, cell: Cell) -> dict[str, 
 
 
 def _r2(cell: Any) -> float | None:
+    """Table 1's force R² of a cell; None for an energy message, or a system without a law (no force fit)."""
+    if cell.records["forcefit"] is None:
+        return None
     fit = r2_of(cell.records["forcefit"])
     return None if fit is None else fit[0]
 

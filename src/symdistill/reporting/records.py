@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from symdistill.core.io import read_json
 from symdistill.core.names import Cell, ConfigError, check_cell_identity, parse_cell, recorded_message_kind
-from symdistill.core.vocabulary import NO_RESULT, READINGS, VERDICTS
+from symdistill.core.vocabulary import JUDGE_OUTCOMES, NO_LAW, NO_RESULT, READINGS
 
 T = TypeVar("T")
 
@@ -57,15 +57,15 @@ def r2_of(record: dict[str, Any]) -> tuple[float, float] | None:
 
 def outcomes_of(record: dict[str, Any]) -> dict[str, Any]:
     """The outcome per reading, ``law_r2``: how much of the message the law explains (physical reading; NaN for
-    a search without result, which the judge could not compare with the law), and whether the search stopped at
-    its time ceiling instead of its generations (``timeout``)."""
+    a search without result or a system without a law, which the judge could not compare), and whether the
+    search stopped at its time ceiling instead of its generations (``timeout``)."""
     outcomes: dict[str, Any] = {reading: record["outcome"][reading] for reading in READINGS}
     for value in outcomes.values():
-        if value not in VERDICTS:
-            raise ValueError(f"unknown outcome {value!r}; expected one of {', '.join(VERDICTS)}")
-    no_result = outcomes["physical"] == NO_RESULT
+        if value not in JUDGE_OUTCOMES:
+            raise ValueError(f"unknown outcome {value!r}; expected one of {', '.join(JUDGE_OUTCOMES)}")
+    unmeasured = outcomes["physical"] in (NO_RESULT, NO_LAW)
     return outcomes | {
-        "law_r2": float("nan") if no_result else _number(record["law_r2"]["physical"]),
+        "law_r2": float("nan") if unmeasured else _number(record["law_r2"]["physical"]),
         "timeout": record["symbolic_status"] == "timeout",
     }
 
@@ -75,5 +75,5 @@ EXPECTED = {
     "forcefit": "a force-fit JSON with 'cell' and numeric 'force.r2_mean' and 'acceleration.r2_mean' "
     "(energy messages: 'potential.r2_mean')",
     "judge": f"a judge JSON with 'cell', 'symbolic_status', 'outcome' for the readings {' and '.join(READINGS)} "
-    "and a numeric 'law_r2.physical' (unless there was no result)",
+    "and a numeric 'law_r2.physical' (unless there was no result or no law)",
 }

@@ -163,11 +163,13 @@ def symbolic_summary(reports: list[CellReport]) -> dict[str, Any]:
 # ---------------------------------------------------------------- the page
 
 
-def systems(reports: list[CellReport]) -> list[dict[str, Any]]:
-    """One section per dataset (sorted by name), titled with the paper's row name and n."""
+def systems(reports: list[CellReport], law: bool = True) -> list[dict[str, Any]]:
+    """One section per dataset (sorted by name), titled with the paper's row name and n: of the systems with a
+    law, or (``law`` False) of those given as data without one, which the report shows apart."""
     by_dataset: dict[str, list[CellReport]] = defaultdict(list)
     for r in reports:
-        by_dataset[r.cell.dataset].append(r)
+        if r.has_law == law:
+            by_dataset[r.cell.dataset].append(r)
     sections = []
     for name, members in by_dataset.items():
         d = parse_dataset(name)
@@ -239,6 +241,7 @@ def build_report(
         "symbolic_settings": symbolic_settings(reports),
         "cells": reports,
         "systems": systems(reports),
+        "data_systems": systems(reports, law=False),
         "commit": commit,
         "configfiles": configfiles,
         "config_yaml": yaml.safe_dump(resolved_config, sort_keys=False, allow_unicode=True),

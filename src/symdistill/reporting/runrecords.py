@@ -19,6 +19,7 @@ from typing import Any
 from symdistill.core.bundles import Files
 from symdistill.core.io import InputError, atomic_output, file_digest, read_json, write_json
 from symdistill.core.names import Cell, check_cell_identity, parse_cell
+from symdistill.core.vocabulary import NO_LAW
 
 RECORDS = {  # per cell: the small records, at their DAG paths under results/
     "judge": "judge/{cell}.json",
@@ -26,6 +27,7 @@ RECORDS = {  # per cell: the small records, at their DAG paths under results/
     "metrics": "models/{cell}/metrics.json",
     "search": "symbolic/{cell}/result.json",
 }
+LAW_RECORDS = ("forcefit",)  # the records that only a cell whose system has a law has
 HASHED = {"model": "models/{cell}/model.pt", "front": "symbolic/{cell}/front.parquet"}  # per cell, by SHA-256
 DATASET_FILES = ("train", "test")  # per dataset: data/{dataset}/{split}.parquet, by SHA-256
 PROVENANCE = "report/provenance.json"  # the run's commit, resolved config and configfiles (rule report)
@@ -69,7 +71,7 @@ def read_run(root: str | Path, only: Iterable[Cell] | None = None) -> RunRecords
     cells = {}
     for cell in found if only is None else only:
         cells[cell] = CellRecords(
-            {kind: _record(root, pattern.format(cell=cell.path)) for kind, pattern in RECORDS.items()},
+            _cell_records(root, cell),
             {kind: _hash(root, pattern.format(cell=cell.path), manifest) for kind, pattern in HASHED.items()},
         )
     datasets = {
@@ -87,6 +89,16 @@ def _manifest(root: Path) -> dict[str, str]:
     if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
         raise CompareError(f"{path}: not a records manifest (expected format {MANIFEST_FORMAT!r})")
     return manifest["sha256"]
+
+
+def _cell_records(root: Path, cell: Cell) -> dict[str, Any]:
+    """A cell's records by kind; a cell of a system without a law (judged ``no_law``) has no force fit (None)."""
+    records = {"judge": _record(root, RECORDS["judge"].format(cell=cell.path))}
+    lawless = records["judge"].get("outcome", {}).get("physical") == NO_LAW
+    for kind, pattern in RECORDS.items():
+        if kind not in records:
+            records[kind] = None if kind in LAW_RECORDS and lawless else _record(root, pattern.format(cell=cell.path))
+    return records
 
 
 def _record(root: Path, relative: str) -> dict[str, Any]:
@@ -123,7 +135,12 @@ def publish_records(results: str | Path, cells: Iterable[Cell | str], datasets: 
     layout, and ``manifest.json`` with the SHA-256 of the models, fronts and datasets they leave out."""
     results, out = Path(results), Path(out)
     cells = [parse_cell(c) if isinstance(c, str) else c for c in cells]
-    copied = [pattern.format(cell=c.path) for c in cells for pattern in RECORDS.values()]
+    copied = [
+        pattern.format(cell=c.path)
+        for c in cells
+        for kind, pattern in RECORDS.items()
+        if kind not in LAW_RECORDS or (results / pattern.format(cell=c.path)).is_file()  # none without a law
+    ]
     hashed = [pattern.format(cell=c.path) for c in cells for pattern in HASHED.values()]
     hashed += [f"data/{d}/{s}.parquet" for d in datasets for s in DATASET_FILES]
     for relative in [*copied, *([PROVENANCE] if (results / PROVENANCE).is_file() else [])]:

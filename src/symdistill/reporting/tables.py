@@ -41,7 +41,7 @@ from symdistill.core.rendering import (
     wide_table,
 )
 from symdistill.core.specs import Spec
-from symdistill.core.vocabulary import LEGEND, NOT_RUN, READINGS, SYMBOLS, TIMEOUT, VERDICTS
+from symdistill.core.vocabulary import LEGEND, NO_LAW, NOT_RUN, READINGS, SYMBOLS, TIMEOUT, VERDICTS
 from symdistill.reporting.agreement import (
     agreement_notes,
     agreements,
@@ -49,6 +49,7 @@ from symdistill.reporting.agreement import (
     table1_agreement,
     table3_agreement,
 )
+from symdistill.reporting.distilled import distilled_frame, distilled_outputs, write_distilled
 from symdistill.reporting.grid import write_grid
 from symdistill.reporting.records import EXPECTED, TableInputError, outcomes_of, r2_of, read_cells, recorded_test_loss
 from symdistill.reporting.references import MARKS, SOURCES, paper_columns, reference, row_name, source_of
@@ -409,9 +410,11 @@ class TableInputs(Files):
 
 
 def build_tables(inputs: TableInputs, settings: TableSettings) -> dict[str, pd.DataFrame]:
-    """The three tidy tables from every cell's metrics.json, force-fit JSON and judge JSON."""
+    """The three tidy tables from every cell's metrics.json, force-fit JSON and judge JSON. Table 5 leaves out the
+    cells of systems without a law (outcome ``no_law``: nothing was judged), as Table 1 does (no force fit)."""
+    outcomes = read_cells(inputs.judge, outcomes_of, EXPECTED["judge"])
     return {
-        "table5_success": table5_frame(read_cells(inputs.judge, outcomes_of, EXPECTED["judge"]), settings),
+        "table5_success": table5_frame({c: o for c, o in outcomes.items() if o["physical"] != NO_LAW}, settings),
         "table1_r2": table1_frame(
             {
                 cell: r2
@@ -425,10 +428,16 @@ def build_tables(inputs: TableInputs, settings: TableSettings) -> dict[str, pd.D
 
 
 def make_tables(inputs: TableInputs, outputs: Mapping[str, str | Path], settings: TableSettings) -> None:
-    """Rule ``tables``: each table as CSV, Markdown and HTML at ``outputs[f"{table}_{csv|md|html}"]``, and Table 5
-    as one picture at ``outputs["table5_grid_{png|svg}"]``."""
+    """Rule ``tables``: each table as CSV, Markdown and HTML at ``outputs[f"{table}_{csv|md|html}"]``, Table 5 as
+    one picture at ``outputs["table5_grid_{png|svg}"]`` and, in a run with systems without a law, their selected
+    equations at ``outputs["distilled_{csv|md|html}"]``."""
     frames = build_tables(inputs, settings)
     for name, frame in frames.items():
         files = TableFiles(*(Path(outputs[f"{name}_{ext}"]) for ext in ("csv", "md", "html")))
         write_table(frame, render_table(name, frame, settings), files)
     write_grid(frames["table5_success"], outputs["table5_grid_png"], outputs["table5_grid_svg"])
+    distilled = distilled_outputs(outputs)
+    if distilled is not None:
+        judges = read_cells(inputs.judge, dict, EXPECTED["judge"])
+        losses = read_cells(inputs.metrics, recorded_test_loss, EXPECTED["metrics"])
+        write_distilled(distilled_frame(judges, losses), distilled)
