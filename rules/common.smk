@@ -14,13 +14,13 @@ if SRC not in sys.path:
 
 import symdistill.config.params as sd
 from symdistill.config import jobs
-from symdistill.config.validation import operator_warnings, validate_config
+from symdistill.config.validation import ood_warnings, operator_warnings, validate_config
 from symdistill.core.names import Cell, carried_components, parse_dataset
 from symdistill.core.vocabulary import FIGURES, HALO_FIGURES, HALO_SPLITS
 from symdistill.engine.budget import SearchBudget
 
 validate_config(config, Path(workflow.basedir) / "schemas" / "config.schema.yaml")
-for warning in operator_warnings(config):
+for warning in [*operator_warnings(config), *ood_warnings(config)]:
     print(warning, file=sys.stderr)
 
 DATASETS = sd.datasets(config)
@@ -121,8 +121,16 @@ def pair_law(wildcards):
     return sd.pair_law(config, parse_dataset(wildcards.dataset).sim)
 
 
+def integration_tolerances():
+    return {k: config["simulation"][k] for k in ("rtol", "atol", "mxstep")}
+
+
 def ood_shift(wildcards):
     return sd.ood_shift(config, wildcards.shift)
+
+
+def hypothesis_shift(wildcards):
+    return sd.hypothesis_shift(config, wildcards.dataset, wildcards.shift)
 
 
 def trajectory_spec(wildcards):

@@ -30,6 +30,8 @@ rule ood:
         "results/logs/ood/{dataset}/{shift}.log",
     benchmark:
         "results/benchmarks/ood/{dataset}/{shift}.tsv"
+    wildcard_constraints:
+        dataset=sd.dataset_pattern(config, data=False),
     conda:
         "../envs/simulation.yaml"
     threads: 2
@@ -67,3 +69,30 @@ rule trajectories:
         spec=trajectory_spec,
     script:
         "../workflow_scripts/trajectories.py"
+
+
+rule hypothesis_ood:
+    """An out-of-distribution set of a system given as data with a law: its test split's first states shifted as
+    config ood says, integrated under the supposed law (systems.NAME.law) to the stored times."""
+    input:
+        test=rules.trajectories.output.test,
+    output:
+        "results/data/{dataset}/ood/{shift}.parquet",
+    log:
+        "results/logs/ood/{dataset}/{shift}.log",
+    benchmark:
+        "results/benchmarks/ood/{dataset}/{shift}.tsv"
+    wildcard_constraints:
+        dataset=sd.dataset_pattern(config, data=True),
+    conda:
+        "../envs/simulation.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=60,
+    params:
+        law=pair_law,
+        shift=hypothesis_shift,
+        tolerances=integration_tolerances(),
+    script:
+        "../workflow_scripts/hypothesis_ood.py"

@@ -42,10 +42,12 @@ def test_a_bad_potential_stops_before_any_job(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def own_run(tmp_path_factory) -> Path:
-    """The worked example at smoke scale, without the cosmology branch (which the smoke run covers)."""
+    """The worked example at smoke scale, without what the smoke run covers and the law does not change: the
+    cosmology branch, the framework's closing (replace, distil, symbolic_rest) and a second OOD set (the one kept,
+    ``fast``, is simulated under the config's law)."""
     workdir = tmp_path_factory.mktemp("own_system")
-    (workdir / "no_cosmology.yaml").write_text("cosmology: {enabled: false}\n")
-    configs = (ROOT / "config.yaml", ROOT / "presets" / "smoke.yaml", EXAMPLE, workdir / "no_cosmology.yaml")
+    (workdir / "trimmed.yaml").write_text("cosmology: {enabled: false}\nframework: {models: []}\nood: {sets: [fast]}\n")
+    configs = (ROOT / "config.yaml", ROOT / "presets" / "smoke.yaml", EXAMPLE, workdir / "trimmed.yaml")
     snakemake(workdir, "--configfile", *map(str, configs))
     return workdir
 

@@ -18,7 +18,10 @@ from symdistill.config.params import cells, has_law, law_cells
 from symdistill.config.validation import operator_warnings, validate_config
 from symdistill.core.names import ConfigError, parse_cell
 from symdistill.nbody.data import SplitFiles, read_metadata, read_split
+from symdistill.nbody.hypothesis_ood import Tolerances, simulate_hypothesis_ood
+from symdistill.nbody.laws import PairLaw
 from symdistill.nbody.messages import read_messages
+from symdistill.nbody.simulate import Shift
 from symdistill.nbody.trajectories import TrajectoryError, TrajectorySpec, import_trajectories, read_trajectories
 from symdistill.reporting.compare import compare_runs
 from symdistill.reporting.runrecords import read_run
@@ -248,11 +251,13 @@ def test_the_example_runs_the_whole_dag_without_a_simulator(morse_run: Path) -> 
     meta = read_metadata(morse_run / "results/data/morse_2d_n4/train.parquet")
     assert meta["trajectories"]["columns"]["accelerations"].startswith("second-order central difference")
     assert meta["law"] == LAW and meta["trajectories"]["path"] == "morse.parquet"
-    assert not (morse_run / "results/data/morse_2d_n4/ood").exists()  # no simulator: no shifted sets
+    assert [p.name for p in (morse_run / "results/data/morse_2d_n4/ood").iterdir()] == ["fast.parquet"]  # law's
     judge = json.loads((morse_run / "results/judge/morse_2d_n4/bottleneck/seed0.json").read_text())
     assert judge["cell"] == "morse_2d_n4/bottleneck/seed0"
     record = json.loads((morse_run / "results/generalisation/morse_2d_n4/bottleneck/seed0.json").read_text())
-    assert list(record["sets"]) == ["test"]
+    assert sorted(record["sets"]) == ["fast", "test"]  # smoke's bodies8 changes the bodies: left out, and said
+    ood = read_split(morse_run / "results/data/morse_2d_n4/ood/fast.parquet")  # read_split checks its law
+    assert ood.metadata["ood"]["velocity_scale"] == 3.0 and "trajectories" not in ood.metadata
     assert "morse" in (morse_run / "results/report/index.html").read_text()
     assert (morse_run / "results/logs/trajectories/morse_2d_n4.log").exists()
 
@@ -275,7 +280,9 @@ def test_a_system_without_a_law_is_distilled_and_reported_not_judged(morse_run: 
         c["component"] for c in judge["components"]
     }
     assert distilled.loc[distilled["component"] == "e0", "heldout_fit_r2"].item() == pytest.approx(selected["fit_r2"])
-    rollout = json.loads((results / f"generalisation/{cell}.json").read_text())["rollout"]
+    record = json.loads((results / f"generalisation/{cell}.json").read_text())
+    assert list(record["sets"]) == ["test"] and not (results / "data/blind_2d_n4/ood").exists()
+    rollout = record["rollout"]
     assert rollout["energy"] is None and "no pair law" in rollout["energy_not_measured"]
     page = (results / "report/index.html").read_text()
     assert 'id="data-systems"' in page and page.index('id="data-systems"') < page.index('id="blind_2d_n4"')
@@ -284,19 +291,55 @@ def test_a_system_without_a_law_is_distilled_and_reported_not_judged(morse_run: 
     assert {c["class"] for c in compare_runs(runs, runs)["cells"].values()} == {"identical"}
 
 
-def test_a_shifted_set_of_a_system_given_as_data_is_one_clear_error(tmp_path: Path) -> None:
-    """A user who asks for an OOD set of it by path gets the reason, not a KeyError from the simulation params."""
+def test_an_ood_set_of_a_system_given_as_data_is_its_test_states_shifted_under_the_law(tmp_path: Path) -> None:
+    """Unshifted, the set is the test split again (the file was written under that law by SciPy, without noise);
+    shifted, it starts from the test split's first states shifted as declared, at the stored times."""
+    path = _write(trajectories(sims=6, n=4, dim=2, steps=30, dt=0.02, noise=0.0, seed=1), tmp_path)
+    files = SplitFiles(tmp_path / "data/morse_2d_n4/train.parquet", tmp_path / "data/morse_2d_n4/test.parquet")
+    import_trajectories(_spec(path, "morse_2d_n4"), files)
+    tolerances, law = Tolerances(rtol=1e-10, atol=1e-10, mxstep=10_000), PairLaw(**LAW)
+    test = read_split(files.test)
+    for shift in (Shift("same"), Shift("fast", velocity_scale=2.0)):
+        out = tmp_path / f"data/morse_2d_n4/ood/{shift.name}.parquet"
+        simulate_hypothesis_ood(files.test, shift, tolerances, law, out)
+        ood = read_split(out)  # its accelerations are checked against the law on reading
+        assert ood.x.shape == test.x.shape and ood.metadata["ood"]["name"] == shift.name
+        first = ood.step == 0
+        np.testing.assert_allclose(ood.x[first][..., 2:4], 2.0 ** (shift.name == "fast") * test.x[first][..., 2:4])
+        if shift.name == "same":
+            np.testing.assert_allclose(ood.x, test.x, atol=1e-5)  # our integrator agrees with SciPy's DOP853
+    with pytest.raises(ValueError, match="changes the number of bodies"):
+        simulate_hypothesis_ood(files.test, Shift("more", n_bodies=8), tolerances, law, tmp_path / "more.parquet")
+
+
+def test_an_ood_set_a_system_given_as_data_cannot_have_is_one_clear_error(tmp_path: Path) -> None:
+    """Asked for by path, a set that changes the bodies (or any set, without a law) is refused with the reason."""
     _write(_circles(), tmp_path, "morse.parquet")
     (tmp_path / "morse.yaml").write_text(
-        "systems:\n  morse: {trajectories: morse.parquet, law: '(1 - exp(-(r - 1)))**2'}\n"
-        "experiment: {sims: [morse], dims: [2], n_bodies: [2], models: [bottleneck]}\n"
+        "systems:\n  morse: {trajectories: morse.parquet, law: '(1 - exp(-(r - 1)))**2'}\n  blind: {trajectories: "
+        "morse.parquet}\nexperiment: {sims: [morse, blind], dims: [2], n_bodies: [2], models: [bottleneck]}\n"
     )
     configs = (ROOT / "config.yaml", ROOT / "presets" / "smoke.yaml", tmp_path / "morse.yaml")
+    for target, why in (
+        ("morse_2d_n2/ood/bodies8", "it changes the number of bodies, which the stored states cannot"),
+        ("blind_2d_n2/ood/fast", "no law to simulate it with"),
+    ):
+        result = snakemake(
+            tmp_path,
+            "-n",
+            "--configfile",
+            *map(str, configs),
+            "--",
+            f"results/data/{target}.parquet",
+            preset=None,
+            check=False,
+        )
+        out = result.stderr + result.stdout
+        assert result.returncode != 0 and "KeyError" not in out
+        assert f"is given as data, and has no out-of-distribution set '{target.rsplit('/', 1)[1]}': {why}" in out
     target = "results/data/morse_2d_n2/ood/fast.parquet"
-    result = snakemake(tmp_path, "-n", "--configfile", *map(str, configs), "--", target, preset=None, check=False)
-    assert result.returncode != 0
+    dry = snakemake(tmp_path, "-n", "--configfile", *map(str, configs), "--", target, preset=None)
     assert (
-        "'morse' is given as data (systems.morse.trajectories), so nothing simulates it"
-        in result.stderr + result.stdout
+        "hypothesis_ood" in dry.stdout
+        and "symdistill: 'morse' is given as data: no out-of-distribution set 'bodies8'" in dry.stderr
     )
-    assert "KeyError" not in result.stderr + result.stdout

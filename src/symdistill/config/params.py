@@ -96,11 +96,27 @@ def replacement_params(config: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def ood_sets(config: Mapping[str, Any], dataset: str | None = None) -> list[str]:
-    """The out-of-distribution sets of this run, in config order; of ``dataset``, none for a system given as data
-    (a set is simulated from shifted initial conditions, and such a system has no simulator)."""
-    if dataset is not None and given_as_data(config, parse_dataset(dataset).sim):
-        return []
-    return list(config.get("ood", {}).get("sets", []))
+    """The out-of-distribution sets of this run, in config order; of ``dataset``: for a system given as data, those
+    its supposed law can simulate from its stored states (``hypothesis_ood``; ``data_ood_left_out`` names the rest),
+    none without a law."""
+    sets = list(config.get("ood", {}).get("sets", []))
+    if dataset is None or not given_as_data(config, parse_dataset(dataset).sim):
+        return sets
+    left_out = data_ood_left_out(config, parse_dataset(dataset).sim)
+    return [name for name in sets if name not in left_out]
+
+
+def data_ood_left_out(config: Mapping[str, Any], sim: str) -> dict[str, str]:
+    """The run's OOD sets that ``sim``, a system given as data, has not, and why."""
+    sets = config.get("ood", {}).get("sets", [])
+    if not has_law(config, sim):
+        return {name: "no law to simulate it with (systems.NAME.law)" for name in sets}
+    shifts = config.get("ood", {}).get("shifts", {})
+    return {
+        name: "it changes the number of bodies, which the stored states cannot"
+        for name in sets
+        if shifts.get(name, {}).get("n_bodies") is not None
+    }
 
 
 def ood_shift(config: Mapping[str, Any], name: str) -> dict[str, Any]:
@@ -119,6 +135,15 @@ def ood_shift(config: Mapping[str, Any], name: str) -> dict[str, Any]:
         "velocity_scale": float(declared.get("velocity_scale", 1.0)),
         "log_mass_shift": float(declared.get("log_mass_shift", 0.0)),
     }
+
+
+def hypothesis_shift(config: Mapping[str, Any], dataset: str, name: str) -> dict[str, Any]:
+    """The ``hypothesis_ood`` rule's ``shift`` param: ``ood_shift``, for a set the system's law can simulate."""
+    sim = parse_dataset(dataset).sim
+    why = data_ood_left_out(config, sim).get(name)
+    if why is not None:
+        raise ConfigError(f"{shown(sim)} is given as data, and has no out-of-distribution set {shown(name)}: {why}")
+    return ood_shift(config, name)
 
 
 def datasets(config: Mapping[str, Any]) -> list[str]:
@@ -164,7 +189,7 @@ def simulation_params(config: Mapping[str, Any], dataset: str) -> dict[str, Any]
     if given_as_data(config, ds.sim):
         raise ConfigError(
             f"{shown(ds.sim)} is given as data (systems.{ds.sim}.trajectories), so nothing simulates it: its datasets "
-            f"come from rule trajectories, and it has no out-of-distribution sets ({TARGET})"
+            f"come from rule trajectories, and its out-of-distribution sets from rule hypothesis_ood ({TARGET})"
         )
     sim_cfg = config["simulation"]
     own = config.get("systems", {})

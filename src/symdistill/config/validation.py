@@ -16,7 +16,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from symdistill.config.params import has_law, search_operators, user_law
+from symdistill.config.params import data_ood_left_out, given_as_data, has_law, search_operators, user_law
 from symdistill.core.names import IN_DISTRIBUTION, SHOWN_CHARS, ConfigError, cut, shown
 from symdistill.core.vocabulary import PRUNABLE
 from symdistill.engine.budget import BackendUnavailable, check_backend
@@ -285,6 +285,18 @@ def operator_warnings(config: Mapping[str, Any]) -> list[str]:
                 f"which the search's operators ({key}: {', '.join(search_operators(config, sim))}) lack: "
                 f"its cells cannot be recovered as written; {hint}"
             )
+    return warnings
+
+
+def ood_warnings(config: Mapping[str, Any]) -> list[str]:
+    """For each system of the run given as data, the OOD sets it has not and why (printed by the Snakefile: a set
+    left out is said, not silently missing from its generalisation record)."""
+    warnings = []
+    for sim in config["experiment"]["sims"]:
+        if given_as_data(config, sim):
+            left_out = data_ood_left_out(config, sim)
+            warnings += [f"symdistill: {sim!r} is given as data: no out-of-distribution set {name!r}: {why}"
+                         for name, why in left_out.items()]  # fmt: skip
     return warnings
 
 
