@@ -122,6 +122,7 @@ def pair_law(wildcards):
 
 
 def integration_tolerances():
+    """The integrator's settings for rule hypothesis_ood, as simulate's (config simulation)."""
     return {k: config["simulation"][k] for k in ("rtol", "atol", "mxstep")}
 
 
@@ -143,7 +144,8 @@ def trajectory_file(wildcards):
 
 
 def ood_set_names(wildcards):
-    """The out-of-distribution sets of the cell's dataset (none for a system given as data), in config order."""
+    """The out-of-distribution sets of the cell's dataset, in config order (for a system given as data, those its
+    law can simulate: config.params.ood_sets)."""
     return sd.ood_sets(config, wildcards.dataset)
 
 

@@ -9,8 +9,8 @@ from symdistill.reporting.distilled import distilled_frame, distilled_html, dist
 
 def _judge(outcome: str, fit: float | None) -> dict:
     members = [
-        {"complexity": 3, "selected": False, "sympy": "dx", "fit_r2": 0.5},
-        {"complexity": 7, "selected": True, "sympy": "0.123456*dx/r**2 - dy", "fit_r2": fit},
+        {"complexity": 3, "selected": False, "sympy": "dx", "heldout_fit_r2": 0.5},
+        {"complexity": 7, "selected": True, "sympy": "0.123456*dx/r**2 - dy", "heldout_fit_r2": fit},
     ]
     return {
         "outcome": {"physical": outcome, "receiver_scaled": outcome},

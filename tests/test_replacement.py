@@ -151,7 +151,10 @@ def test_judged_picks_the_simplest_member_the_judge_passed() -> None:
 def test_judged_falls_back_to_the_selected_member_without_a_law() -> None:
     """A system given as data without law: its judge records members with their fit, no verdict to pick by."""
     front = pd.concat([_front({"e0": "dx"}), _front({"e0": "dx/r^3"}).assign(selected=False, complexity=5)])
-    members = [{"sympy": "dx", "complexity": 9, "fit_r2": 0.9}, {"sympy": "dx/r^3", "complexity": 5, "fit_r2": 0.99}]
+    members = [
+        {"sympy": "dx", "complexity": 9, "heldout_fit_r2": 0.9},
+        {"sympy": "dx/r^3", "complexity": 5, "heldout_fit_r2": 0.99},
+    ]
     judge = {"outcome": {"physical": "no_law"}, "components": [{"component": "e0", "members": members}]}
     chosen = chosen_equations(front, judge, "judged")["e0"]
     assert chosen == {"sympy": "dx", "complexity": 9, "reason": "selected (the system has no law to judge against)"}

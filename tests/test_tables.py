@@ -110,6 +110,7 @@ def test_table5_symbols_and_k_of_n(tables) -> None:
     assert "| ✓⋆✗ 2/3 · law R² 0.93 · ⏱ 1/3 | ✓ | ✓ |" in spring4  # a seed failed: the law's R², mean; a timeout
     assert bottleneck["timeouts"] == 1 and frame["timeouts"].sum() == 1
     assert "⏱ k/N: k seeds' searches stopped at symbolic.budget.time_limit" in md
+    assert "∅ no result: the symbolic search failed" in md and "no law" not in md  # Table 5 has no no_law cell
     assert "| ✗ 0/1 · receiver-scaled ⋆ 1/1 · law R² 0.90 | ✓ | ✓ |" in spring4  # l1: the readings differ, both shown
     assert bottleneck["law_r2"] == pytest.approx(0.93)
     assert slot(frame, "r⁻¹-2", 4, "kl")["law_r2"] == pytest.approx(0.93)  # the seed without result has none

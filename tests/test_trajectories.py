@@ -16,14 +16,18 @@ from workflow import ROOT, snakemake
 
 from symdistill.config.params import cells, has_law, law_cells
 from symdistill.config.validation import operator_warnings, validate_config
+from symdistill.core.io import InputError
 from symdistill.core.names import ConfigError, parse_cell
 from symdistill.nbody.data import SplitFiles, read_metadata, read_split
+from symdistill.nbody.forcefit import fit_forces
 from symdistill.nbody.hypothesis_ood import Tolerances, simulate_hypothesis_ood
+from symdistill.nbody.judge import JudgeInputs, JudgeSpec, judge_cell
 from symdistill.nbody.laws import PairLaw
 from symdistill.nbody.messages import read_messages
 from symdistill.nbody.simulate import Shift
 from symdistill.nbody.trajectories import TrajectoryError, TrajectorySpec, import_trajectories, read_trajectories
 from symdistill.reporting.compare import compare_runs
+from symdistill.reporting.distilled import distilled_frame
 from symdistill.reporting.runrecords import read_run
 
 sys.path.insert(0, str(ROOT / "examples"))
@@ -210,6 +214,7 @@ def test_a_data_system_without_a_law_is_valid_and_has_no_force_fit(tmp_path: Pat
             r"'systems\.morse\.trajectories': 'nowhere\.parquet': no such",
         ),
         ({"trajectories": "FILE", "law": "open('x')"}, r"'systems\.morse\.law': "),
+        ({"trajectories": "FILE", "softening": 0.1}, r"'systems\.morse': softening without law"),
     ],
 )
 def test_a_data_system_is_checked_before_any_job(tmp_path: Path, monkeypatch, system: dict, message: str) -> None:
@@ -272,14 +277,16 @@ def test_a_system_without_a_law_is_distilled_and_reported_not_judged(morse_run: 
     judge = json.loads((results / f"judge/{cell}.json").read_text())
     assert judge["outcome"] == {"physical": "no_law", "receiver_scaled": "no_law"} and "law_r2" not in judge
     (selected,) = [m for c in judge["components"] for m in c["members"] if m["selected"] and c["component"] == "e0"]
-    assert -1 <= selected["fit_r2"] <= 1 and "passes" not in selected
+    assert -1 <= selected["heldout_fit_r2"] <= 1 and "passes" not in selected
     table5 = pd.read_csv(results / "tables/table5_success.csv")
     assert "blind" not in set(table5["sim"]) and "morse" in set(table5["sim"])
     distilled = pd.read_csv(results / "tables/distilled.csv")
     assert set(distilled["system"]) == {"blind"} and set(distilled["component"]) == {
         c["component"] for c in judge["components"]
     }
-    assert distilled.loc[distilled["component"] == "e0", "heldout_fit_r2"].item() == pytest.approx(selected["fit_r2"])
+    assert distilled.loc[distilled["component"] == "e0", "heldout_fit_r2"].item() == pytest.approx(
+        selected["heldout_fit_r2"]
+    )
     record = json.loads((results / f"generalisation/{cell}.json").read_text())
     assert list(record["sets"]) == ["test"] and not (results / "data/blind_2d_n4/ood").exists()
     rollout = record["rollout"]
@@ -289,6 +296,34 @@ def test_a_system_without_a_law_is_distilled_and_reported_not_judged(morse_run: 
     runs = read_run(results)  # a run with a system without a law compares with itself
     assert runs.cells[parse_cell(cell)].records["forcefit"] is None
     assert {c["class"] for c in compare_runs(runs, runs)["cells"].values()} == {"identical"}
+    with pytest.raises(InputError, match="a system without a law .* has no true force to fit"):
+        fit_forces(results / f"messages/{cell}.parquet", morse_run / "asked_by_path.json", 0.9)
+
+
+def test_a_failed_search_of_a_system_without_a_law_is_no_law_with_its_reason(morse_run: Path, tmp_path: Path) -> None:
+    """Not no_result, which would put the cell in Table 5 and send the report looking for its force fit."""
+    results, cell = morse_run / "results", "blind_2d_n4/bottleneck/seed0"
+    failed = json.loads((results / f"symbolic/{cell}/result.json").read_text())
+    failed["status"] = "error"
+    failed["components"] = [{"component": "e0", "status": "error", "message": "the search ran out of memory"}]
+    result = tmp_path / f"symbolic/{cell}/result.json"
+    result.parent.mkdir(parents=True)
+    result.write_text(json.dumps(failed))
+    settings = json.loads((results / f"judge/{cell}.json").read_text())["settings"]
+    inputs = JudgeInputs(
+        model=results / f"models/{cell}/model.pt",
+        test=results / "data/blind_2d_n4/test.parquet",
+        messages=results / f"messages/{cell}.parquet",
+        front=results / f"symbolic/{cell}/front.parquet",
+        result=result,
+    )
+    out = tmp_path / f"judge/{cell}.json"
+    judge_cell(inputs, out, JudgeSpec(**settings))
+    verdict = json.loads(out.read_text())
+    assert verdict["outcome"]["physical"] == "no_law" and verdict["components"] == []
+    assert "ran out of memory" in verdict["reason"]
+    frame = distilled_frame({parse_cell(cell): verdict}, {})
+    assert frame[["system", "component", "equation"]].values.tolist() == [["blind", "—", "—"]]  # listed, not dropped
 
 
 def test_an_ood_set_of_a_system_given_as_data_is_its_test_states_shifted_under_the_law(tmp_path: Path) -> None:

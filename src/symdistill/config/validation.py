@@ -255,6 +255,8 @@ def _check_system_keys(name: str, spec: Mapping[str, Any]) -> str | None:
     both = [k for k in SIMULATED_KEYS if k in spec]
     if both:
         raise ConfigError(f"{where}: {' and '.join(both)} with trajectories; a system given as data is not simulated")
+    if "softening" in spec and "law" not in spec:
+        raise ConfigError(f"{where}: softening without law; it is part of a law (r → r + softening inside U)")
     path = Path(spec["trajectories"])
     if not path.is_file():
         raise ConfigError(

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from symdistill.core.fits import AffineFit, affine_fit
-from symdistill.core.io import write_json
+from symdistill.core.io import InputError, write_json
 from symdistill.core.names import recorded_message_kind
 from symdistill.nbody.data import AXES
 from symdistill.nbody.messages import read_messages
@@ -102,4 +102,9 @@ def force_fit(frame: pd.DataFrame, meta: dict[str, Any], keep: float) -> dict[st
 def fit_forces(messages_path: str | Path, out_path: str | Path, keep: float) -> None:
     """Rule ``forcefit``: Table 1's R² for one cell, against the force and the acceleration basis (or the potential)."""
     frame, meta = read_messages(messages_path)
+    if meta.get("law", True) is False:
+        raise InputError(
+            f"{messages_path}: the message table of a system without a law (given as data without law:) has no "
+            "true force to fit: Table 1 leaves its cells out, and no rule builds their force fit"
+        )
     write_json(out_path, force_fit(frame, meta, keep))

@@ -62,14 +62,14 @@ def first_states(path: str | Path, test: Split) -> tuple[np.ndarray, np.ndarray]
 def simulate_hypothesis_ood(
     test_path: str | Path, shift: Shift, tolerances: Tolerances, law: PairLaw, path: str | Path
 ) -> None:
-    """Rule ``ood`` for a system given as data with a law: the set ``shift`` of its test split, integrated under
-    ``law``. Its metadata is the test split's, less the file's provenance, with ``split_name`` ``ood/{name}``,
-    ``ood`` (the dataset and the shift) and the integrator."""
+    """Rule ``hypothesis_ood`` (``ood`` for a system given as data with a law): the set ``shift`` of its test split,
+    integrated under ``law``. Its metadata is the test split's, less the file's provenance, with ``split_name``
+    ``ood/{name}``, ``ood`` (the dataset and the shift) and the integrator."""
     test = read_split(test_path)
     meta = test.metadata
     if law.name != meta["sim"]:
         raise ValueError(f"the law of {law.name!r} given for a dataset of {meta['sim']!r}")
-    if shift.n_bodies not in (None, test.n):
+    if shift.n_bodies is not None:  # as config.params.data_ood_left_out: a set that sets the bodies at all
         raise ValueError(f"set {shift.name!r} changes the number of bodies, which stored states cannot")
     use(law)
     x0, times = first_states(test_path, test)
@@ -91,6 +91,7 @@ def simulate_hypothesis_ood(
     out = {k: v for k, v in meta.items() if k not in ("trajectories", "format")}
     out |= {
         "split_name": f"ood/{shift.name}",
+        "split_method": "the test split's first states, shifted, integrated under the supposed law",
         "ood": {"dataset": trained_on, **asdict(replace(shift, n_bodies=test.n))},
         "integrator": f"adaptive Dormand-Prince 5(4), float64, under the supposed law ({asdict(tolerances)})",
         "package_versions": package_versions(),

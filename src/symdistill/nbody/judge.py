@@ -269,7 +269,7 @@ def unjudged(
                 "complexity": int(row.complexity),
                 "selected": bool(row.selected),
                 "sympy": row.sympy,
-                "fit_r2": finite_or_none(r2_affine(values[:, k], heldout.evaluate(row.sympy)[:, None])),
+                "heldout_fit_r2": finite_or_none(r2_affine(values[:, k], heldout.evaluate(row.sympy)[:, None])),
             }
             for row in rows.itertuples()
         ]
@@ -319,11 +319,13 @@ class JudgeInputs(Files):
 
 def judge_cell(inputs: JudgeInputs, out_path: str | Path, spec: JudgeSpec) -> None:
     """Rule ``judge``: the recovery outcome of one cell with every number behind it."""
-    result = read_result(inputs.result, input_names(int(read_metadata(inputs.test)["dim"])))
+    meta = read_metadata(inputs.test)
+    result = read_result(inputs.result, input_names(int(meta["dim"])))
     verdict: dict[str, Any] = {"cell": result["cell"], "settings": asdict(spec), "symbolic_status": result["status"]}
-    if result["status"] not in JUDGED_STATUSES:
-        verdict["outcome"] = {reading: NO_RESULT for reading in READINGS}
+    if result["status"] not in JUDGED_STATUSES:  # no front; without a law still no_law, the mark of such a system
+        verdict["outcome"] = {reading: NO_RESULT if has_law(meta) else NO_LAW for reading in READINGS}
         verdict["reason"] = "; ".join(c.get("message", "") for c in result["components"] if c["status"] != "ok")
+        verdict |= {} if has_law(meta) else {"components": []}
         write_json(out_path, verdict)
         return
     model, record = load_model(inputs.model)

@@ -196,8 +196,8 @@ def pareto_figure(front: pd.DataFrame, verdict: dict[str, Any], cell: str) -> Fi
 def front_title(component: dict[str, Any], verdict: dict[str, Any]) -> str:
     """The judge's outcomes per reading, or for a system without a law the selected member's held-out fit."""
     if verdict["outcome"]["physical"] == NO_LAW:
-        selected = next(m for m in component["members"] if m["selected"])
-        fit = "n/a" if selected["fit_r2"] is None else f"{selected['fit_r2']:.3f}"
+        selected = next((m for m in component["members"] if m["selected"]), {"heldout_fit_r2": None})
+        fit = "n/a" if selected["heldout_fit_r2"] is None else f"{selected['heldout_fit_r2']:.3f}"
         return f"{component['component']}: no law to judge; selected fits held-out R² {fit}"
     outcome = component["outcome"]
     return f"{component['component']}: physical {outcome['physical']}, receiver-scaled {outcome['receiver_scaled']}"

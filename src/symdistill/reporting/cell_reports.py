@@ -125,10 +125,12 @@ class CellReport:
     def reason(self) -> str:
         """Why the law was not recovered, in one line ("" where it was): the network's failure or the search's."""
         physical = self.judge["outcome"]["physical"]
-        if physical in (*RECOVERED, NO_LAW):
+        if physical in RECOVERED:
             return ""
-        if physical == NO_RESULT:
+        if physical == NO_RESULT or "reason" in self.judge:  # no front (without a law: no_law and a reason)
             return f"the symbolic search failed ({self.judge['symbolic_status']}): {self.judge.get('reason', '')}"
+        if physical == NO_LAW:
+            return ""
         law = self.judge["law_r2"]["physical"]
         if law < LEARNED_R2:
             return f"the network did not learn the law (law R² {law:.2f})"
@@ -161,21 +163,21 @@ def keys_of(kind: str, record: dict[str, Any]) -> tuple[str, ...]:
         return ("potential",)
     if kind == "judge":  # a judged front has its members and the law's R²; a failed search its reason
         physical = record["outcome"]["physical"]
-        if physical == NO_LAW:  # members with their fit to the message, nothing judged
-            return KEYS[kind] + ("components",)
+        if physical == NO_LAW:  # members with their fit to the message, nothing judged (none if the search failed)
+            return KEYS[kind] + ("components",) + (("reason",) if "reason" in record else ())
         return KEYS[kind] + (("reason",) if physical == NO_RESULT else ("components", "readings", "law_r2"))
     return KEYS[kind]
 
 
 MEMBER_KEYS = ("sympy", "selected", "passes", "law_fit")  # what the report reads of each judged front member
-UNJUDGED_MEMBER_KEYS = ("sympy", "selected", "fit_r2")  # of each member of a system without a law
+UNJUDGED_MEMBER_KEYS = ("sympy", "selected", "heldout_fit_r2")  # of each member of a system without a law
 
 
 def fit_note(member: dict[str, Any] | None) -> str:
     """For a system without a law, the selected member's fit to the message on held-out edges ("" otherwise)."""
     if member is None:
         return ""
-    return ", held-out fit R² " + ("n/a" if member["fit_r2"] is None else f"{member['fit_r2']:.4f}")
+    return ", held-out fit R² " + ("n/a" if member["heldout_fit_r2"] is None else f"{member['heldout_fit_r2']:.4f}")
 
 
 def picked(kind: str, record: dict[str, Any]) -> dict[str, Any]:

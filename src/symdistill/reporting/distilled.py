@@ -53,23 +53,28 @@ def distilled_frame(judges: Mapping[Cell, Mapping[str, Any]], losses: Mapping[Ce
     rows = []
     for cell in sorted(c for c, record in judges.items() if unjudged(record)):
         d = parse_dataset(cell.dataset)
-        for component in judges[cell]["components"]:
-            selected = next(m for m in component["members"] if m["selected"])
+        where = {"system": d.sim, "dim": d.dim, "n": d.n, "model": cell.model, "seed": cell.seed}
+        found = [(c["component"], selected_member(c)) for c in judges[cell]["components"]]
+        for component, selected in [f for f in found if f[1] is not None] or [(NO_EQUATION, None)]:
             rows.append(
-                {
-                    "system": d.sim,
-                    "dim": d.dim,
-                    "n": d.n,
-                    "model": cell.model,
-                    "seed": cell.seed,
-                    "component": component["component"],
-                    "equation": paper_notation(selected["sympy"], d.dim),
-                    "complexity": selected["complexity"],
-                    "heldout_fit_r2": selected["fit_r2"],
+                where
+                | {
+                    "component": component,
+                    "equation": NO_EQUATION if selected is None else paper_notation(selected["sympy"], d.dim),
+                    "complexity": None if selected is None else selected["complexity"],
+                    "heldout_fit_r2": None if selected is None else selected["heldout_fit_r2"],
                     "test_loss": losses.get(cell),
                 }
             )
     return pd.DataFrame(rows, columns=list(COLUMNS))
+
+
+NO_EQUATION = "—"  # a cell whose search left no front: listed, never dropped (its judge file says why)
+
+
+def selected_member(component: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The member Occam's rule selected; None for a component whose search left no front."""
+    return next((m for m in component["members"] if m["selected"]), None)
 
 
 def _number(value: Any, spec: str) -> str:
@@ -82,7 +87,7 @@ def _row_texts(row: pd.Series) -> list[str]:
         f"{row['model']} seed {row['seed']}",
         str(row["component"]),
         str(row["equation"]),
-        str(row["complexity"]),
+        _number(row["complexity"], ".0f"),
         _number(row["heldout_fit_r2"], ".4f"),
         _number(row["test_loss"], ".4g"),
     ]
@@ -92,6 +97,7 @@ HEADINGS = ("system", "cell", "component", "selected equation", "complexity", "h
 
 
 def distilled_markdown(frame: pd.DataFrame) -> str:
+    """The table as Markdown, its note under it (the .md file beside the tidy CSV)."""
     lines = [f"## {TITLE}", "", "| " + " | ".join(HEADINGS) + " |", "|" + "---|" * len(HEADINGS)]
     lines += ["| " + " | ".join(t.replace("|", "\\|") for t in _row_texts(row)) + " |" for _, row in frame.iterrows()]
     return "\n".join([*lines, "", NOTE, ""])
@@ -111,6 +117,7 @@ def distilled_html(frame: pd.DataFrame) -> str:
 
 
 def write_distilled(frame: pd.DataFrame, files: TableFiles) -> None:
+    """The tidy frame as CSV, and the table as Markdown and as an HTML page, each atomically."""
     with atomic_output(files.csv) as tmp:
         frame.to_csv(tmp, index=False)
     with atomic_output(files.md) as tmp:

@@ -91,14 +91,19 @@ def _manifest(root: Path) -> dict[str, str]:
     return manifest["sha256"]
 
 
+def lawless(root: Path, cell: Cell) -> bool:
+    """Whether the cell's judge found no law to judge against (``no_law``: a system given as data without one)."""
+    judge = _record(root, RECORDS["judge"].format(cell=cell.path))
+    return judge.get("outcome", {}).get("physical") == NO_LAW
+
+
 def _cell_records(root: Path, cell: Cell) -> dict[str, Any]:
-    """A cell's records by kind; a cell of a system without a law (judged ``no_law``) has no force fit (None)."""
-    records = {"judge": _record(root, RECORDS["judge"].format(cell=cell.path))}
-    lawless = records["judge"].get("outcome", {}).get("physical") == NO_LAW
-    for kind, pattern in RECORDS.items():
-        if kind not in records:
-            records[kind] = None if kind in LAW_RECORDS and lawless else _record(root, pattern.format(cell=cell.path))
-    return records
+    """A cell's records by kind; a cell of a system without a law has no force fit (None)."""
+    without = lawless(root, cell)
+    return {
+        kind: None if kind in LAW_RECORDS and without else _record(root, pattern.format(cell=cell.path))
+        for kind, pattern in RECORDS.items()
+    }
 
 
 def _record(root: Path, relative: str) -> dict[str, Any]:
@@ -139,7 +144,7 @@ def publish_records(results: str | Path, cells: Iterable[Cell | str], datasets: 
         pattern.format(cell=c.path)
         for c in cells
         for kind, pattern in RECORDS.items()
-        if kind not in LAW_RECORDS or (results / pattern.format(cell=c.path)).is_file()  # none without a law
+        if kind not in LAW_RECORDS or not lawless(results, c)
     ]
     hashed = [pattern.format(cell=c.path) for c in cells for pattern in HASHED.values()]
     hashed += [f"data/{d}/{s}.parquet" for d in datasets for s in DATASET_FILES]

@@ -303,7 +303,7 @@ def render_table5(frame: pd.DataFrame, settings: TableSettings) -> WideTable:
     found = agreements(frame)
     notes = [
         "Ours: the judge's outcome per seed, in seed order, then k/N seeds that recovered the law. "
-        + "; ".join(f"{SYMBOLS[o]} {o.replace('_', ' ')}: {LEGEND[o]}" for o in SYMBOLS)
+        + "; ".join(f"{SYMBOLS[o]} {o.replace('_', ' ')}: {LEGEND[o]}" for o in VERDICTS)
         + f"; {NOT_RUN} not run.",
         f"Recovery: {settings.rule}",
         f"{TIMEOUT} k/N: k seeds' searches stopped at symbolic.budget.time_limit before their generations ran out. "
