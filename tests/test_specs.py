@@ -42,6 +42,7 @@ from symdistill.cosmology.quijote import QuijoteSource
 from symdistill.cosmology.training import HaloTrainingSettings, HaloTrainingSpec
 from symdistill.engine.search import SearchSpec
 from symdistill.engine.training import TrainingOutputs
+from symdistill.nbody.hypothesis_ood import Tolerances
 from symdistill.nbody.judge import JudgeSpec
 from symdistill.nbody.models import ModelSpec
 from symdistill.nbody.replacement import ReplacementSpec
@@ -187,7 +188,7 @@ def test_every_spec_a_rule_reads_is_a_spec() -> None:
     for cls in (SimulationSpec, Shift, ModelSpec, TrainingSettings, TrainingSpec, SearchSpec, JudgeSpec,
                 ReplacementSpec, SyntheticCatalogueSpec, HaloModelSpec, HaloTrainingSettings, HaloTrainingSpec,
                 SplitSpec, HaloUnits, HaloMessagesSpec, HaloJudgeSpec, RefitSpec, HaloEvaluationSpec,
-                QuijoteSource):  # fmt: skip
+                QuijoteSource, Tolerances):  # fmt: skip
         assert issubclass(cls, Spec), cls.__name__
 
 

@@ -20,7 +20,7 @@ from symdistill.core.io import InputError
 from symdistill.core.names import ConfigError, parse_cell
 from symdistill.nbody.data import SplitFiles, read_metadata, read_split
 from symdistill.nbody.forcefit import fit_forces
-from symdistill.nbody.hypothesis_ood import Tolerances, simulate_hypothesis_ood
+from symdistill.nbody.hypothesis_ood import HypothesisInputs, Tolerances, simulate_hypothesis_ood
 from symdistill.nbody.judge import JudgeInputs, JudgeSpec, judge_cell
 from symdistill.nbody.laws import PairLaw
 from symdistill.nbody.messages import read_messages
@@ -336,7 +336,7 @@ def test_an_ood_set_of_a_system_given_as_data_is_its_test_states_shifted_under_t
     test = read_split(files.test)
     for shift in (Shift("same"), Shift("fast", velocity_scale=2.0)):
         out = tmp_path / f"data/morse_2d_n4/ood/{shift.name}.parquet"
-        simulate_hypothesis_ood(files.test, shift, tolerances, law, out)
+        simulate_hypothesis_ood(HypothesisInputs(files.test), shift, tolerances, law, out)
         ood = read_split(out)  # its accelerations are checked against the law on reading
         assert ood.x.shape == test.x.shape and ood.metadata["ood"]["name"] == shift.name
         first = ood.step == 0
@@ -344,7 +344,9 @@ def test_an_ood_set_of_a_system_given_as_data_is_its_test_states_shifted_under_t
         if shift.name == "same":
             np.testing.assert_allclose(ood.x, test.x, atol=1e-5)  # our integrator agrees with SciPy's DOP853
     with pytest.raises(ValueError, match="changes the number of bodies"):
-        simulate_hypothesis_ood(files.test, Shift("more", n_bodies=8), tolerances, law, tmp_path / "more.parquet")
+        simulate_hypothesis_ood(
+            HypothesisInputs(files.test), Shift("more", n_bodies=8), tolerances, law, tmp_path / "more.parquet"
+        )
 
 
 def test_an_ood_set_a_system_given_as_data_cannot_have_is_one_clear_error(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import pyarrow.parquet as pq
 
+from symdistill.core.bundles import Files
 from symdistill.core.io import package_versions
 from symdistill.core.names import Dataset
 from symdistill.core.specs import Spec
@@ -59,12 +60,20 @@ def first_states(path: str | Path, test: Split) -> tuple[np.ndarray, np.ndarray]
     return x[:, 0].astype(np.float64), relative[0]
 
 
+@dataclass(frozen=True)
+class HypothesisInputs(Files):
+    """Rule ``hypothesis_ood``'s input: the test split of the system given as data."""
+
+    test: Path
+
+
 def simulate_hypothesis_ood(
-    test_path: str | Path, shift: Shift, tolerances: Tolerances, law: PairLaw, path: str | Path
+    inputs: HypothesisInputs, shift: Shift, tolerances: Tolerances, law: PairLaw, path: str | Path
 ) -> None:
     """Rule ``hypothesis_ood`` (``ood`` for a system given as data with a law): the set ``shift`` of its test split,
     integrated under ``law``. Its metadata is the test split's, less the file's provenance, with ``split_name``
     ``ood/{name}``, ``ood`` (the dataset and the shift) and the integrator."""
+    test_path = inputs.test
     test = read_split(test_path)
     meta = test.metadata
     if law.name != meta["sim"]:
