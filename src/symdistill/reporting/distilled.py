@@ -28,7 +28,8 @@ from symdistill.reporting.cell_reports import readable
 TITLE = "Systems given as data without a law: the selected equations"
 COLUMNS = ("system", "dim", "n", "model", "seed", "component", "equation", "complexity", "heldout_fit_r2", "test_loss")
 NOTE = (
-    "No law is known for these systems (systems.NAME.trajectories without law:), so nothing is judged: each "
+    "No law is known for these systems (systems.NAME.trajectories without law:), so nothing is judged and Tables 1 "
+    "and 5 leave them out (no force to fit, no law to recover): each "
     "component's selected equation (Occam's rule on its Pareto front), in the paper's notation with Δ = receiver − "
     "sender and constants to 3 significant digits; heldout_fit_r2: R² of its best affine map to the message on test "
     "edges the search never saw; test_loss: the network's (Table 3's metric)."
