@@ -8,7 +8,9 @@ here reaches the judge, the tables, the report and the figures rule together.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 # ---------------------------------------------------------------- the judge
 
@@ -17,6 +19,14 @@ NO_RESULT = "no_result"  # the search left no front to judge
 VERDICTS = (*OUTCOMES, NO_RESULT)  # every outcome Table 5 shows
 NO_LAW = "no_law"  # a system given as data without a law: its selected equation is reported, not judged
 JUDGE_OUTCOMES = (*VERDICTS, NO_LAW)  # every outcome a judge JSON can record
+
+
+def judged_without_law(judge: Mapping[str, Any]) -> bool:
+    """Whether a judge record is of a system without a law (outcome ``no_law``): such a cell has no force fit and no
+    verdict, and its front members carry their held-out fit instead. The one test every stage makes of it."""
+    return judge.get("outcome", {}).get("physical") == NO_LAW
+
+
 RECOVERED = ("strict", "on_front")  # the law is on the front: the default of ``report.success``
 
 # A reading accepts the law in any of its bases (symdistill.nbody.messages.true_forces): ``physical`` as the paper did,

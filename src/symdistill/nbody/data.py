@@ -188,6 +188,11 @@ def read_split(path: str | os.PathLike[str]) -> Split:
     return split
 
 
+def stored_times(path: str | os.PathLike[str], split: Split) -> np.ndarray:
+    """The time of each (sim, step) sample of ``split``, read from its file ``path``: a Split keeps none."""
+    return pq.read_table(path, columns=["time"]).column("time").to_numpy()[:: split.n]
+
+
 def has_law(meta: dict[str, Any]) -> bool:
     """Whether a dataset records a pair law: every simulated one does; one given as data only with ``law:``. The
     stages that need a law (the message table's true forces, Table 1's force fit, the judge's verdict, the energy

@@ -19,13 +19,12 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pyarrow.parquet as pq
 
 from symdistill.core.bundles import Files
 from symdistill.core.io import package_versions
 from symdistill.core.names import Dataset
 from symdistill.core.specs import Spec
-from symdistill.nbody.data import DatasetWriter, Split, read_split
+from symdistill.nbody.data import DatasetWriter, Split, read_split, stored_times
 from symdistill.nbody.integrator import integrate
 from symdistill.nbody.laws import PairLaw
 from symdistill.nbody.simulate import SLOTS, Shift
@@ -46,9 +45,7 @@ class Tolerances(Spec):
 def first_states(path: str | Path, test: Split) -> tuple[np.ndarray, np.ndarray]:
     """Each test simulation's first stored state (sims, n, f), float64, and its stored times from there (steps,):
     one time grid for all, which a set integrated together needs."""
-    times = (
-        pq.read_table(path, columns=["time"]).column("time").to_numpy()[:: test.n].reshape(-1, test.metadata["n_steps"])
-    )
+    times = stored_times(path, test).reshape(-1, test.metadata["n_steps"])
     relative = times - times[:, :1]
     if not np.allclose(relative, relative[:1], rtol=1e-9, atol=1e-12 * np.abs(relative).max()):
         worst = int(np.argmax(np.abs(relative - relative[:1]).max(axis=1)))

@@ -323,9 +323,10 @@ def judge_cell(inputs: JudgeInputs, out_path: str | Path, spec: JudgeSpec) -> No
     result = read_result(inputs.result, input_names(int(meta["dim"])))
     verdict: dict[str, Any] = {"cell": result["cell"], "settings": asdict(spec), "symbolic_status": result["status"]}
     if result["status"] not in JUDGED_STATUSES:  # no front; without a law still no_law, the mark of such a system
-        verdict["outcome"] = {reading: NO_RESULT if has_law(meta) else NO_LAW for reading in READINGS}
+        law = has_law(meta)
+        verdict["outcome"] = {reading: NO_RESULT if law else NO_LAW for reading in READINGS}
         verdict["reason"] = "; ".join(c.get("message", "") for c in result["components"] if c["status"] != "ok")
-        verdict |= {} if has_law(meta) else {"components": []}
+        verdict |= {} if law else {"components": []}
         write_json(out_path, verdict)
         return
     model, record = load_model(inputs.model)

@@ -39,7 +39,7 @@ from symdistill.core.expressions import ExpressionError, to_sympy
 from symdistill.core.io import InputError, atomic_output, package_versions, read_json, write_json
 from symdistill.core.names import check_cell_identity
 from symdistill.core.specs import Spec
-from symdistill.core.vocabulary import NO_LAW
+from symdistill.core.vocabulary import judged_without_law
 from symdistill.engine.devices import deterministic_kernels
 from symdistill.engine.model_files import save_record
 from symdistill.engine.search_files import read_front
@@ -244,7 +244,7 @@ def chosen_equations(front: pd.DataFrame, judge: Mapping[str, Any], choice: str)
         entry = {"sympy": selected["sympy"], "complexity": int(selected["complexity"]), "reason": "selected"}
         if component not in judged:
             entry["reason"] = "selected (beyond symbolic.components: not judged)"
-        elif judge.get("outcome", {}).get("physical") == NO_LAW:
+        elif judged_without_law(judge):
             entry["reason"] = "selected (the system has no law to judge against)"
         elif choice == "judged":
             passing = [

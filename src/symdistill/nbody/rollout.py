@@ -13,10 +13,9 @@ from pathlib import Path
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pyarrow.parquet as pq
 import torch
 
-from symdistill.nbody.data import Split, read_split
+from symdistill.nbody.data import Split, read_split, stored_times
 from symdistill.nbody.models import Graph, Network, VariationalGraphNetwork
 from symdistill.nbody.systems import edge_index, pair_potential
 
@@ -40,7 +39,7 @@ def stored_trajectories(
     the snapshots' times are not part of a Split and are read from the file)."""
     split = read_split(test_path) if split is None else split
     sims = np.unique(split.sim)
-    times = pq.read_table(test_path, columns=["time"]).column("time").to_numpy()[:: split.n]
+    times = stored_times(test_path, split)
     trajectories = []
     for index in indices:
         if not 0 <= index < len(sims):

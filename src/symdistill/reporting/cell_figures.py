@@ -29,7 +29,13 @@ from symdistill.core.fits import affine_fit
 from symdistill.core.io import read_json, read_rows
 from symdistill.core.names import recorded_message_kind
 from symdistill.core.plotting import HIGHLIGHT, MAX_POINTS, MUTED, save
-from symdistill.core.vocabulary import FIGURES, GENERALISATION_MODELS, NO_LAW, READINGS, STORED_TRAJECTORY
+from symdistill.core.vocabulary import (
+    FIGURES,
+    GENERALISATION_MODELS,
+    READINGS,
+    STORED_TRAJECTORY,
+    judged_without_law,
+)
 from symdistill.engine.search_files import read_front
 from symdistill.nbody.data import AXES
 from symdistill.nbody.forcefit import potential_basis, top_components
@@ -195,7 +201,7 @@ def pareto_figure(front: pd.DataFrame, verdict: dict[str, Any], cell: str) -> Fi
 
 def front_title(component: dict[str, Any], verdict: dict[str, Any]) -> str:
     """The judge's outcomes per reading, or for a system without a law the selected member's held-out fit."""
-    if verdict["outcome"]["physical"] == NO_LAW:
+    if judged_without_law(verdict):
         selected = next((m for m in component["members"] if m["selected"]), {"heldout_fit_r2": None})
         fit = "n/a" if selected["heldout_fit_r2"] is None else f"{selected['heldout_fit_r2']:.3f}"
         return f"{component['component']}: no law to judge; selected fits held-out R² {fit}"

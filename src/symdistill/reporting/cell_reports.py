@@ -17,7 +17,7 @@ import sympy
 
 from symdistill.core.expressions import to_sympy
 from symdistill.core.names import Cell, parse_cell, parse_dataset, recorded_message_kind
-from symdistill.core.vocabulary import FIGURES, NO_LAW, NO_RESULT, RECOVERED, SYMBOLS
+from symdistill.core.vocabulary import FIGURES, NO_LAW, NO_RESULT, RECOVERED, SYMBOLS, judged_without_law
 from symdistill.engine.search_files import result_problem
 from symdistill.nbody.laws import fitted_law, round_constants
 from symdistill.nbody.symbolic import input_names
@@ -114,7 +114,7 @@ class CellReport:
     @property
     def has_law(self) -> bool:
         """Whether the cell's system has a law to judge against (not ``no_law``: given as data without law:)."""
-        return self.judge["outcome"]["physical"] != NO_LAW
+        return not judged_without_law(self.judge)
 
     @property
     def failures(self) -> list[str]:
@@ -186,7 +186,7 @@ def picked(kind: str, record: dict[str, Any]) -> dict[str, Any]:
     names = input_names(parse_dataset(parse_cell(record["cell"]).dataset).dim)
     if kind == "symbolic" and (problem := result_problem(record, names, min_components=0)):
         raise ValueError(problem)
-    keys = UNJUDGED_MEMBER_KEYS if kind == "judge" and record["outcome"]["physical"] == NO_LAW else MEMBER_KEYS
+    keys = UNJUDGED_MEMBER_KEYS if kind == "judge" and judged_without_law(record) else MEMBER_KEYS
     for component in picked.get("components", ()) if kind == "judge" else ():
         for member in component["members"]:
             missing = [k for k in keys if k not in member]
@@ -231,7 +231,7 @@ def cell_reports(inputs: Mapping[str, Any]) -> list[CellReport]:
         cell, name = figure_cell(path)
         figures[cell].append((FIGURES[name].caption, data_uri(path)))
     everyone = set().union(*records.values(), figures)
-    lawless = {c for c, judge in records["judge"].items() if judge["outcome"]["physical"] == NO_LAW}
+    lawless = {c for c, judge in records["judge"].items() if judged_without_law(judge)}
     for kind, found in [*records.items(), ("figures", figures)]:
         missing = sorted(c.path for c in everyone - set(found) - (lawless if kind == "forcefit" else set()))
         if missing:

@@ -20,7 +20,7 @@ import sympy
 from symdistill.core.io import atomic_output
 from symdistill.core.names import Cell, parse_dataset
 from symdistill.core.rendering import TableFiles, html_page
-from symdistill.core.vocabulary import NO_LAW
+from symdistill.core.vocabulary import judged_without_law
 from symdistill.nbody.data import AXES
 from symdistill.nbody.symbolic import input_names
 from symdistill.reporting.cell_reports import readable
@@ -44,15 +44,10 @@ def paper_notation(text: str, dim: int) -> str:
     return str(expr.xreplace({s: deltas.get(sympy.Symbol(s.name), s) for s in expr.free_symbols}))
 
 
-def unjudged(record: Mapping[str, Any]) -> bool:
-    """Whether a judge record is of a system without a law."""
-    return record["outcome"]["physical"] == NO_LAW
-
-
 def distilled_frame(judges: Mapping[Cell, Mapping[str, Any]], losses: Mapping[Cell, float]) -> pd.DataFrame:
     """One row per component of every cell whose judge found no law to judge against, in cell order."""
     rows = []
-    for cell in sorted(c for c, record in judges.items() if unjudged(record)):
+    for cell in sorted(c for c, record in judges.items() if judged_without_law(record)):
         d = parse_dataset(cell.dataset)
         where = {"system": d.sim, "dim": d.dim, "n": d.n, "model": cell.model, "seed": cell.seed}
         found = [(c["component"], selected_member(c)) for c in judges[cell]["components"]]

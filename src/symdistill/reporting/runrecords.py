@@ -19,7 +19,7 @@ from typing import Any
 from symdistill.core.bundles import Files
 from symdistill.core.io import InputError, atomic_output, file_digest, read_json, write_json
 from symdistill.core.names import Cell, check_cell_identity, parse_cell
-from symdistill.core.vocabulary import NO_LAW
+from symdistill.core.vocabulary import judged_without_law
 
 RECORDS = {  # per cell: the small records, at their DAG paths under results/
     "judge": "judge/{cell}.json",
@@ -91,19 +91,14 @@ def _manifest(root: Path) -> dict[str, str]:
     return manifest["sha256"]
 
 
-def lawless(root: Path, cell: Cell) -> bool:
-    """Whether the cell's judge found no law to judge against (``no_law``: a system given as data without one)."""
-    judge = _record(root, RECORDS["judge"].format(cell=cell.path))
-    return judge.get("outcome", {}).get("physical") == NO_LAW
-
-
 def _cell_records(root: Path, cell: Cell) -> dict[str, Any]:
-    """A cell's records by kind; a cell of a system without a law has no force fit (None)."""
-    without = lawless(root, cell)
-    return {
-        kind: None if kind in LAW_RECORDS and without else _record(root, pattern.format(cell=cell.path))
-        for kind, pattern in RECORDS.items()
-    }
+    """A cell's records by kind, its judge's read once; a cell of a system without a law has no force fit (None)."""
+    records: dict[str, Any] = {"judge": _record(root, RECORDS["judge"].format(cell=cell.path))}
+    without = judged_without_law(records["judge"])
+    for kind, pattern in RECORDS.items():
+        if kind not in records:
+            records[kind] = None if kind in LAW_RECORDS and without else _record(root, pattern.format(cell=cell.path))
+    return records
 
 
 def _record(root: Path, relative: str) -> dict[str, Any]:
@@ -140,11 +135,12 @@ def publish_records(results: str | Path, cells: Iterable[Cell | str], datasets: 
     layout, and ``manifest.json`` with the SHA-256 of the models, fronts and datasets they leave out."""
     results, out = Path(results), Path(out)
     cells = [parse_cell(c) if isinstance(c, str) else c for c in cells]
+    lawless = {c for c in cells if judged_without_law(_record(results, RECORDS["judge"].format(cell=c.path)))}
     copied = [
         pattern.format(cell=c.path)
         for c in cells
         for kind, pattern in RECORDS.items()
-        if kind not in LAW_RECORDS or not lawless(results, c)
+        if kind not in LAW_RECORDS or c not in lawless
     ]
     hashed = [pattern.format(cell=c.path) for c in cells for pattern in HASHED.values()]
     hashed += [f"data/{d}/{s}.parquet" for d in datasets for s in DATASET_FILES]
