@@ -83,8 +83,7 @@ rule distil:
     params:
         cell=cell_name,
         search=search_spec,
+        judge={k: config["judge"][k] for k in ("truth_r2", "fit_margin", "r_min")},
         equation=config["framework"]["equation"],
-        truth_r2=config["judge"]["truth_r2"],
-        fit_margin=config["judge"]["fit_margin"],
     script:
         "../workflow_scripts/distil.py"

@@ -74,6 +74,20 @@ def test_a_non_finite_dataset_value_is_named_with_its_file_and_column(spring_dat
         read_split(bad)
 
 
+@pytest.mark.parametrize("rule", ["ood", "hypothesis_ood"])
+def test_a_non_finite_ood_set_names_the_rule_that_rebuilds_it(spring_data, tmp_path, rule) -> None:
+    """An OOD set's read error named `-R simulate`, a rule that does not write it."""
+    meta = json.loads(pq.read_schema(spring_data[1]).metadata[b"symdistill"])
+    meta |= {"split_name": "ood/fast", "ood": {"dataset": "spring_2d_n4", "velocity_scale": 3.0}}
+    meta |= {"rule": rule} if rule == "hypothesis_ood" else {}
+    bad = tmp_path / "results/data/spring_2d_n4/ood/fast.parquet"
+    bad.parent.mkdir(parents=True)
+    table = _set(pq.read_table(spring_data[1]), "vx", 3, np.nan)
+    pq.write_table(table.replace_schema_metadata({b"symdistill": json.dumps(meta).encode()}), bad)
+    with pytest.raises(InputError, match=rf"^{bad}: non-finite values \(NaN or inf\) in vx .*`-R {rule}`"):
+        read_split(bad)
+
+
 def test_a_dataset_copied_to_another_dataset_is_refused(spring_data, tmp_path) -> None:
     moved = tmp_path / "results/data/r2_2d_n4/train.parquet"
     moved.parent.mkdir(parents=True)

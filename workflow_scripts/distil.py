@@ -1,6 +1,6 @@
 from symdistill.core.logs import logging_to
 from symdistill.engine.search import SearchSpec
-from symdistill.nbody.distillation import DistilInputs, DistilOutputs, distil_node_model
+from symdistill.nbody.distillation import DistilInputs, DistilOutputs, NewtonJudgeSpec, distil_node_model
 
 with logging_to(snakemake.log[0]):
     distil_node_model(
@@ -8,8 +8,7 @@ with logging_to(snakemake.log[0]):
         DistilInputs.of(snakemake.input),
         DistilOutputs.of(snakemake.output),
         SearchSpec.from_params(snakemake.params.search),
+        NewtonJudgeSpec.from_params(snakemake.params.judge),
         snakemake.params.equation,
-        snakemake.params.truth_r2,
-        snakemake.params.fit_margin,
         threads=snakemake.threads,
     )

@@ -201,7 +201,10 @@ def has_law(meta: dict[str, Any]) -> bool:
 
 
 def rule_of(meta: dict[str, Any]) -> str:
-    """The rule that writes a dataset: ``trajectories`` for a system given as data, else ``simulate``."""
+    """The rule that writes a dataset, named in its read errors: ``simulate``, ``trajectories`` (a system given as
+    data), ``ood`` for an OOD set, or the rule an OOD set records (``hypothesis_ood``'s)."""
+    if "ood" in meta:
+        return str(meta.get("rule", "ood"))
     return "trajectories" if "trajectories" in meta else "simulate"
 
 

@@ -98,6 +98,7 @@ def simulate_hypothesis_ood(
     out |= {
         "split_name": f"ood/{shift.name}",
         "split_method": "the test split's first states, shifted, integrated under the supposed law",
+        "rule": "hypothesis_ood",  # not ood's: a read error names the rule that rebuilds the file
         "ood": {"dataset": trained_on, **asdict(replace(shift, n_bodies=test.n))},
         "integrator": f"adaptive Dormand-Prince 5(4), float64, under the supposed law ({asdict(tolerances)})",
         "package_versions": package_versions(),
