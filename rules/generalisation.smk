@@ -20,6 +20,7 @@ rule generalisation:
     params:
         cell=cell_name,
         sets=ood_set_names,
+        r_min=config["judge"]["r_min"],
         rollouts=config["ood"]["rollouts"],
         rollout_substeps=config["report"]["rollout_substeps"],
     script:

@@ -99,7 +99,7 @@ def test_a_trained_network_is_scored_on_every_set(sets: Path, tmp_path: Path) ->
         cell / "model.pt", sets / "test.parquet", [sets / "ood" / "shifted.parquet", sets / "ood" / "bodies8.parquet"]
     )
     evaluate_generalisation(
-        f"{DATASET}/gn/seed0", inputs, ["shifted", "bodies8"], out, rollout_sims=2, rollout_substeps=5
+        f"{DATASET}/gn/seed0", inputs, ["shifted", "bodies8"], out, 0.3, rollout_sims=2, rollout_substeps=5
     )
     record = json.loads(out.read_text())
     rollout = record["rollout"]
@@ -122,16 +122,27 @@ def test_a_trained_network_is_scored_on_every_set(sets: Path, tmp_path: Path) ->
         assert sum(b["bodies"] for b in bands) == split.x.shape[0] * split.n
         weighted = sum(b["error"] * b["bodies"] for b in bands if b["bodies"]) / sum(b["bodies"] for b in bands)
         assert weighted == pytest.approx(gn["loss_per_body"], rel=1e-5)
+        # the ratio over the bodies at least r_min from every other: its bodies, from the stored positions
+        far = np.linalg.norm(split.x[:, :, None, :2] - split.x[:, None, :, :2], axis=-1) + np.eye(split.n) * 9 >= 0.3
+        assert gn["bodies_beyond_r_min"] == np.count_nonzero(far.all(axis=-1))
+        assert 0 < gn["relative_beyond_r_min"] < 10 and record["r_min"] == 0.3
+    assert test["gn"]["bodies_beyond_r_min"] < 6 * 20 * 4  # the test split has bodies closer than 0.3
     assert [b["bodies"] for b in test["gn"]["by_distance"]] == pytest.approx([6 * 20 * 4 / 5] * 5, abs=2)
 
 
-def _record(cell: str, relative: dict[str, dict[str, float]]) -> dict:
-    """A generalisation file with the given relative errors per set and model (loss = relative, zero 1)."""
+def _record(cell: str, relative: dict[str, dict[str, float]], far: dict[str, dict[str, float]] | None = None) -> dict:
+    """A generalisation file with the given relative errors per set and model (loss = relative, zero 1), and over
+    the bodies beyond r_min (``far``; the same where not given)."""
     models = list(next(iter(relative.values())))
+    far = far or relative
     sets = {
         name: {
             "n_bodies": 8 if name == "bodies8" else 4,
-            **{m: {"loss": v, "loss_per_body": v / 4, "zero_loss": 1.0, "relative": v} for m, v in scores.items()},
+            **{
+                m: {"loss": v, "loss_per_body": v / 4, "zero_loss": 1.0, "relative": v}
+                | {"relative_beyond_r_min": far[name][m]}
+                for m, v in scores.items()
+            },
         }
         for name, scores in relative.items()
     }
@@ -154,6 +165,11 @@ def test_the_table_counts_the_ood_sets_the_symbolic_model_wins(tmp_path: Path) -
                     "bodies8": {"gn": 0.5, "symbolic_edge": 0.4, "symbolic": 0.3},
                     "fast": {"gn": 0.5, "symbolic_edge": 0.6, "symbolic": 0.7},
                 },
+                {  # beyond r_min, the symbolic model wins on both sets
+                    "test": {"gn": 0.1, "symbolic_edge": 0.2, "symbolic": 0.3},
+                    "bodies8": {"gn": 0.5, "symbolic_edge": 0.4, "symbolic": 0.3},
+                    "fast": {"gn": 0.5, "symbolic_edge": 0.6, "symbolic": 0.4},
+                },
             ),
         ),
         (plain, _record("spring_2d_n4/kl/seed0", {"test": {"gn": 0.1}, "bodies8": {"gn": 0.2}, "fast": {"gn": 0.3}})),
@@ -163,11 +179,9 @@ def test_the_table_counts_the_ood_sets_the_symbolic_model_wins(tmp_path: Path) -
     frame = generalisation_frame([closed, plain])
     assert len(frame) == 3 * 3 + 3 and set(frame.groupby("model")["set"].first()) == {"test"}  # the test split first
     md = render_generalisation(frame).markdown()
-    assert (
-        "| Spring-2 · l1 · seed 0 | 4 | 0.100 | 0.200 | 0.300 | 0.500 | 0.400 | 0.300 | 0.500 | 0.600 | 0.700 | 1/2 |"
-        in md
-    )
-    assert "| Spring-2 · kl · seed 0 | 4 | 0.100 | — | — | 0.200 | — | — | 0.300 | — | — | — |" in md
+    row = "| Spring-2 · l1 · seed 0 | 4 | 0.100 | 0.200 | 0.300 | 0.500 | 0.400 | 0.300 | 0.500 | 0.600 | 0.700 |"
+    assert f"{row} 1/2 | 2/2 |" in md  # all bodies; beyond judge.r_min
+    assert "| Spring-2 · kl · seed 0 | 4 | 0.100 | — | — | 0.200 | — | — | 0.300 | — | — | — | — |" in md
     bad = json.loads(closed.read_text())
     del bad["sets"]["fast"]["symbolic"]["relative"]
     closed.write_text(json.dumps(bad))
@@ -181,6 +195,6 @@ def test_a_variational_networks_scores_do_not_depend_on_the_process_seed(sets: P
     model = build_model(tiny_training_spec("kl", architecture="vargn").model, 2).eval()
     edges = distance_bands(split)
     torch.manual_seed(1)
-    first = evaluate_set(model, split, edges)
+    first = evaluate_set(model, split, edges, 0.3)
     torch.manual_seed(2)
-    assert evaluate_set(model, split, edges) == first
+    assert evaluate_set(model, split, edges, 0.3) == first

@@ -7,6 +7,7 @@ with logging_to(snakemake.log[0]):
         GeneralisationInputs.of(snakemake.input),  # replaced, symbolic: None where the variant is not closed
         snakemake.params.sets,
         snakemake.output[0],
+        snakemake.params.r_min,
         snakemake.params.rollouts,
         snakemake.params.rollout_substeps,
         threads=snakemake.threads,
