@@ -24,6 +24,33 @@ rule symbolic_rest:
         "../workflow_scripts/symbolic_rest.py"
 
 
+rule judge_rest:
+    """symbolic_rest's components judged as Table 5's are, so that framework.equation: judged can choose their
+    equations too; Table 5 never reads this."""
+    input:
+        model=rules.train.output.model,
+        test=rules.simulate.output.test,
+        messages=rules.messages.output[0],
+        front=rules.symbolic_rest.output.front,
+        result=rules.symbolic_rest.output.result,
+    output:
+        "results/judge_rest/{dataset}/{model}/seed{seed}.json",
+    log:
+        "results/logs/judge_rest/{dataset}/{model}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/judge_rest/{dataset}/{model}/seed{seed}.tsv"
+    group:
+        CELL_GROUP
+    conda:
+        "../envs/training.yaml"
+    resources:
+        runtime=10,
+    params:
+        spec=judge_spec,
+    script:
+        "../workflow_scripts/judge.py"
+
+
 rule replace:
     """φe replaced by the cell's equations (constants as parameters), φv retrained around them."""
     input:
@@ -31,6 +58,7 @@ rule replace:
         front=rules.symbolic.output.front,
         judge=rules.judge.output[0],
         rest=rules.symbolic_rest.output.front,
+        rest_judge=rules.judge_rest.output[0],
         train=rules.simulate.output.train,
         test=rules.simulate.output.test,
     output:

@@ -26,7 +26,11 @@ CELL = f"{DATASET}/{MODEL}/seed0"
 SMOKE_DATASETS = {"spring_2d_n4", "r2_2d_n4"}
 PIPELINE_RULES = ("simulate", "train", "messages", "forcefit", "symbolic", "judge")
 HALO_RULES = ("halos_synthetic", "halos_train", "halos_messages", "halos_symbolic", "halos_evaluate", "halos_figures")
-CLUSTER_RULES = (*PIPELINE_RULES, "ood", "generalisation", "symbolic_rest", "replace", "distil", *HALO_RULES)
+CLUSTER_RULES = (
+    *PIPELINE_RULES,
+    *("ood", "generalisation", "symbolic_rest", "judge_rest", "replace", "distil"),
+    *HALO_RULES,
+)
 GPU_RULES = ("train", "halos_train")
 
 
@@ -154,7 +158,7 @@ def test_list_changes_params_is_not_to_be_trusted(trained_smoke: Path) -> None:
     assert len(unchanged_but_listed) == SMOKE_CELLS, listed
 
 
-# group `cell` (rules/common.smk); symbolic_rest, replace and distil only for the variants of framework.models
+# group `cell` (rules/common.smk); symbolic_rest, judge_rest, replace and distil only for framework.models' variants
 CELL_STAGES = (
     "messages",
     "forcefit",
@@ -162,6 +166,7 @@ CELL_STAGES = (
     "judge",
     "generalisation",
     "symbolic_rest",
+    "judge_rest",
     "replace",
     "distil",
     "figures",

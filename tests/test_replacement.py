@@ -23,6 +23,7 @@ from symdistill.nbody.replacement import (
     ReplaceInputs,
     ReplacementSpec,
     SymbolicMessages,
+    cell_equations,
     chosen_equations,
     edge_inputs,
     load_replaced,
@@ -148,6 +149,34 @@ def test_judged_picks_the_simplest_member_the_judge_passed() -> None:
     assert chosen_equations(front, judge, "judged")["e0"]["reason"] == "selected (no member passes the judge)"
 
 
+def test_judged_chooses_symbolic_rests_components_by_their_own_judge(tmp_path: Path) -> None:
+    """symbolic_rest's components were taken as selected, unjudged: on the demo's spring bottleneck, e1's selected
+    member (complexity 27) carried m1 terms the law has not, while its front held the law at complexity 13. Rule
+    judge_rest judges them, and ``judged`` then picks their simplest passing member too."""
+    cell = "spring_2d_n4/bottleneck/seed0"
+    front, rest = tmp_path / "front.parquet", tmp_path / "rest.parquet"
+    _front({"e0": "dx"}).to_parquet(front)
+    pd.concat([_front({"e1": "dy*m1"}), _front({"e1": "dy"}).assign(selected=False, complexity=3)]).to_parquet(rest)
+    passing = {"force": True, "acceleration": False}
+    members = [
+        {"sympy": "dy*m1", "complexity": 9, "passes": {"force": False, "acceleration": False}},
+        {"sympy": "dy", "complexity": 3, "passes": passing},
+    ]
+    judge, rest_judge = (tmp_path / "results" / stage / f"{cell}.json" for stage in ("judge", "judge_rest"))
+    rest_judge.parent.mkdir(parents=True)
+    judge.parent.mkdir(parents=True)
+    judge.write_text(json.dumps({"cell": cell, "components": [{"component": "e0", "members": []}]}))
+    rest_judge.write_text(json.dumps({"cell": cell, "components": [{"component": "e1", "members": members}]}))
+    inputs = ReplaceInputs(tmp_path, front, judge, rest, rest_judge, tmp_path, tmp_path)
+    chosen = cell_equations(2, inputs, "judged", cell)
+    assert chosen["e1"] == {"sympy": "dy", "complexity": 3, "reason": "judged"}
+    assert chosen["e0"] == {"sympy": "dx", "complexity": 9, "reason": "selected (no member passes the judge)"}
+    assert cell_equations(2, inputs, "selected", cell)["e1"]["sympy"] == "dy*m1"
+    rest_judge.write_text(json.dumps({"cell": "spring_2d_n4/l1/seed0", "components": []}))
+    with pytest.raises(ValueError, match=r"judge_rest/spring_2d_n4/bottleneck/seed0.json: holds cell .*-R judge_rest"):
+        cell_equations(2, inputs, "judged", cell)
+
+
 def test_judged_falls_back_to_the_selected_member_without_a_law() -> None:
     """A system given as data without law: its judge records members with their fit, no verdict to pick by."""
     front = pd.concat([_front({"e0": "dx"}), _front({"e0": "dx/r^3"}).assign(selected=False, complexity=5)])
@@ -181,14 +210,17 @@ def test_the_true_law_planted_as_phi_e_lets_phi_v_learn_the_accelerations(tmp_pa
     front, rest = tmp_path / "front.parquet", tmp_path / "rest.parquet"
     _front({"e0": fx}).to_parquet(front)  # Table 5's component; the other one from rule symbolic_rest
     _front({"e1": fy}).to_parquet(rest)
-    judge = tmp_path / "judge.json"
-    judge.write_text(
-        json.dumps({"cell": "spring_2d_n4/bottleneck/seed0", "components": [{"component": "e0", "members": []}]})
-    )
+    judge, rest_judge = tmp_path / "judge.json", tmp_path / "judge_rest.json"
+    for path, component in ((judge, "e0"), (rest_judge, "e1")):
+        path.write_text(
+            json.dumps(
+                {"cell": "spring_2d_n4/bottleneck/seed0", "components": [{"component": component, "members": []}]}
+            )
+        )
     out = tmp_path / "results" / "replaced" / "spring_2d_n4" / "bottleneck" / "seed0"
     replace_edge_model(
         "spring_2d_n4/bottleneck/seed0",
-        ReplaceInputs(cell / "model.pt", front, judge, rest, train, test),
+        ReplaceInputs(cell / "model.pt", front, judge, rest, rest_judge, train, test),
         TrainingOutputs(out / "model.pt", out / "history.parquet", out / "metrics.json"),
         ReplacementSpec("selected", trainable_constants=False, training=RETRAINING),
     )
@@ -205,7 +237,7 @@ def test_the_true_law_planted_as_phi_e_lets_phi_v_learn_the_accelerations(tmp_pa
     model, record = load_replaced(out / "model.pt")
     assert record["equations"]["e0"]["sympy"] == fx and not model.edges.equations[0].constants.requires_grad
     assert record["equations"]["e0"]["reason"] == "selected"
-    rest = {"sympy": fy, "complexity": 9, "reason": "selected (beyond symbolic.components: not judged)"}
+    rest = {"sympy": fy, "complexity": 9, "reason": "selected"}
     assert record["equations"]["e1"] == rest
     x, y = torch.from_numpy(split.x), torch.from_numpy(split.y)
     assert table3_loss(model, Graph.for_system("spring", 4), x, y) == pytest.approx(metrics["test_loss"], rel=1e-6)

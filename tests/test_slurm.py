@@ -42,7 +42,7 @@ PIPELINE_RULES = ("simulate", "ood", "train", "messages", "forcefit", "symbolic"
 GPU_RULES = ("train",)
 # group `cell` (rules/common.smk); a closed variant's cells (config.yaml's framework.models) also run CLOSED_STAGES
 CELL_STAGES = ("messages", "forcefit", "symbolic", "judge", "generalisation", "figures")
-CLOSED_STAGES = ("symbolic_rest", "replace", "distil")
+CLOSED_STAGES = ("symbolic_rest", "judge_rest", "replace", "distil")
 CLOSED_MODELS = ("bottleneck", "l1")
 
 

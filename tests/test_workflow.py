@@ -37,7 +37,7 @@ def test_dry_run_builds_the_dag_for_each_preset(tmp_path: Path, preset: str | No
     assert counts["messages"] == counts["forcefit"] == counts["symbolic"] == counts["judge"] == cells
     assert counts["generalisation"] == cells and counts["ood"] == datasets * (2 if preset == "smoke" else 4)
     closed = 2 * datasets  # framework.models: bottleneck and l1
-    assert counts["symbolic_rest"] == counts["replace"] == counts["distil"] == closed
+    assert counts["symbolic_rest"] == counts["judge_rest"] == counts["replace"] == counts["distil"] == closed
     # the cosmology experiment: one synthetic catalogue, a network per split (random, ood), Table 6
     assert counts["halos_synthetic"] == counts["table6"] == 1
     halo_rules = ("halos_train", "halos_messages", "halos_symbolic", "halos_evaluate", "halos_figures")

@@ -18,7 +18,7 @@ CELL_PATTERN = re.compile(r"^(?P<dataset>[^/]+)/(?P<model>[a-z][a-z0-9_]*)/seed(
 # Where the DAG contract's paths name a cell or a dataset: .../{dataset}/{model}/seed{seed}(.ext | /file)
 # and .../data/{dataset}/{split}.parquet.
 CELL_IN_PATH = re.compile(
-    r"(?:^|/)(?P<stage>[a-z]+)/(?P<cell>[a-z0-9]+_[23]d_n\d+/[a-z][a-z0-9_]*/seed\d+)(?:\.[a-z]+|/[^/]+)\Z"
+    r"(?:^|/)(?P<stage>[a-z][a-z_]*)/(?P<cell>[a-z0-9]+_[23]d_n\d+/[a-z][a-z0-9_]*/seed\d+)(?:\.[a-z]+|/[^/]+)\Z"
 )
 # results/{folder}/… is written by the rule of the same name, except these
 STAGE_RULES = {"models": "train", "replaced": "replace", "distilled": "distil"}

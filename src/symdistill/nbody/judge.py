@@ -318,7 +318,8 @@ class JudgeInputs(Files):
 
 
 def judge_cell(inputs: JudgeInputs, out_path: str | Path, spec: JudgeSpec) -> None:
-    """Rule ``judge``: the recovery outcome of one cell with every number behind it."""
+    """Rule ``judge``: the recovery outcome of one cell with every number behind it; rule ``judge_rest``: the same
+    for the components ``symbolic_rest`` searched."""
     meta = read_metadata(inputs.test)
     result = read_result(inputs.result, input_names(int(meta["dim"])))
     verdict: dict[str, Any] = {"cell": result["cell"], "settings": asdict(spec), "symbolic_status": result["status"]}
@@ -328,6 +329,9 @@ def judge_cell(inputs: JudgeInputs, out_path: str | Path, spec: JudgeSpec) -> No
         verdict["reason"] = "; ".join(c.get("message", "") for c in result["components"] if c["status"] != "ok")
         verdict |= {} if law else {"components": []}
         write_json(out_path, verdict)
+        return
+    if not result["components"]:  # rule judge_rest of a cell whose φe carries no component beyond Table 5's
+        write_json(out_path, verdict | {"components": []})
         return
     model, record = load_model(inputs.model)
     test = read_split(inputs.test)

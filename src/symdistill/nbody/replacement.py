@@ -234,8 +234,8 @@ def chosen_equations(front: pd.DataFrame, judge: Mapping[str, Any], choice: str)
     """Per fitted component (``e3`` …): the equation and why it was chosen.
 
     ``judged``: the least complex member that passes the judge in a physical basis, or the selected member where
-    none passes (recorded as such). A component the judge did not see (rule ``symbolic_rest``'s), or of a system
-    without a law (``no_law``), is selected.
+    none passes (recorded as such). A component no judge saw, or of a system without a law (``no_law``), is
+    selected.
     """
     chosen = {}
     judged = {c["component"]: c for c in judge.get("components", [])}
@@ -243,7 +243,7 @@ def chosen_equations(front: pd.DataFrame, judge: Mapping[str, Any], choice: str)
         selected = members[members["selected"]].iloc[0]
         entry = {"sympy": selected["sympy"], "complexity": int(selected["complexity"]), "reason": "selected"}
         if component not in judged:
-            entry["reason"] = "selected (beyond symbolic.components: not judged)"
+            entry["reason"] = "selected (not judged)"
         elif judged_without_law(judge):
             entry["reason"] = "selected (the system has no law to judge against)"
         elif choice == "judged":
@@ -275,15 +275,19 @@ def replaced_network(record: Mapping[str, Any], network: nn.Module, equations: M
 
 def cell_equations(dim: int, inputs: ReplaceInputs, choice: str, cell: str) -> dict[str, dict[str, Any]]:
     """The equation of each component φe carries (``chosen_equations``), from the cell's fronts (the symbolic
-    stage's and symbolic_rest's) and its judge, each file checked to be the cell's."""
-    judge = read_json(inputs.judge)
-    check_cell_identity(inputs.judge, judge["cell"])
+    stage's and symbolic_rest's) and their judges (rule judge's and judge_rest's), each file checked to be the
+    cell's."""
+    judges = [read_json(inputs.judge), read_json(inputs.rest_judge)]
+    for path, judge in zip((inputs.judge, inputs.rest_judge), judges, strict=True):
+        check_cell_identity(path, judge["cell"])
     names = input_names(dim)
     fronts = [read_front(inputs.front, names), read_front(inputs.rest, names, rerun="symbolic_rest")]
     found = [front for front in fronts if len(front)] or fronts[:1]  # concat warns on empty frames
     front = pd.concat(found, ignore_index=True)
-    check_judged(front, judge, inputs.judge)
-    chosen = chosen_equations(front, judge, choice)
+    for path, judge in zip((inputs.judge, inputs.rest_judge), judges, strict=True):
+        check_judged(front, judge, path)
+    both = judges[0] | {"components": [c for judge in judges for c in judge.get("components", [])]}
+    chosen = chosen_equations(front, both, choice)
     if not chosen:
         log.warning("%s: the search left no equation; every message component is zero", cell)
     return chosen
@@ -301,13 +305,14 @@ def retraining_spec(record: Mapping[str, Any], spec: ReplacementSpec, cell: str)
 
 @dataclass(frozen=True)
 class ReplaceInputs(Files):
-    """Rule ``replace``'s inputs: the cell's network, its fronts (the symbolic stage's and symbolic_rest's), its
-    judge, and the dataset's splits."""
+    """Rule ``replace``'s inputs: the cell's network, its fronts (the symbolic stage's and symbolic_rest's), their
+    judges, and the dataset's splits."""
 
     model: Path
     front: Path
     judge: Path
     rest: Path
+    rest_judge: Path
     train: Path
     test: Path
 
