@@ -112,6 +112,7 @@ rule distil:
         cell=cell_name,
         search=search_spec,
         judge={k: config["judge"][k] for k in ("truth_r2", "fit_margin", "r_min")},
+        refit=config["framework"]["refit"],
         equation=config["framework"]["equation"],
     script:
         "../workflow_scripts/distil.py"

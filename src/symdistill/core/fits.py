@@ -6,9 +6,11 @@ experiment's formulas, read by the report) can use it too.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.optimize
 
 
 @dataclass(frozen=True)
@@ -52,3 +54,29 @@ def finite_or_none(value: float) -> float | None:
     """An R² as a JSON file records it: ``r2_affine``'s −inf (a formula not finite on every edge) becomes null,
     which JSON can hold and which no threshold passes."""
     return float(value) if np.isfinite(value) else None
+
+
+NOT_FINITE = 1e6  # the residual a refit sees where a formula leaves the numbers (a power of a negative sum…)
+
+
+def refit_constants(
+    residual: Callable[[np.ndarray], np.ndarray], start: np.ndarray, iterations: int, f_scale: float
+) -> np.ndarray:
+    """Constants minimising the soft-L1 loss of ``residual(constants)`` from ``start`` (at most ``iterations``
+    evaluations besides the Jacobian's): the refit of a composed formula to the data, which the searches fitted
+    part by part to a network. ``start`` itself where the fit leaves the formula's domain or does not lower the
+    mean absolute residual."""
+    start = np.asarray(start, dtype=np.float64)
+
+    def finite(c: np.ndarray) -> np.ndarray:
+        out = residual(c)
+        return np.where(np.isfinite(out), out, NOT_FINITE)
+
+    before = float(np.mean(np.abs(finite(start))))
+    try:
+        fit = scipy.optimize.least_squares(
+            finite, start, loss="soft_l1", f_scale=f_scale, max_nfev=iterations, x_scale="jac"
+        )
+    except ValueError:  # the fit left the formula's domain
+        return start
+    return fit.x if float(np.mean(np.abs(fit.fun))) < before else start

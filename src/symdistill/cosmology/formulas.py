@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import scipy.optimize
 
+from symdistill.core.fits import refit_constants
 from symdistill.core.specs import Spec
 from symdistill.cosmology.catalogue import EDGE_INPUTS, HaloUnits, PlantedLaw, edge_features, node_features
 from symdistill.cosmology.graph import HaloGraph
@@ -180,22 +180,9 @@ class RefitSpec(Spec):
 def refit(
     predict: Callable[[np.ndarray], np.ndarray], start: Sequence[float], delta: np.ndarray, iterations: int
 ) -> np.ndarray:
-    """Constants minimising the soft-L1 residual of ``predict(constants)`` against ``delta`` from ``start``; ``start``
-    itself where it does not evaluate to finite values or the fit does not improve on it."""
-    start = np.asarray(start, dtype=np.float64)
-
-    def residual(c: np.ndarray) -> np.ndarray:
-        out = predict(c) - delta
-        return np.where(np.isfinite(out), out, 1e6)
-
-    before = residual(start)
-    try:
-        fit = scipy.optimize.least_squares(
-            residual, start, loss="soft_l1", f_scale=F_SCALE, max_nfev=iterations, x_scale="jac"
-        )
-    except ValueError:  # the fit left the formula's domain
-        return start
-    return fit.x if mean_error(fit.fun, 0.0) < mean_error(before, 0.0) else start
+    """Constants minimising the soft-L1 residual of ``predict(constants)`` against ``delta`` from ``start``
+    (``core.fits.refit_constants``); ``start`` itself where the fit does not improve on it."""
+    return refit_constants(lambda c: predict(c) - delta, np.asarray(start, dtype=np.float64), iterations, F_SCALE)
 
 
 def score(pred: np.ndarray, delta: np.ndarray, train: np.ndarray) -> dict[str, Any]:
