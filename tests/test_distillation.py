@@ -15,8 +15,8 @@ import torch
 from symdistill.nbody import laws
 from symdistill.nbody.data import read_split
 from symdistill.nbody.distillation import (
+    ModelRefitSpec,
     NewtonJudgeSpec,
-    RefitSpec,
     SymbolicNodeModel,
     judge_newton,
     load_symbolic_model,
@@ -173,12 +173,12 @@ def test_the_refit_moves_the_composed_models_constants_to_the_data(spring_data) 
     }
     model = symbolic_model(record)
     train = read_split(spring_data[0])
-    refit = refit_symbolic_model(model, train, RefitSpec(graphs=200, iterations=50), r_min=0.3, seed=0)
+    refit = refit_symbolic_model(model, train, ModelRefitSpec(graphs=200, iterations=50), r_min=0.3, seed=0)
     assert refit["mae_after"] < 1e-3 * refit["mae_before"], refit
     # the offsets vanish; a scale may move between φe and φv (k·φe with φv / k is the same model)
     offsets = [min(abs(e.constants.detach().numpy())) for e in model.node_model.equations]
     assert max(offsets) < 1e-3, [str(e.expression()) for e in model.node_model.equations]
     assert refit["nodes"] < 200 * 4 and len(refit["constants"]["refit"]) == len(refit["constants"]["distilled"])
     same = symbolic_model(record)
-    unmoved = refit_symbolic_model(same, train, RefitSpec(graphs=200, iterations=0), r_min=0.3, seed=0)
+    unmoved = refit_symbolic_model(same, train, ModelRefitSpec(graphs=200, iterations=0), r_min=0.3, seed=0)
     assert unmoved["constants"]["refit"] == unmoved["constants"]["distilled"]

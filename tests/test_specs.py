@@ -42,6 +42,7 @@ from symdistill.cosmology.quijote import QuijoteSource
 from symdistill.cosmology.training import HaloTrainingSettings, HaloTrainingSpec
 from symdistill.engine.search import SearchSpec
 from symdistill.engine.training import TrainingOutputs
+from symdistill.nbody.distillation import ModelRefitSpec, NewtonJudgeSpec
 from symdistill.nbody.hypothesis_ood import Tolerances
 from symdistill.nbody.judge import JudgeSpec
 from symdistill.nbody.models import ModelSpec
@@ -81,8 +82,9 @@ def field_names(cls: type) -> set[str]:
         (SearchSpec, keys(SCHEMA["properties"]["symbolic"]), {"seed"}, set()),  # the cell's seed
         (JudgeSpec, keys(SCHEMA["properties"]["judge"]), {"seed"}, set()),
         (Shift, keys(SCHEMA["properties"]["ood"]["properties"]["shifts"]["additionalProperties"]), {"name"}, set()),
-        # models: which cells; components: rule symbolic_rest's
-        (ReplacementSpec, keys(SCHEMA["properties"]["framework"]), set(), {"models", "components"}),
+        # models: which cells; components: rule symbolic_rest's; refit: rule distil's
+        (ReplacementSpec, keys(SCHEMA["properties"]["framework"]), set(), {"models", "components", "refit"}),
+        (ModelRefitSpec, keys(SCHEMA["properties"]["framework"]["properties"]["refit"]), set(), set()),
         # the planted law is the paper's (halos.PlantedLaw), not a setting
         (SyntheticCatalogueSpec, keys(COSMOLOGY["synthetic"]), {"law"}, set()),
         (HaloModelSpec, keys(COSMOLOGY["model"]), set(), set()),
@@ -188,7 +190,7 @@ def test_every_spec_a_rule_reads_is_a_spec() -> None:
     for cls in (SimulationSpec, Shift, ModelSpec, TrainingSettings, TrainingSpec, SearchSpec, JudgeSpec,
                 ReplacementSpec, SyntheticCatalogueSpec, HaloModelSpec, HaloTrainingSettings, HaloTrainingSpec,
                 SplitSpec, HaloUnits, HaloMessagesSpec, HaloJudgeSpec, RefitSpec, HaloEvaluationSpec,
-                QuijoteSource, Tolerances):  # fmt: skip
+                QuijoteSource, Tolerances, ModelRefitSpec, NewtonJudgeSpec):  # fmt: skip
         assert issubclass(cls, Spec), cls.__name__
 
 

@@ -1,6 +1,12 @@
 from symdistill.core.logs import logging_to
 from symdistill.engine.search import SearchSpec
-from symdistill.nbody.distillation import DistilInputs, DistilOutputs, NewtonJudgeSpec, RefitSpec, distil_node_model
+from symdistill.nbody.distillation import (
+    DistilInputs,
+    DistilOutputs,
+    ModelRefitSpec,
+    NewtonJudgeSpec,
+    distil_node_model,
+)
 
 with logging_to(snakemake.log[0]):
     distil_node_model(
@@ -9,7 +15,7 @@ with logging_to(snakemake.log[0]):
         DistilOutputs.of(snakemake.output),
         SearchSpec.from_params(snakemake.params.search),
         NewtonJudgeSpec.from_params(snakemake.params.judge),
-        RefitSpec.from_params(snakemake.params.refit, "framework.refit"),
+        ModelRefitSpec.from_params(snakemake.params.refit, "framework.refit"),
         snakemake.params.equation,
         threads=snakemake.threads,
     )

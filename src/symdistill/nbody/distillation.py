@@ -201,7 +201,7 @@ def search_axis(
 
 
 @dataclass(frozen=True)
-class RefitSpec(Spec):
+class ModelRefitSpec(Spec):
     """Config ``framework.refit``: the symbolic model's constants refitted together to the data."""
 
     graphs: int  # seeded training graphs whose nodes (those at least symbolic.r_min from their nearest sender) it fits
@@ -215,7 +215,7 @@ def symbolic_model(record: Mapping[str, Any]) -> ReplacedNetwork:
     return ReplacedNetwork(edges, SymbolicNodeModel(record["node"], dim, msg_dim)).eval()
 
 
-def refit_symbolic_model(model: ReplacedNetwork, train: Split, spec: RefitSpec, r_min: float, seed: int) -> dict:
+def refit_symbolic_model(model: ReplacedNetwork, train: Split, spec: ModelRefitSpec, r_min: float, seed: int) -> dict:
     """Every constant of φe's and φv's equations (exponents stay) refitted together to the accelerations of
     ``spec.graphs`` training graphs, on their nodes at least ``r_min`` from their nearest sender: φe was fitted to
     the network's messages and φv to the retrained network, never the two together to the data, and a constant
@@ -284,7 +284,7 @@ def distil_node_model(
     outputs: DistilOutputs,
     search_spec: SearchSpec,
     judge_spec: NewtonJudgeSpec,
-    refit_spec: RefitSpec,
+    refit_spec: ModelRefitSpec,
     equation: str,
     threads: int = 1,
 ) -> None:
