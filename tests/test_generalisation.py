@@ -182,6 +182,11 @@ def test_the_table_counts_the_ood_sets_the_symbolic_model_wins(tmp_path: Path) -
     row = "| Spring-2 · l1 · seed 0 | 4 | 0.100 | 0.200 | 0.300 | 0.500 | 0.400 | 0.300 | 0.500 | 0.600 | 0.700 |"
     assert f"{row} 1/2 | 2/2 |" in md  # all bodies; beyond judge.r_min
     assert "| Spring-2 · kl · seed 0 | 4 | 0.100 | — | — | 0.200 | — | — | 0.300 | — | — | — | — |" in md
+    unscored = json.loads(closed.read_text())  # no body of `fast` beyond r_min: that set is not counted there
+    for model in unscored["models"]:
+        unscored["sets"]["fast"][model]["relative_beyond_r_min"] = None
+    closed.write_text(json.dumps(unscored))
+    assert f"{row} 1/2 | 1/1 |" in render_generalisation(generalisation_frame([closed, plain])).markdown()
     bad = json.loads(closed.read_text())
     del bad["sets"]["fast"]["symbolic"]["relative"]
     closed.write_text(json.dumps(bad))

@@ -19,8 +19,9 @@ equations were fitted and judged there, and closer, where the data's softening d
 messages of a 1/r² system leave Newton's law (measured on the demo's r⁻² bottleneck: φv's Newton R² 0.48 and 0.64 on
 all test nodes, 0.993 and 0.991 on the 86 % at least 0.3 from their nearest sender; docs/generalisation.md).
 
-The symbolic model is then φv's equations applied to the node features and the sums of φe's equations (with the
-constants φv was retrained with): ``model.json``, plain text, rebuilt by ``load_symbolic_model``.
+The symbolic model is then φv's equations applied to the node features and the sums of φe's equations, every
+constant refitted together to the training accelerations (``refit_symbolic_model``; ``as_distilled``: before):
+``model.json``, plain text, rebuilt by ``load_symbolic_model``.
 """
 
 from __future__ import annotations
@@ -237,13 +238,14 @@ def refit_symbolic_model(model: ReplacedNetwork, train: Split, spec: ModelRefitS
 
     start = torch.cat([c.detach() for c in constants]).numpy().copy()
     before = residual(start)
-    fitted = refit_constants(residual, start, spec.iterations, float(np.median(np.abs(before))) or 1.0)
+    scale = float(np.median(np.abs(before[np.isfinite(before)]))) if np.isfinite(before).any() else 1.0
+    fitted = refit_constants(residual, start, spec.iterations, scale or 1.0)  # iterations 0: scipy refuses, start
     after = residual(fitted)  # leaves the model with the fitted constants
     return {
         **asdict(spec),
         "nodes": int(far.sum()),
-        "mae_before": float(np.mean(np.abs(before))),
-        "mae_after": float(np.mean(np.abs(after))),
+        "mae_before": finite_or_none(float(np.mean(np.abs(before)))),  # null: not finite on every node
+        "mae_after": finite_or_none(float(np.mean(np.abs(after)))),
         "constants": {"distilled": start.tolist(), "refit": fitted.tolist()},
     }
 
@@ -278,6 +280,31 @@ def fit_nodes(model: ReplacedNetwork, train: Split, spec: SearchSpec) -> pd.Data
     return frame
 
 
+def not_empty(nodes: pd.DataFrame, path: Path, key: str, r_min: float) -> pd.DataFrame:
+    """``nodes``, which must hold one at least: a config whose r_min leaves none is named with the split."""
+    if nodes.empty:
+        raise InputError(f"{path}: no node of the sample is at least {key} = {r_min} from its nearest sender")
+    return nodes
+
+
+def refitted_model(
+    distilled: dict[str, Any], train: Split, refit_spec: ModelRefitSpec, search_spec: SearchSpec
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``model.json``'s record: the distilled equations composed, their constants refitted, the equations before
+    kept as ``as_distilled``; and the refit's record."""
+    composed = symbolic_model(distilled)
+    refit = refit_symbolic_model(composed, train, refit_spec, search_spec.r_min, search_spec.seed)
+    log.info(
+        "%s: constants refitted on %d nodes, MAE %s → %s",
+        distilled["cell"],
+        refit["nodes"],
+        refit["mae_before"],
+        refit["mae_after"],
+    )
+    as_distilled = {"edge": distilled["edge"], "node": distilled["node"]}
+    return distilled | {"as_distilled": as_distilled} | equations_of(composed), refit
+
+
 def distil_node_model(
     cell: str,
     inputs: DistilInputs,
@@ -293,14 +320,9 @@ def distil_node_model(
     if record["cell"] != cell:
         raise ValueError(f"{inputs.replaced}: the replaced model of {record['cell']}, not of {cell}")
     train, test = read_split(inputs.train), read_split(inputs.test)
-    fit = fit_nodes(replaced, train, search_spec)
+    fit = not_empty(fit_nodes(replaced, train, search_spec), inputs.train, "symbolic.r_min", search_spec.r_min)
     heldout = node_table(replaced, test, np.arange(len(test.x)), judge_spec.r_min)
-    for nodes, path, key, r_min in (
-        (fit, inputs.train, "symbolic.r_min", search_spec.r_min),
-        (heldout, inputs.test, "judge.r_min", judge_spec.r_min),
-    ):
-        if nodes.empty:
-            raise InputError(f"{path}: no node of the sample is at least {key} = {r_min} from its nearest sender")
+    not_empty(heldout, inputs.test, "judge.r_min", judge_spec.r_min)
     components = replaced.edges.components
     names = node_input_names(train.dim, components)
     bases = newton_bases(heldout, components)
@@ -311,7 +333,7 @@ def distil_node_model(
         judged.append(judge_newton(front, heldout, names, axis, bases, judge_spec))
         status.append(found.status)
     write_front(fronts, outputs.front)
-    model = {
+    distilled = {
         "format": MODEL_FORMAT,
         "cell": cell,
         "system": record["system"],
@@ -319,16 +341,7 @@ def distil_node_model(
         "edge": {f"e{k}": str(e.expression()) for k, e in zip(components, replaced.edges.equations, strict=True)},
         "node": {j["component"]: node_equation(j, equation) for j in judged},
     }
-    composed = symbolic_model(model)
-    refit = refit_symbolic_model(composed, train, refit_spec, search_spec.r_min, search_spec.seed)
-    log.info(
-        "%s: constants refitted on %d nodes, MAE %.4g → %.4g",
-        cell,
-        refit["nodes"],
-        refit["mae_before"],
-        refit["mae_after"],
-    )
-    model |= {"as_distilled": {"edge": model["edge"], "node": model["node"]}} | equations_of(composed)
+    model, refit = refitted_model(distilled, train, refit_spec, search_spec)
     write_json(
         outputs.result,
         {

@@ -8,7 +8,8 @@ at all (the scale of the set's targets, which a shift changes) and their ratio, 
 body's distance to its nearest neighbour, the bands fixed by the test split so that every set is cut alike.
 
 The ratio is also given over the bodies whose nearest neighbour is at least ``judge.r_min`` away
-(``relative_beyond_r_min``): the domain where φe's equations were fitted and judged and φv distilled. Closer, the
+(``relative_beyond_r_min``): the domain where φe's equations were judged and φv distilled (and, at the default
+``symbolic.r_min``, fitted). Closer, the
 data's softening (r + 0.01) decides the force, which no equation fitted beyond it carries, and there a 1/r² law's
 error of a few close bodies outweighs every other body's (the demo's r⁻² bottleneck: the symbolic model's mean body
 error 616 within 0.39 of a neighbour, 0.08–0.47 beyond, the GN's 77 and 0.37–1.14).

@@ -14,8 +14,9 @@ researcher's own potential; anything else is refused by name.
 
 φe carries the ``framework.components`` most significant message components (``dim`` by default: the paper
 reads a bottleneck's messages as a rotation of the force, one component per dimension). Table 5 fits only the top
-``symbolic.components`` of them; rule ``symbolic_rest`` searches the rest with the same settings, and those
-equations are taken as selected (the judge never saw them). Components beyond are zero: for messages that are
+``symbolic.components`` of them; rule ``symbolic_rest`` searches the rest with the same settings, and rule
+``judge_rest`` judges them, so that ``framework.equation`` chooses every component alike. Components beyond are
+zero: for messages that are
 not low-dimensional (standard, KL) the replaced model keeps only the fitted few of many components.
 """
 
@@ -217,7 +218,7 @@ class ReplacementSpec(Spec):
             raise ValueError(f"framework.equation {self.equation!r}; expected one of {', '.join(EQUATION_CHOICES)}")
 
 
-def check_judged(front: pd.DataFrame, judge: Mapping[str, Any], judge_path: str | Path) -> None:
+def check_judged(front: pd.DataFrame, judge: Mapping[str, Any], judge_path: str | Path, rule: str = "judge") -> None:
     """Every member the judge recorded is a row of the front: an equation is read from the front, whose every
     string the whitelist has checked, never from the judge's copy alone."""
     rows = set(zip(front["component"], front["sympy"], strict=True))
@@ -226,7 +227,7 @@ def check_judged(front: pd.DataFrame, judge: Mapping[str, Any], judge_path: str 
             if (component.get("component"), member.get("sympy")) not in rows:
                 raise InputError(
                     f"{judge_path}: judges {component.get('component')} member {member.get('sympy')!r}, which is "
-                    "not on the cell's front: the judge file is of another search; rebuild it with `-R judge`"
+                    f"not on the cell's front: the judge file is of another search; rebuild it with `-R {rule}`"
                 )
 
 
@@ -284,8 +285,8 @@ def cell_equations(dim: int, inputs: ReplaceInputs, choice: str, cell: str) -> d
     fronts = [read_front(inputs.front, names), read_front(inputs.rest, names, rerun="symbolic_rest")]
     found = [front for front in fronts if len(front)] or fronts[:1]  # concat warns on empty frames
     front = pd.concat(found, ignore_index=True)
-    for path, judge in zip((inputs.judge, inputs.rest_judge), judges, strict=True):
-        check_judged(front, judge, path)
+    for path, judge, rule in zip((inputs.judge, inputs.rest_judge), judges, ("judge", "judge_rest"), strict=True):
+        check_judged(front, judge, path, rule)
     both = judges[0] | {"components": [c for judge in judges for c in judge.get("components", [])]}
     chosen = chosen_equations(front, both, choice)
     if not chosen:

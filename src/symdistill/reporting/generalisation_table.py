@@ -83,6 +83,7 @@ def symbolic_wins(part: pd.DataFrame, score: str = "relative") -> tuple[int, int
     scores = part[part["set"] != IN_DISTRIBUTION].pivot(index="set", columns="evaluated", values=score)
     if "symbolic" not in scores:
         return None
+    scores = scores.dropna(subset=["symbolic", "gn"])  # a set with no body beyond r_min has no such score
     return int((scores["symbolic"] < scores["gn"]).sum()), len(scores)
 
 
@@ -113,7 +114,8 @@ def render_generalisation(frame: pd.DataFrame) -> WideTable:
         "φv distilled too, no network left (config framework.models; — where a variant is not closed).",
         "The paper's claim (§6): the symbolic model generalises better than the network; here: on how many of the "
         "out-of-distribution sets its relative error is below the GN's; beyond judge.r_min: the same, over the bodies "
-        "whose nearest neighbour is at least judge.r_min away, where φe's equations were fitted and judged (closer, "
+        "whose nearest neighbour is at least judge.r_min away, where φe's equations were judged (and, at the default "
+        "symbolic.r_min, fitted; closer, "
         "the data's softening decides the force; docs/generalisation.md).",
     ]
     return WideTable("Generalisation: relative error in and out of distribution", groups, rows, notes)
