@@ -24,9 +24,9 @@ rule symbolic_rest:
         "../workflow_scripts/symbolic_rest.py"
 
 
-rule judge_rest:
-    """symbolic_rest's components judged as Table 5's are, so that framework.equation: judged can choose their
-    equations too; Table 5 never reads this."""
+# symbolic_rest's components judged as Table 5's are (the judge rule, its script and settings), so that
+# framework.equation: judged can choose their equations too; Table 5 never reads this.
+use rule judge as judge_rest with:
     input:
         model=rules.train.output.model,
         test=rules.simulate.output.test,
@@ -39,16 +39,6 @@ rule judge_rest:
         "results/logs/judge_rest/{dataset}/{model}/seed{seed}.log",
     benchmark:
         "results/benchmarks/judge_rest/{dataset}/{model}/seed{seed}.tsv"
-    group:
-        CELL_GROUP
-    conda:
-        "../envs/training.yaml"
-    resources:
-        runtime=10,
-    params:
-        spec=judge_spec,
-    script:
-        "../workflow_scripts/judge.py"
 
 
 rule replace:

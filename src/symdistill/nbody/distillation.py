@@ -338,7 +338,7 @@ def distil_node_model(
         "cell": cell,
         "system": record["system"],
         "msg_dim": record["model"].msg_dim,
-        "edge": {f"e{k}": str(e.expression()) for k, e in zip(components, replaced.edges.equations, strict=True)},
+        "edge": edge_equations(replaced.edges),
         "node": {j["component"]: node_equation(j, equation) for j in judged},
     }
     model, refit = refitted_model(distilled, train, refit_spec, search_spec)
@@ -360,11 +360,15 @@ def distil_node_model(
     write_json(outputs.model, model)
 
 
+def edge_equations(edges: SymbolicMessages) -> dict[str, str]:
+    """φe's equations with their constants' current values, by component (``e3`` …), as ``model.json`` holds them."""
+    return {f"e{k}": str(e.expression()) for k, e in zip(edges.components, edges.equations, strict=True)}
+
+
 def equations_of(model: ReplacedNetwork) -> dict[str, dict[str, str]]:
     """The equations of a symbolic model with its constants' current values, as ``model.json`` holds them."""
-    edges = {f"e{k}": str(e.expression()) for k, e in zip(model.edges.components, model.edges.equations, strict=True)}
     node = {a: str(e.expression()) for a, e in zip(model.node_model.axes, model.node_model.equations, strict=True)}
-    return {"edge": edges, "node": node}
+    return {"edge": edge_equations(model.edges), "node": node}
 
 
 def load_symbolic_model(path: str | Path) -> tuple[ReplacedNetwork, dict[str, Any]]:

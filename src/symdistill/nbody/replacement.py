@@ -278,15 +278,15 @@ def cell_equations(dim: int, inputs: ReplaceInputs, choice: str, cell: str) -> d
     """The equation of each component φe carries (``chosen_equations``), from the cell's fronts (the symbolic
     stage's and symbolic_rest's) and their judges (rule judge's and judge_rest's), each file checked to be the
     cell's."""
-    judges = [read_json(inputs.judge), read_json(inputs.rest_judge)]
-    for path, judge in zip((inputs.judge, inputs.rest_judge), judges, strict=True):
-        check_cell_identity(path, judge["cell"])
     names = input_names(dim)
     fronts = [read_front(inputs.front, names), read_front(inputs.rest, names, rerun="symbolic_rest")]
     found = [front for front in fronts if len(front)] or fronts[:1]  # concat warns on empty frames
     front = pd.concat(found, ignore_index=True)
-    for path, judge, rule in zip((inputs.judge, inputs.rest_judge), judges, ("judge", "judge_rest"), strict=True):
-        check_judged(front, judge, path, rule)
+    judges = []
+    for path, rule in ((inputs.judge, "judge"), (inputs.rest_judge, "judge_rest")):
+        judges.append(read_json(path))
+        check_cell_identity(path, judges[-1]["cell"])
+        check_judged(front, judges[-1], path, rule)
     both = judges[0] | {"components": [c for judge in judges for c in judge.get("components", [])]}
     chosen = chosen_equations(front, both, choice)
     if not chosen:
