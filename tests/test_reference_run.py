@@ -5,17 +5,23 @@ from __future__ import annotations
 
 import csv
 
+import pytest
 from conftest import ROOT
 
 from symdistill.reporting.compare import compare_runs
-from symdistill.reporting.runrecords import read_run
+from symdistill.reporting.runrecords import RunRecords, read_run
 
 PUBLISHED = ROOT / "docs" / "reference_run"
 DEMO_CELLS = 44  # 8 systems × standard, bottleneck, L1, KL, pruned, and FlatHGN on spring and charge (4)
 
 
-def test_the_published_records_hold_every_demo_cell_with_its_hashes() -> None:
-    run = read_run(PUBLISHED / "records")
+@pytest.fixture(scope="module")
+def run() -> RunRecords:
+    """The published records, read (and each file checked) once for the module."""
+    return read_run(PUBLISHED / "records")
+
+
+def test_the_published_records_hold_every_demo_cell_with_its_hashes(run: RunRecords) -> None:
     assert len(run.cells) == DEMO_CELLS
     assert all(h is not None for cell in run.cells.values() for h in cell.hashes.values())
     assert all(h is not None for splits in run.datasets.values() for h in splits.values())
@@ -24,18 +30,17 @@ def test_the_published_records_hold_every_demo_cell_with_its_hashes() -> None:
     assert run.provenance["config"]["framework"]["models"] == ["bottleneck"]
 
 
-def test_the_published_records_compare_with_themselves_as_identical() -> None:
-    run = read_run(PUBLISHED / "records")
+def test_the_published_records_compare_with_themselves_as_identical(run: RunRecords) -> None:
     summary = compare_runs(run, run)
     assert {c["class"] for c in summary["cells"].values()} == {"identical"}
     assert len(summary["cells"]) == DEMO_CELLS
 
 
-def test_the_published_table5_is_the_records_judges() -> None:
+def test_the_published_table5_is_the_records_judges(run: RunRecords) -> None:
     """Tables and records come from one run: every Table 5 outcome is its cell's judge in the records."""
     judged = {
         (cell.dataset, cell.model): records.records["judge"]["outcome"]["physical"]
-        for cell, records in read_run(PUBLISHED / "records").cells.items()
+        for cell, records in run.cells.items()
     }
     with open(PUBLISHED / "tables" / "table5_success.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
